@@ -1,0 +1,160 @@
+"""Protobuf <-> domain conversion. Protobuf messages stop here; the domain never sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from authority.domain.decision import DecisionReason
+from authority.domain.errors import InvalidArgument
+from authority.domain.model import (
+    Door,
+    Grant,
+    HolderStatus,
+    KeyHolder,
+    Organisation,
+    OrganisationStatus,
+    Purpose,
+    Site,
+)
+from authority.domain.schedule import WeeklyWindow
+from authority.v1 import authority_pb2 as pb
+
+PURPOSE_TO_PB = {
+    Purpose.POSTAL: pb.PURPOSE_POSTAL,
+    Purpose.DELIVERY: pb.PURPOSE_DELIVERY,
+    Purpose.PUBLIC_SERVICE: pb.PURPOSE_PUBLIC_SERVICE,
+    Purpose.PRIVATE: pb.PURPOSE_PRIVATE,
+}
+PURPOSE_FROM_PB = {v: k for k, v in PURPOSE_TO_PB.items()}
+ORG_STATUS_TO_PB = {
+    OrganisationStatus.PENDING: pb.ORGANISATION_STATUS_PENDING,
+    OrganisationStatus.APPROVED: pb.ORGANISATION_STATUS_APPROVED,
+    OrganisationStatus.REJECTED: pb.ORGANISATION_STATUS_REJECTED,
+    OrganisationStatus.SUSPENDED: pb.ORGANISATION_STATUS_SUSPENDED,
+}
+ORG_STATUS_FROM_PB = {v: k for k, v in ORG_STATUS_TO_PB.items()}
+HOLDER_STATUS_TO_PB = {
+    HolderStatus.ACTIVE: pb.KEY_HOLDER_STATUS_ACTIVE,
+    HolderStatus.SUSPENDED: pb.KEY_HOLDER_STATUS_SUSPENDED,
+}
+HOLDER_STATUS_FROM_PB = {v: k for k, v in HOLDER_STATUS_TO_PB.items()}
+REASON_TO_PB = {
+    DecisionReason.GRANTED: pb.DECISION_REASON_GRANTED,
+    DecisionReason.NO_GRANT: pb.DECISION_REASON_NO_GRANT,
+    DecisionReason.NOT_YET_VALID: pb.DECISION_REASON_NOT_YET_VALID,
+    DecisionReason.EXPIRED: pb.DECISION_REASON_EXPIRED,
+    DecisionReason.OUTSIDE_SCHEDULE: pb.DECISION_REASON_OUTSIDE_SCHEDULE,
+    DecisionReason.REVOKED: pb.DECISION_REASON_REVOKED,
+    DecisionReason.ORGANISATION_NOT_APPROVED: pb.DECISION_REASON_ORGANISATION_NOT_APPROVED,
+    DecisionReason.ORGANISATION_SUSPENDED: pb.DECISION_REASON_ORGANISATION_SUSPENDED,
+    DecisionReason.ORGANISATION_BLOCKED_BY_SITE_OWNER: (
+        pb.DECISION_REASON_ORGANISATION_BLOCKED_BY_SITE_OWNER
+    ),
+    DecisionReason.DOOR_UNKNOWN: pb.DECISION_REASON_DOOR_UNKNOWN,
+    DecisionReason.HOLDER_SUSPENDED: pb.DECISION_REASON_HOLDER_SUSPENDED,
+}
+
+
+def timestamp(dt: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(dt.astimezone(UTC))
+    return ts
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def optional_timestamp(message: object, field: str) -> datetime | None:
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return None
+    value: Timestamp = getattr(message, field)
+    if not -62135596800 <= value.seconds <= 253402300799 or not 0 <= value.nanos < 10**9:
+        raise InvalidArgument(f"{field} is not a valid timestamp")
+    return from_timestamp(value)
+
+
+def enum_value(mapping: dict[int, object], value: int, field: str) -> object:
+    if value not in mapping:
+        raise InvalidArgument(f"{field} has an unknown or unspecified value {value}")
+    return mapping[value]
+
+
+def windows_from_pb(windows: Iterable[pb.ScheduleWindow]) -> list[WeeklyWindow]:
+    out = []
+    for i, w in enumerate(windows):
+        days = set()
+        for d in w.days:
+            if not 1 <= d <= 7:
+                raise InvalidArgument(f"windows[{i}].days: {d} is not a weekday (1-7)")
+            days.add(int(d))
+        try:
+            out.append(WeeklyWindow(frozenset(days), int(w.start_minute), int(w.end_minute)))
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"windows[{i}]: {exc}") from exc
+    return out
+
+
+def organisation_to_pb(o: Organisation) -> pb.Organisation:
+    return pb.Organisation(
+        organisation_id=o.organisation_id,
+        name=o.name,
+        cvr=o.cvr or "",
+        se=o.se or "",
+        public_body=o.public_body,
+        purpose=PURPOSE_TO_PB[o.purpose],
+        status=ORG_STATUS_TO_PB[o.status],
+        status_reason=o.status_reason,
+        created_at=timestamp(o.created_at),
+    )
+
+
+def site_to_pb(s: Site) -> pb.Site:
+    return pb.Site(
+        site_id=s.site_id,
+        address=s.address,
+        owner_id=s.owner_id,
+        time_zone=s.time_zone,
+        offline_allowed=s.offline_allowed,
+        blocked_organisation_ids=sorted(s.blocked_organisations),
+    )
+
+
+def door_to_pb(d: Door) -> pb.Door:
+    return pb.Door(door_id=d.door_id, site_id=d.site_id, relay_id=d.relay_id, label=d.label)
+
+
+def holder_to_pb(h: KeyHolder) -> pb.KeyHolder:
+    return pb.KeyHolder(
+        key_holder_id=h.key_holder_id,
+        organisation_id=h.organisation_id,
+        status=HOLDER_STATUS_TO_PB[h.status],
+        created_at=timestamp(h.created_at),
+    )
+
+
+def grant_to_pb(g: Grant) -> pb.Grant:
+    msg = pb.Grant(
+        grant_id=g.grant_id,
+        key_holder_id=g.key_holder_id,
+        door_id=g.target.door_id or "",
+        site_id=g.target.site_id or "",
+        organisation_id=g.organisation_id,
+        purpose=PURPOSE_TO_PB[g.purpose],
+        valid_from=timestamp(g.valid_from),
+        valid_until=timestamp(g.valid_until),
+        windows=[
+            pb.ScheduleWindow(
+                days=sorted(w.days),  # type: ignore[arg-type]
+                start_minute=w.start_minute,
+                end_minute=w.end_minute,
+            )
+            for w in g.windows
+        ],
+    )
+    if g.revoked_at is not None:
+        msg.revoked_at.CopyFrom(timestamp(g.revoked_at))
+    return msg

@@ -1,0 +1,64 @@
+"""The one place where the product's errors become gRPC status codes.
+
+Servicer methods are wrapped by ``grpc_errors``: an ``AuthorityError`` is answered with its code
+and its message (written for the partner's developer); cancellation and deadline expiry pass
+through untouched (grpc reports CANCELLED / DEADLINE_EXCEEDED); anything else is a bug on our
+side: logged with an error id, answered INTERNAL with only that id, never the exception text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from authority.domain import errors
+
+log = logging.getLogger("authority.api")
+
+STATUS_CODES: tuple[tuple[type[errors.AuthorityError], grpc.StatusCode], ...] = (
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.TokenError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Conflict, grpc.StatusCode.ABORTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_for(exc: errors.AuthorityError) -> grpc.StatusCode:
+    for cls, code in STATUS_CODES:
+        if isinstance(exc, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+R = TypeVar("R")
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]
+
+
+def grpc_errors(method: Handler[R]) -> Handler[R]:
+    """Translate errors raised by a unary servicer method (see module docstring)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except errors.AuthorityError as exc:
+            await context.abort(status_for(exc), str(exc))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            error_id = secrets.token_hex(6)
+            log.exception("unhandled error", extra={"error_id": error_id, "rpc": method.__name__})
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
+        raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    return wrapper

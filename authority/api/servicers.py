@@ -1,0 +1,219 @@
+"""Thin servicers: authenticate, convert, call a use case, convert back. No business rules here."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+
+from authority.api import convert
+from authority.api.errors import grpc_errors
+from authority.app.auth import Authenticator
+from authority.app.commands import DirectoryCommands, GrantCommands
+from authority.app.credentials import Principal, parse_bearer
+from authority.app.unlock import UnlockService
+from authority.domain.model import HolderStatus, OrganisationStatus
+from authority.tokens.keyring import Keyring
+from authority.v1 import authority_pb2 as pb
+from authority.v1 import authority_pb2_grpc as pb_grpc
+
+Context = grpc.aio.ServicerContext
+
+
+def authorization(context: Context) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return str(value)
+    return None
+
+
+class UnlockServicer(pb_grpc.UnlockServiceServicer):  # type: ignore[misc]
+    def __init__(self, unlock: UnlockService) -> None:
+        self._unlock = unlock
+
+    @grpc_errors
+    async def RequestUnlock(  # noqa: N802 - gRPC method name
+        self, request: pb.RequestUnlockRequest, context: Context
+    ) -> pb.RequestUnlockResponse:
+        credential = parse_bearer(authorization(context))
+        outcome = await self._unlock.request_unlock(
+            credential, request.door_id, request.relay_challenge or None
+        )
+        reason = convert.REASON_TO_PB[outcome.decision.reason]
+        if outcome.claims is None or outcome.token is None:
+            return pb.RequestUnlockResponse(decision=pb.DECISION_DENY, reason=reason)
+        claims = outcome.claims
+        response = pb.RequestUnlockResponse(
+            decision=pb.DECISION_ALLOW,
+            reason=reason,
+            token=outcome.token,
+            token_id=claims.token_id.hex(),
+            relay_id=claims.audience,
+            grant_id=outcome.decision.grant.grant_id if outcome.decision.grant else "",
+        )
+        response.expires_at.seconds = claims.expires_at
+        return response
+
+
+class _Authenticated:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
+
+    async def principal(self, context: Context) -> Principal:
+        return await self._auth.authenticate(authorization(context))
+
+
+class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # type: ignore[misc]
+    def __init__(self, authenticator: Authenticator, commands: DirectoryCommands) -> None:
+        super().__init__(authenticator)
+        self._cmd = commands
+
+    @grpc_errors
+    async def CreateOrganisation(  # noqa: N802
+        self, request: pb.CreateOrganisationRequest, context: Context
+    ) -> pb.CreateOrganisationResponse:
+        principal = await self.principal(context)
+        purpose = convert.PURPOSE_FROM_PB.get(request.purpose)
+        org, credential = await self._cmd.create_organisation(
+            principal,
+            name=request.name,
+            cvr=request.cvr,
+            se=request.se,
+            public_body=request.public_body,
+            purpose=purpose,
+        )
+        return pb.CreateOrganisationResponse(
+            organisation=convert.organisation_to_pb(org), api_credential=credential
+        )
+
+    @grpc_errors
+    async def GetOrganisation(  # noqa: N802
+        self, request: pb.GetOrganisationRequest, context: Context
+    ) -> pb.Organisation:
+        org = await self._cmd.get_organisation(await self.principal(context), request.organisation_id)
+        return convert.organisation_to_pb(org)
+
+    @grpc_errors
+    async def SetOrganisationStatus(  # noqa: N802
+        self, request: pb.SetOrganisationStatusRequest, context: Context
+    ) -> pb.Organisation:
+        principal = await self.principal(context)
+        status: OrganisationStatus | None = convert.ORG_STATUS_FROM_PB.get(request.status)
+        org = await self._cmd.set_organisation_status(
+            principal, request.organisation_id, status, request.reason
+        )
+        return convert.organisation_to_pb(org)
+
+    @grpc_errors
+    async def CreateSite(self, request: pb.CreateSiteRequest, context: Context) -> pb.Site:  # noqa: N802
+        site = await self._cmd.create_site(
+            await self.principal(context),
+            address=request.address,
+            owner_id=request.owner_id,
+            time_zone=request.time_zone,
+            offline_allowed=request.offline_allowed,
+        )
+        return convert.site_to_pb(site)
+
+    @grpc_errors
+    async def GetSite(self, request: pb.GetSiteRequest, context: Context) -> pb.Site:  # noqa: N802
+        return convert.site_to_pb(
+            await self._cmd.get_site(await self.principal(context), request.site_id)
+        )
+
+    @grpc_errors
+    async def CreateDoor(self, request: pb.CreateDoorRequest, context: Context) -> pb.Door:  # noqa: N802
+        door = await self._cmd.create_door(
+            await self.principal(context),
+            door_id=request.door_id,
+            site_id=request.site_id,
+            relay_id=request.relay_id,
+            label=request.label,
+        )
+        return convert.door_to_pb(door)
+
+    @grpc_errors
+    async def GetDoor(self, request: pb.GetDoorRequest, context: Context) -> pb.Door:  # noqa: N802
+        return convert.door_to_pb(
+            await self._cmd.get_door(await self.principal(context), request.door_id)
+        )
+
+    @grpc_errors
+    async def CreateKeyHolder(  # noqa: N802
+        self, request: pb.CreateKeyHolderRequest, context: Context
+    ) -> pb.CreateKeyHolderResponse:
+        holder, credential = await self._cmd.create_key_holder(
+            await self.principal(context), request.organisation_id
+        )
+        return pb.CreateKeyHolderResponse(
+            key_holder=convert.holder_to_pb(holder), holder_credential=credential
+        )
+
+    @grpc_errors
+    async def GetKeyHolder(  # noqa: N802
+        self, request: pb.GetKeyHolderRequest, context: Context
+    ) -> pb.KeyHolder:
+        holder = await self._cmd.get_key_holder(await self.principal(context), request.key_holder_id)
+        return convert.holder_to_pb(holder)
+
+    @grpc_errors
+    async def SetKeyHolderStatus(  # noqa: N802
+        self, request: pb.SetKeyHolderStatusRequest, context: Context
+    ) -> pb.KeyHolder:
+        status: HolderStatus | None = convert.HOLDER_STATUS_FROM_PB.get(request.status)
+        holder = await self._cmd.set_key_holder_status(
+            await self.principal(context), request.key_holder_id, status
+        )
+        return convert.holder_to_pb(holder)
+
+
+class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):  # type: ignore[misc]
+    def __init__(self, authenticator: Authenticator, commands: GrantCommands) -> None:
+        super().__init__(authenticator)
+        self._cmd = commands
+
+    @grpc_errors
+    async def IssueGrant(self, request: pb.IssueGrantRequest, context: Context) -> pb.Grant:  # noqa: N802
+        principal = await self.principal(context)
+        grant = await self._cmd.issue_grant(
+            principal,
+            holder_id=request.key_holder_id,
+            door_id=request.door_id,
+            site_id=request.site_id,
+            organisation_id=request.organisation_id,
+            valid_from=convert.optional_timestamp(request, "valid_from"),
+            valid_until=convert.optional_timestamp(request, "valid_until"),
+            windows=convert.windows_from_pb(request.windows),
+        )
+        return convert.grant_to_pb(grant)
+
+    @grpc_errors
+    async def RevokeGrant(self, request: pb.RevokeGrantRequest, context: Context) -> pb.Grant:  # noqa: N802
+        grant = await self._cmd.revoke_grant(await self.principal(context), request.grant_id)
+        return convert.grant_to_pb(grant)
+
+    @grpc_errors
+    async def ListGrants(  # noqa: N802
+        self, request: pb.ListGrantsRequest, context: Context
+    ) -> pb.ListGrantsResponse:
+        grants = await self._cmd.list_grants(await self.principal(context), request.key_holder_id)
+        return pb.ListGrantsResponse(grants=[convert.grant_to_pb(g) for g in grants])
+
+
+class KeyServicer(pb_grpc.KeyServiceServicer):  # type: ignore[misc]
+    """Public keys are public: no credential needed (relays fetch them at installation)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    @grpc_errors
+    async def GetVerificationKeys(  # noqa: N802
+        self, request: pb.GetVerificationKeysRequest, context: Context
+    ) -> pb.GetVerificationKeysResponse:
+        now = int(time.time())
+        return pb.GetVerificationKeysResponse(
+            jwks_json=json.dumps(self._keyring.jwks(now=now)),
+            cose_key_set=self._keyring.cose_key_set(now=now),
+        )
+

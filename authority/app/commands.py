@@ -1,0 +1,275 @@
+"""Administrative use cases: organisations, sites, doors, key holders and grants.
+
+Each method takes the authenticated ``Principal`` first, checks the tenant boundary, validates
+through the domain constructors and writes through a narrow port. Ids in another tenant answer
+NOT_FOUND, exactly like ids that do not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from authority.app.auth import acting_organisation, may_see_organisation_data, require_admin
+from authority.app.credentials import (
+    Principal,
+    Role,
+    new_credential,
+    new_organisation_key,
+)
+from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from authority.domain.model import (
+    Door,
+    Grant,
+    GrantTarget,
+    HolderStatus,
+    KeyHolder,
+    Organisation,
+    OrganisationStatus,
+    Purpose,
+    Site,
+    new_grant,
+    new_id,
+    new_organisation,
+    validate_id,
+    validate_text,
+    validate_time_zone,
+)
+from authority.domain.ports import Clock, CredentialStore, DirectoryWriter, GrantStore, HolderStore
+from authority.domain.schedule import WeeklyWindow
+
+
+class DirectoryCommands:
+    def __init__(
+        self,
+        *,
+        directory: DirectoryWriter,
+        holders: HolderStore,
+        credentials: CredentialStore,
+        clock: Clock,
+    ) -> None:
+        self._dir = directory
+        self._holders = holders
+        self._creds = credentials
+        self._clock = clock
+
+    # -- organisations -----------------------------------------------------------------------
+
+    async def create_organisation(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        cvr: str,
+        se: str,
+        public_body: bool,
+        purpose: Purpose | None,
+    ) -> tuple[Organisation, str]:
+        require_admin(principal)
+        org = new_organisation(
+            name=name, cvr=cvr, se=se, public_body=public_body, purpose=purpose, now=self._clock.now()
+        )
+        key_id, credential, key_digest = new_organisation_key()
+        principal_json = Principal(
+            role=Role.ORGANISATION, credential_id=key_id, organisation_id=org.organisation_id
+        ).to_json()
+        # The credential first: an org without its key would be unusable, a key without its
+        # org authenticates to a tenant that does not exist and can do nothing.
+        await self._creds.put_credential(key_id, key_digest, principal_json)
+        await self._dir.put_organisation(org, expected=None, create=True)
+        return org, credential
+
+    async def get_organisation(self, principal: Principal, organisation_id: str) -> Organisation:
+        org = await self._dir.get_organisation(organisation_id)
+        if org is None or not may_see_organisation_data(principal, organisation_id):
+            raise NotFound(f"organisation {organisation_id} does not exist")
+        return org
+
+    async def set_organisation_status(
+        self, principal: Principal, organisation_id: str, status: OrganisationStatus | None, reason: str
+    ) -> Organisation:
+        require_admin(principal)
+        if status not in (
+            OrganisationStatus.APPROVED,
+            OrganisationStatus.REJECTED,
+            OrganisationStatus.SUSPENDED,
+        ):
+            raise InvalidArgument("status must be APPROVED, REJECTED or SUSPENDED")
+        reason = validate_text(
+            reason, field_name="reason", max_len=500, required=status is not OrganisationStatus.APPROVED
+        )
+        current = await self.get_organisation(principal, organisation_id)
+        updated = replace(current, status=status, status_reason=reason)
+        await self._dir.put_organisation(updated, expected=current, create=False)
+        return updated
+
+    # -- sites and doors ---------------------------------------------------------------------
+
+    async def create_site(
+        self,
+        principal: Principal,
+        *,
+        address: str,
+        owner_id: str,
+        time_zone: str,
+        offline_allowed: bool,
+    ) -> Site:
+        require_admin(principal)
+        site = Site(
+            site_id=new_id("site"),
+            address=validate_text(address, field_name="address", max_len=300),
+            owner_id=validate_text(owner_id, field_name="owner_id", max_len=100),
+            time_zone=validate_time_zone(time_zone),
+            offline_allowed=offline_allowed,
+        )
+        await self._dir.put_site(site, expected=None, create=True)
+        return site
+
+    async def get_site(self, principal: Principal, site_id: str) -> Site:
+        require_admin(principal)
+        site = await self._dir.get_site(site_id)
+        if site is None:
+            raise NotFound(f"site {site_id} does not exist")
+        return site
+
+    async def create_door(
+        self, principal: Principal, *, door_id: str, site_id: str, relay_id: str, label: str
+    ) -> Door:
+        require_admin(principal)
+        door = Door(
+            door_id=validate_id(door_id, field_name="door_id"),
+            site_id=validate_id(site_id, field_name="site_id"),
+            relay_id=validate_id(relay_id, field_name="relay_id"),
+            label=validate_text(label, field_name="label", max_len=100, required=False),
+        )
+        await self._dir.put_door(door)
+        return door
+
+    async def get_door(self, principal: Principal, door_id: str) -> Door:
+        require_admin(principal)
+        door = await self._dir.get_door(door_id)
+        if door is None:
+            raise NotFound(f"door {door_id} does not exist")
+        return door
+
+    # -- key holders -------------------------------------------------------------------------
+
+    async def create_key_holder(
+        self, principal: Principal, organisation_id: str
+    ) -> tuple[KeyHolder, str]:
+        org_id = acting_organisation(principal, organisation_id)
+        if await self._dir.get_organisation(org_id) is None:
+            raise NotFound(f"organisation {org_id} does not exist")
+        holder = KeyHolder(
+            key_holder_id=new_id("kh"),
+            organisation_id=org_id,
+            status=HolderStatus.ACTIVE,
+            created_at=self._clock.now(),
+        )
+        credential, cred_digest = new_credential(holder.key_holder_id)
+        await self._holders.create_holder(holder, cred_digest)
+        return holder, credential
+
+    async def get_key_holder(self, principal: Principal, holder_id: str) -> KeyHolder:
+        holder = await self._holders.get_holder(holder_id)
+        visible = holder is not None and (
+            may_see_organisation_data(principal, holder.organisation_id)
+            or principal.key_holder_id == holder_id
+        )
+        if holder is None or not visible:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        return holder
+
+    async def set_key_holder_status(
+        self, principal: Principal, holder_id: str, status: HolderStatus | None
+    ) -> KeyHolder:
+        if status is None:
+            raise InvalidArgument("status must be ACTIVE or SUSPENDED")
+        holder = await self.get_key_holder(principal, holder_id)
+        if not may_see_organisation_data(principal, holder.organisation_id):
+            raise NotFound(f"key holder {holder_id} does not exist")
+        return await self._holders.set_holder_status(holder_id, status)
+
+
+class GrantCommands:
+    def __init__(
+        self,
+        *,
+        directory: DirectoryWriter,
+        holders: HolderStore,
+        grants: GrantStore,
+        clock: Clock,
+    ) -> None:
+        self._dir = directory
+        self._holders = holders
+        self._grants = grants
+        self._clock = clock
+
+    async def issue_grant(
+        self,
+        principal: Principal,
+        *,
+        holder_id: str,
+        door_id: str,
+        site_id: str,
+        organisation_id: str,
+        valid_from: datetime | None,
+        valid_until: datetime | None,
+        windows: Iterable[WeeklyWindow],
+    ) -> Grant:
+        org_id = acting_organisation(principal, organisation_id)
+        if bool(door_id) == bool(site_id):
+            raise InvalidArgument("give exactly one of door_id or site_id")
+        org = await self._dir.get_organisation(org_id)
+        if org is None:
+            raise NotFound(f"organisation {org_id} does not exist")
+        if org.status is not OrganisationStatus.APPROVED:
+            raise FailedPrecondition(
+                f"organisation {org_id} is {org.status.value}: only approved organisations issue keys"
+            )
+        holder = await self._holders.get_holder(holder_id)
+        if holder is None or not may_see_organisation_data(principal, holder.organisation_id):
+            raise NotFound(f"key holder {holder_id} does not exist")
+        if holder.organisation_id != org_id:
+            raise FailedPrecondition(
+                f"key holder {holder_id} belongs to another organisation than {org_id}"
+            )
+        if door_id:
+            if await self._dir.get_door(validate_id(door_id, field_name="door_id")) is None:
+                raise NotFound(f"door {door_id} does not exist")
+            target = GrantTarget(door_id=door_id)
+        else:
+            if await self._dir.get_site(validate_id(site_id, field_name="site_id")) is None:
+                raise NotFound(f"site {site_id} does not exist")
+            target = GrantTarget(site_id=site_id)
+        grant = new_grant(
+            holder=holder,
+            target=target,
+            organisation=org,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            windows=windows,
+            now=self._clock.now(),
+        )
+        await self._grants.add_grant(grant)
+        return grant
+
+    async def revoke_grant(self, principal: Principal, grant_id: str) -> Grant:
+        grant = await self._grants.get_grant(grant_id)
+        if grant is None or not may_see_organisation_data(principal, grant.organisation_id):
+            raise NotFound(f"grant {grant_id} does not exist")
+        return await self._grants.revoke_grant(grant_id, at=self._clock.now())
+
+    async def list_grants(self, principal: Principal, holder_id: str) -> list[Grant]:
+        holder = await self._holders.get_holder(holder_id)
+        visible = holder is not None and (
+            may_see_organisation_data(principal, holder.organisation_id)
+            or principal.key_holder_id == holder_id
+        )
+        if holder is None or not visible:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        grants = await self._grants.list_grants(holder_id)
+        if principal.role is Role.ORGANISATION:
+            grants = [g for g in grants if g.organisation_id == principal.organisation_id]
+        return grants

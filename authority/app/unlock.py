@@ -1,0 +1,95 @@
+"""The unlock use case: authenticate the holder, decide, sign. One Redis round trip."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from authority.app.credentials import PresentedCredential
+from authority.domain.claims import UnlockClaims
+from authority.domain.decision import UnlockDecision, decide_unlock
+from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from authority.domain.model import Door, validate_id
+from authority.domain.ports import Clock, DirectoryView, HolderSnapshotReader, TokenSigner
+
+MIN_CHALLENGE, MAX_CHALLENGE = 8, 64
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockOutcome:
+    decision: UnlockDecision
+    holder_id: str
+    door: Door | None
+    token: bytes | None = None
+    claims: UnlockClaims | None = None
+
+
+class UnlockService:
+    def __init__(
+        self,
+        *,
+        directory: DirectoryView,
+        snapshots: HolderSnapshotReader,
+        signer: TokenSigner,
+        clock: Clock,
+        issuer: str,
+        token_ttl: int,
+    ) -> None:
+        self._directory = directory
+        self._snapshots = snapshots
+        self._signer = signer
+        self._clock = clock
+        self._issuer = issuer
+        self._ttl = token_ttl
+
+    async def request_unlock(
+        self, credential: PresentedCredential, door_id: str, challenge: bytes | None
+    ) -> UnlockOutcome:
+        validate_id(door_id, field_name="door_id")
+        if challenge is not None and not MIN_CHALLENGE <= len(challenge) <= MAX_CHALLENGE:
+            raise InvalidArgument(
+                f"relay_challenge must be {MIN_CHALLENGE}-{MAX_CHALLENGE} bytes; got {len(challenge)}"
+            )
+        if not credential.is_holder:
+            raise PermissionDenied("only key holders can request unlocks (use the app credential)")
+        holder_id = credential.credential_id
+
+        door = self._directory.door(door_id)
+        site_id = door.site_id if door else None
+        snapshot = await self._snapshots.read_snapshot(holder_id, door_id, site_id)
+        if snapshot is None or not credential.matches(snapshot.credential_digest):
+            raise Unauthenticated("invalid credential")
+        if snapshot.directory_version > self._directory.version:
+            # The directory changed after our replica last looked: catch up before deciding, and
+            # read again only in the rare case that the door itself was (re)defined meanwhile.
+            await self._directory.sync_to(snapshot.directory_version)
+            door = self._directory.door(door_id)
+            if door is not None and door.site_id != site_id:
+                fresh = await self._snapshots.read_snapshot(holder_id, door_id, door.site_id)
+                if fresh is None or not credential.matches(fresh.credential_digest):
+                    raise Unauthenticated("invalid credential")
+                snapshot = fresh
+
+        now = self._clock.now()
+        decision = decide_unlock(
+            door=door,
+            site=self._directory.site(door.site_id) if door else None,
+            holder_status=snapshot.status,
+            grants=snapshot.grants,
+            organisations=self._directory.organisations,
+            now=now,
+        )
+        if not decision.allowed or door is None:
+            return UnlockOutcome(decision, holder_id, door)
+        issued = int(now.timestamp())
+        claims = UnlockClaims(
+            issuer=self._issuer,
+            subject=holder_id,
+            audience=door.relay_id,
+            issued_at=issued,
+            not_before=issued,
+            expires_at=issued + self._ttl,
+            token_id=secrets.token_bytes(16),
+            cnonce=challenge,
+        )
+        return UnlockOutcome(decision, holder_id, door, self._signer.sign(claims), claims)

@@ -1,0 +1,191 @@
+"""``authority`` command line: run the server and every operator task.
+
+Subcommands talk to a running server over gRPC (admin credential from the data directory or
+``--credential``) except ``serve``, ``config`` and ``keys``, which work on the local data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from authority.config import Settings
+from authority.domain.errors import AuthorityError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+def _settings(ns: argparse.Namespace) -> Settings:
+    return Settings.load(
+        data_dir=getattr(ns, "data_dir", None),
+        listen=getattr(ns, "listen", None),
+        redis_url=getattr(ns, "redis_url", None),
+        log_format=getattr(ns, "log_format", None),
+        log_level=getattr(ns, "log_level", None),
+    )
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    from authority.api.server import serve  # noqa: PLC0415 - keep `authority --help` fast
+    from authority.observability import configure_logging  # noqa: PLC0415
+
+    settings = _settings(ns)
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    run(serve(settings))
+    return 0
+
+
+def run(coro: object) -> object:
+    """Run a coroutine on uvloop when available (measured: a little cheaper per call)."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return asyncio.run(coro, loop_factory=uvloop.new_event_loop)  # type: ignore[arg-type]
+
+
+def cmd_config(ns: argparse.Namespace) -> int:
+    settings = _settings(ns)
+    values = settings.redacted()
+    if ns.json:
+        print(json.dumps(values, indent=2))
+        return 0
+    table = Table(title="authority configuration (secrets redacted)")
+    for col in ("setting", "environment", "value", "meaning"):
+        table.add_column(col, overflow="fold")
+    for name, env, _default, doc in Settings.describe():
+        table.add_row(name, env, str(values[name]), doc)
+    console.print(table)
+    return 0
+
+
+def _keyring(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from authority.runtime import _load_keyring  # noqa: PLC0415
+
+    return _load_keyring(_settings(ns))
+
+
+def cmd_keys_export(ns: argparse.Namespace) -> int:
+    ring = _keyring(ns)
+    now = int(time.time())
+    if ns.format == "cose":
+        sys.stdout.buffer.write(ring.cose_key_set(now=now))
+    elif ns.format == "cose-hex":
+        print(ring.cose_key_set(now=now).hex())
+    else:
+        print(json.dumps(ring.jwks(now=now), indent=2))
+    return 0
+
+
+def cmd_keys_rotate(ns: argparse.Namespace) -> int:
+    ring = _keyring(ns)
+    new = ring.rotate(now=int(time.time()))
+    print(json.dumps({"active_kid": new.kid.hex(), "published": [k.kid.hex() for k in ring.published(now=int(time.time()))]}))
+    err_console.print(
+        "[yellow]Running servers keep signing with the old key until restarted; "
+        "relays must fetch the new key set (`authority keys export`).[/]"
+    )
+    return 0
+
+
+def cmd_keys_list(ns: argparse.Namespace) -> int:
+    ring = _keyring(ns)
+    now = int(time.time())
+    published = {k.kid for k in ring.published(now=now)}
+    rows = [
+        {
+            "kid": k.kid.hex(),
+            "active": k is ring.active,
+            "created_at": k.created_at,
+            "retired_at": k.retired_at,
+            "published": k.kid in published,
+        }
+        for k in ring.keys
+    ]
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="signing keys")
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(v) for v in r.values()))
+    console.print(table)
+    return 0
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    from authority.demo import run_demo  # noqa: PLC0415
+
+    return int(run(run_demo(data_dir=ns.data_dir, verbose=ns.verbose)))  # type: ignore[call-overload]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="authority", description="Access authority for digital door keys."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="data directory (AUTHORITY_DATA_DIR)")
+
+    p = sub.add_parser("serve", help="run the gRPC server (embedded Redis unless REDIS_URL)")
+    common(p)
+    p.add_argument("--listen", help="host:port (AUTHORITY_LISTEN), default 127.0.0.1:50051")
+    p.add_argument("--redis-url", help="external Redis (REDIS_URL)")
+    p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("config", help="print the effective configuration, secrets redacted")
+    common(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_config)
+
+    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="keys", required=True)
+    p = keys.add_parser("export", help="print the public keys (JWK Set, or COSE_KeySet)")
+    common(p)
+    p.add_argument("--format", choices=["jwks", "cose", "cose-hex"], default="jwks")
+    p.set_defaults(func=cmd_keys_export)
+    p = keys.add_parser("rotate", help="make a new active key; old ones stay published a while")
+    common(p)
+    p.set_defaults(func=cmd_keys_rotate)
+    p = keys.add_parser("list", help="list signing keys (no key material)")
+    common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_list)
+
+    p = sub.add_parser("demo", help="run a scripted scenario against a real server")
+    p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: temporary)")
+    p.add_argument("--verbose", action="store_true", help="show server logs")
+    p.set_defaults(func=cmd_demo)
+
+    from authority.client_cli import add_client_commands  # noqa: PLC0415
+
+    add_client_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return int(ns.func(ns))
+    except AuthorityError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""A small typed Python client for the authority's API (used by the CLI, the demo and tests).
+
+    client = AuthorityClient("127.0.0.1:50051", credential="adm_….…")
+    org = client.create_organisation(name="PostNord", cvr="…", purpose=pb.PURPOSE_POSTAL)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authority.api.convert import timestamp
+from authority.domain.schedule import WeeklyWindow
+from authority.v1 import authority_pb2 as pb
+from authority.v1 import authority_pb2_grpc as pb_grpc
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a running server writes to ``<data_dir>/server.json`` for local tools."""
+
+    target: str
+    pid: int
+
+    @classmethod
+    def read(cls, data_dir: Path) -> ServerInfo | None:
+        import json  # noqa: PLC0415
+
+        try:
+            raw = json.loads((data_dir / "server.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(target=str(raw["target"]), pid=int(raw["pid"]))
+
+
+class AuthorityClient:
+    def __init__(
+        self,
+        target: str,
+        *,
+        credential: str | None = None,
+        root_certificates: bytes | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if root_certificates is not None:
+            self.channel = grpc.secure_channel(
+                target, grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            )
+        else:
+            self.channel = grpc.insecure_channel(target)
+        self._metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+        self._timeout = timeout
+        self.unlock_stub = pb_grpc.UnlockServiceStub(self.channel)
+        self.directory = pb_grpc.DirectoryServiceStub(self.channel)
+        self.grants = pb_grpc.GrantServiceStub(self.channel)
+        self.keys = pb_grpc.KeyServiceStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def with_credential(self, credential: str) -> AuthorityClient:
+        other = object.__new__(AuthorityClient)
+        other.__dict__.update(self.__dict__)
+        other._metadata = (("authorization", f"Bearer {credential}"),)
+        return other
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, method: Any, request: Any) -> Any:
+        return method(request, metadata=self._metadata, timeout=self._timeout)
+
+    # -- convenience wrappers ----------------------------------------------------------------
+
+    def check_health(self, service: str = "") -> int:
+        return int(
+            self.health.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=self._timeout
+            ).status
+        )
+
+    def create_organisation(self, **fields: Any) -> pb.CreateOrganisationResponse:
+        return self._call(self.directory.CreateOrganisation, pb.CreateOrganisationRequest(**fields))
+
+    def set_organisation_status(
+        self, organisation_id: str, status: int, reason: str = ""
+    ) -> pb.Organisation:
+        return self._call(
+            self.directory.SetOrganisationStatus,
+            pb.SetOrganisationStatusRequest(
+                organisation_id=organisation_id, status=status, reason=reason  # type: ignore[arg-type]
+            ),
+        )
+
+    def create_site(self, **fields: Any) -> pb.Site:
+        return self._call(self.directory.CreateSite, pb.CreateSiteRequest(**fields))
+
+    def create_door(self, **fields: Any) -> pb.Door:
+        return self._call(self.directory.CreateDoor, pb.CreateDoorRequest(**fields))
+
+    def create_key_holder(self, organisation_id: str = "") -> pb.CreateKeyHolderResponse:
+        return self._call(
+            self.directory.CreateKeyHolder,
+            pb.CreateKeyHolderRequest(organisation_id=organisation_id),
+        )
+
+    def set_key_holder_status(self, key_holder_id: str, status: int) -> pb.KeyHolder:
+        return self._call(
+            self.directory.SetKeyHolderStatus,
+            pb.SetKeyHolderStatusRequest(key_holder_id=key_holder_id, status=status),  # type: ignore[arg-type]
+        )
+
+    def issue_grant(
+        self,
+        *,
+        key_holder_id: str,
+        valid_until: datetime,
+        door_id: str = "",
+        site_id: str = "",
+        organisation_id: str = "",
+        valid_from: datetime | None = None,
+        windows: list[WeeklyWindow] | None = None,
+    ) -> pb.Grant:
+        req = pb.IssueGrantRequest(
+            key_holder_id=key_holder_id,
+            door_id=door_id,
+            site_id=site_id,
+            organisation_id=organisation_id,
+            valid_until=timestamp(valid_until),
+            windows=[
+                pb.ScheduleWindow(days=sorted(w.days), start_minute=w.start_minute, end_minute=w.end_minute)  # type: ignore[arg-type]
+                for w in windows or []
+            ],
+        )
+        if valid_from is not None:
+            req.valid_from.CopyFrom(timestamp(valid_from))
+        return self._call(self.grants.IssueGrant, req)
+
+    def revoke_grant(self, grant_id: str) -> pb.Grant:
+        return self._call(self.grants.RevokeGrant, pb.RevokeGrantRequest(grant_id=grant_id))
+
+    def list_grants(self, key_holder_id: str) -> pb.ListGrantsResponse:
+        return self._call(
+            self.grants.ListGrants, pb.ListGrantsRequest(key_holder_id=key_holder_id)
+        )
+
+    def request_unlock(self, door_id: str, challenge: bytes = b"") -> pb.RequestUnlockResponse:
+        return self._call(
+            self.unlock_stub.RequestUnlock,
+            pb.RequestUnlockRequest(door_id=door_id, relay_challenge=challenge),
+        )
+
+    def verification_keys(self) -> pb.GetVerificationKeysResponse:
+        return self._call(self.keys.GetVerificationKeys, pb.GetVerificationKeysRequest())

@@ -1,0 +1,224 @@
+"""One typed, frozen settings object, read once at start-up from the environment and the CLI.
+
+Every field has a docstring; ``authority config`` prints them with secrets redacted. Nothing else
+in the code base reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from authority.domain.errors import InvalidArgument
+
+
+class Secret:
+    """A value that must never be printed or logged."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+LogFormat = Literal["auto", "json", "console"]
+FsyncPolicy = Literal["always", "everysec", "no"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path = field(default=Path(".authority"), metadata={"env": "AUTHORITY_DATA_DIR"})
+    """Where the authority keeps its signing keys, admin credential and embedded redis-server."""
+
+    listen: str = field(default="127.0.0.1:50051", metadata={"env": "AUTHORITY_LISTEN"})
+    """host:port of the gRPC server. Plaintext is refused on non-loopback addresses."""
+
+    redis_url: str | None = field(default=None, metadata={"env": "REDIS_URL"})
+    """External Redis (redis://, rediss://, unix://, redis+cluster://). Empty: embedded server."""
+
+    redis_server: str = field(default="redis-server", metadata={"env": "AUTHORITY_REDIS_SERVER"})
+    """The redis-server binary for the embedded default."""
+
+    redis_appendfsync: FsyncPolicy = field(
+        default="always", metadata={"env": "AUTHORITY_REDIS_APPENDFSYNC"}
+    )
+    """AOF fsync policy of the embedded redis-server ('always': acknowledged writes survive a crash)."""
+
+    issuer: str = field(default="authority", metadata={"env": "AUTHORITY_ISSUER"})
+    """The ``iss`` claim of unlock tokens; relays may pin it."""
+
+    token_ttl_seconds: int = field(default=60, metadata={"env": "AUTHORITY_TOKEN_TTL_SECONDS"})
+    """Lifetime of an unlock token (``exp - iat``), 5-300 seconds."""
+
+    signing_key: Secret | None = field(default=None, metadata={"env": "AUTHORITY_SIGNING_KEY"})
+    """Base64url Ed25519 seed shared by several hosts; empty: keys generated in data_dir/keys."""
+
+    admin_credential: Secret | None = field(
+        default=None, metadata={"env": "AUTHORITY_ADMIN_CREDENTIAL"}
+    )
+    """A platform-admin credential to accept (adm_….secret); empty: one is created in data_dir."""
+
+    tls_cert_file: Path | None = field(default=None, metadata={"env": "AUTHORITY_TLS_CERT_FILE"})
+    """PEM server certificate (chain). With tls_key_file, the server speaks TLS only."""
+
+    tls_key_file: Path | None = field(default=None, metadata={"env": "AUTHORITY_TLS_KEY_FILE"})
+    """PEM private key of the server certificate."""
+
+    allow_insecure: bool = field(default=False, metadata={"env": "AUTHORITY_ALLOW_INSECURE"})
+    """Force plaintext on a non-loopback address (never in production)."""
+
+    grace_seconds: float = field(default=10.0, metadata={"env": "AUTHORITY_GRACE_SECONDS"})
+    """On SIGTERM: how long in-flight calls may finish after health turns NOT_SERVING."""
+
+    max_message_bytes: int = field(
+        default=256 * 1024, metadata={"env": "AUTHORITY_MAX_MESSAGE_BYTES"}
+    )
+    """Largest gRPC message accepted or sent."""
+
+    coalesce_max_batch: int = field(default=512, metadata={"env": "AUTHORITY_COALESCE_MAX_BATCH"})
+    """Most unlock lookups coalesced into one Redis pipeline."""
+
+    log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
+    """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
+
+    log_level: str = field(default="INFO", metadata={"env": "AUTHORITY_LOG_LEVEL"})
+    """DEBUG, INFO, WARNING or ERROR."""
+
+    def __post_init__(self) -> None:
+        if not 5 <= self.token_ttl_seconds <= 300:
+            raise InvalidArgument("token_ttl_seconds must be 5-300")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise InvalidArgument("log_level must be DEBUG, INFO, WARNING or ERROR")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise InvalidArgument("give both tls_cert_file and tls_key_file, or neither")
+        host, port = self.listen_host_port
+        if not 0 <= port <= 65535:
+            raise InvalidArgument(f"listen port {port} is out of range")
+        if not self.tls_enabled and not self.allow_insecure and not _is_loopback(host):
+            raise InvalidArgument(
+                f"refusing plaintext gRPC on non-loopback address {host}: configure "
+                "AUTHORITY_TLS_CERT_FILE/KEY_FILE, or set AUTHORITY_ALLOW_INSECURE=1 to force"
+            )
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise InvalidArgument(f"listen must be host:port; got {self.listen!r}")
+        return host.strip("[]"), int(port)
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Environment first, then explicit overrides (the CLI's flags); validated."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for f in fields(cls):
+            if f.name in values and isinstance(values[f.name], str):
+                values[f.name] = _parse(f, values[f.name])
+        return cls(**values)
+
+    def redacted(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                value = "***"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    @staticmethod
+    def describe() -> list[tuple[str, str, str, str]]:
+        """(field, environment variable, default, help) for docs and ``authority config``."""
+        docs = _field_docs()
+        rows = []
+        for f in fields(Settings):
+            default = f.default if f.default is not dataclasses.MISSING else ""
+            rows.append((f.name, f.metadata["env"], "" if default is None else str(default), docs.get(f.name, "")))
+        return rows
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    try:
+        if "Secret" in kind:
+            return Secret(raw)
+        if "Path" in kind:
+            return Path(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind in ("LogFormat", "FsyncPolicy"):
+            allowed = get_args(LogFormat if kind == "LogFormat" else FsyncPolicy)
+            if raw not in allowed:
+                raise ValueError(raw)
+            return raw
+    except ValueError as exc:
+        raise InvalidArgument(f"{f.metadata['env']}={raw[:40]!r} is not a valid {kind}") from exc
+    return raw
+
+
+def _field_docs() -> dict[str, str]:
+    """Field docstrings, read from this module's source (kept next to the fields they explain)."""
+    import ast  # noqa: PLC0415 - only for `authority config --help`-style output
+    import inspect  # noqa: PLC0415
+
+    tree = ast.parse(inspect.getsource(Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for prev, node in zip(body, body[1:], strict=False):
+        if (
+            isinstance(prev, ast.AnnAssign)
+            and isinstance(prev.target, ast.Name)
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+        ):
+            docs[prev.target.id] = " ".join(str(node.value.value).split())
+    return docs

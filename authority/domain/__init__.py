@@ -1,0 +1,1 @@
+"""Pure domain: no transport, no database, no crypto library. Plain typed Python."""

@@ -1,0 +1,114 @@
+"""The small interfaces the use cases need from the outside world.
+
+Each use case asks for the narrowest one. Adapters in ``authority.store`` and ``authority.tokens``
+implement them; ``authority.testing`` ships in-memory fakes and one contract suite runs against
+both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from authority.domain.claims import UnlockClaims
+from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware (UTC)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HolderSnapshot:
+    """What one decision needs of a key holder, read in one round trip."""
+
+    status: HolderStatus
+    credential_digest: bytes
+    grants: Sequence[Grant]
+    directory_version: int = 0
+    """The directory revision observed in the same round trip (see ``DirectoryView.sync_to``)."""
+
+
+class HolderSnapshotReader(Protocol):
+    """The unlock path's only read of mutable state: one holder, the fields for one door."""
+
+    async def read_snapshot(
+        self, holder_id: str, door_id: str, site_id: str | None
+    ) -> HolderSnapshot | None:
+        """The holder's status, credential digest and grants for the door and its site;
+        ``None`` if no such holder."""
+        ...
+
+
+class DirectoryView(Protocol):
+    """Organisations, sites and doors as of the latest committed change."""
+
+    @property
+    def version(self) -> int:
+        """The directory revision this view reflects."""
+        ...
+
+    async def sync_to(self, version: int) -> None:
+        """Make every change up to ``version`` visible (no-op if already there)."""
+        ...
+
+    def door(self, door_id: str) -> Door | None: ...
+
+    def site(self, site_id: str) -> Site | None: ...
+
+    @property
+    def organisations(self) -> Mapping[str, Organisation]: ...
+
+
+class DirectoryWriter(Protocol):
+    """Writes to the directory; each write is visible to the next decision on every process."""
+
+    async def put_organisation(
+        self, org: Organisation, *, expected: Organisation | None, create: bool
+    ) -> None: ...
+
+    async def put_site(self, site: Site, *, expected: Site | None, create: bool) -> None: ...
+
+    async def put_door(self, door: Door) -> None: ...
+
+    async def get_organisation(self, organisation_id: str) -> Organisation | None: ...
+
+    async def get_site(self, site_id: str) -> Site | None: ...
+
+    async def get_door(self, door_id: str) -> Door | None: ...
+
+
+class HolderStore(Protocol):
+    async def create_holder(self, holder: KeyHolder, credential_digest: bytes) -> None: ...
+
+    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
+
+    async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder: ...
+
+
+class GrantStore(Protocol):
+    async def add_grant(self, grant: Grant) -> None: ...
+
+    async def revoke_grant(self, grant_id: str, *, at: datetime) -> Grant: ...
+
+    async def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    async def list_grants(self, holder_id: str) -> list[Grant]: ...
+
+
+class CredentialStore(Protocol):
+    """Non-holder credentials (admins, organisations' API keys), stored as digests."""
+
+    async def put_credential(self, credential_id: str, digest: bytes, principal: str) -> None: ...
+
+    async def get_credential(self, credential_id: str) -> tuple[bytes, str] | None: ...
+
+
+class TokenSigner(Protocol):
+    def sign(self, claims: UnlockClaims) -> bytes:
+        """The claims as a signed, encoded token."""
+        ...

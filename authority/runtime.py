@@ -1,0 +1,153 @@
+"""Explicit lifecycle: build every adapter from ``Settings``, hand out the use cases, close.
+
+``Runtime.open`` is the only place where clients are created (nothing at import time) and the
+embedded redis-server is started and stopped by the same object that uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from authority.app.auth import Authenticator
+from authority.app.commands import DirectoryCommands, GrantCommands
+from authority.app.credentials import Principal, Role, digest, new_admin_key
+from authority.app.unlock import UnlockService
+from authority.config import Settings
+from authority.domain.errors import InvalidArgument
+from authority.store.coalescing import CoalescingSnapshotReader
+from authority.store.connect import connect
+from authority.store.directory import DirectoryReplica
+from authority.store.embedded import EmbeddedRedis
+from authority.store.redis_store import RedisStore
+from authority.tokens.keyring import Keyring, b64url_decode
+
+log = logging.getLogger(__name__)
+ADMIN_CREDENTIAL_FILE = "admin.credential"
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    settings: Settings
+    store: RedisStore
+    directory: DirectoryReplica
+    keyring: Keyring
+    snapshots: CoalescingSnapshotReader
+    unlock: UnlockService
+    directory_commands: DirectoryCommands
+    grant_commands: GrantCommands
+    authenticator: Authenticator
+    admin_credential_file: Path | None
+    embedded: EmbeddedRedis | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        data_dir = settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        embedded: EmbeddedRedis | None = None
+        url = settings.redis_url
+        if not url:
+            embedded = EmbeddedRedis(
+                data_dir, binary=settings.redis_server, appendfsync=settings.redis_appendfsync
+            )
+            url = await asyncio.to_thread(embedded.start)
+        try:
+            store = RedisStore(connect(url))
+            directory = DirectoryReplica(store)
+            await directory.load()
+            keyring = _load_keyring(settings)
+            admin_file = await _ensure_admin_credential(settings, store)
+        except BaseException:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+            raise
+        clock = SystemClock()
+        snapshots = CoalescingSnapshotReader(store, max_batch=settings.coalesce_max_batch)
+        return cls(
+            settings=settings,
+            store=store,
+            directory=directory,
+            keyring=keyring,
+            snapshots=snapshots,
+            unlock=UnlockService(
+                directory=directory,
+                snapshots=snapshots,
+                signer=keyring,
+                clock=clock,
+                issuer=settings.issuer,
+                token_ttl=settings.token_ttl_seconds,
+            ),
+            directory_commands=DirectoryCommands(
+                directory=store, holders=store, credentials=store, clock=clock
+            ),
+            grant_commands=GrantCommands(directory=store, holders=store, grants=store, clock=clock),
+            authenticator=Authenticator(store, store),
+            admin_credential_file=admin_file,
+            embedded=embedded,
+        )
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.store.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+
+
+def _load_keyring(settings: Settings) -> Keyring:
+    # A retired key stays published for the longest token lifetime plus clock drift.
+    grace = settings.token_ttl_seconds + 300
+    if settings.signing_key is not None:
+        try:
+            seed = b64url_decode(settings.signing_key.reveal())
+        except ValueError as exc:
+            raise InvalidArgument("AUTHORITY_SIGNING_KEY is not base64url") from exc
+        return Keyring.from_seed(seed, publish_retired_for=grace)
+    return Keyring.load_or_create(settings.data_dir / "keys", publish_retired_for=grace)
+
+
+async def _ensure_admin_credential(settings: Settings, store: RedisStore) -> Path | None:
+    """Make sure a platform-admin credential exists; return the file that holds it (0600)."""
+    if settings.admin_credential is not None:
+        credential = settings.admin_credential.reveal()
+        path = None
+    else:
+        path = settings.data_dir / ADMIN_CREDENTIAL_FILE
+        if path.exists():
+            credential = path.read_text().strip()
+        else:
+            _, credential, _ = new_admin_key()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(credential + "\n")
+    cid, dot, secret = credential.partition(".")
+    if not dot or not cid.startswith("adm_"):
+        raise InvalidArgument("the admin credential must look like adm_<id>.<secret>")
+    principal = Principal(role=Role.ADMIN, credential_id=cid).to_json()
+    await store.put_credential(cid, digest(secret), principal)  # idempotent; survives a new Redis
+    return path
+
+
+def read_admin_credential(data_dir: Path) -> str:
+    """The admin credential created on first start (for the CLI on the same machine)."""
+    path = data_dir / ADMIN_CREDENTIAL_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError as exc:
+        raise InvalidArgument(
+            f"no admin credential at {path}: start `authority serve` once, or pass --credential"
+        ) from exc
+
+
+def encode_seed(seed: bytes) -> str:
+    return base64.urlsafe_b64encode(seed).rstrip(b"=").decode()

@@ -1,0 +1,380 @@
+"""The Redis adapter: directory (organisations, sites, doors), holders, grants and credentials.
+
+Key layout (hash tags in braces keep what one operation touches in one cluster slot):
+
+=====================  ======  ==========================================================
+key                    type    contents
+=====================  ======  ==========================================================
+``{dir}:org``          hash    organisation id -> record
+``{dir}:site``         hash    site id -> record (incl. organisations blocked by the owner)
+``{dir}:door``         hash    door id -> record (site, relay)
+``{dir}:ver``          string  directory version, +1 per change
+``{dir}:log``          stream  one entry per change (version, kind, record), capped
+``h:{<holder>}``       hash    ``st`` holder record, ``cred`` credential digest,
+                               ``d:<door>`` / ``s:<site>`` the holder's grants for that target
+``gi:{<grant>}``       string  grant id -> holder and field (for revoke-by-id)
+``cred:{<id>}``        hash    API/admin credential digest and principal
+=====================  ======  ==========================================================
+
+An unlock reads ``HMGET h:{holder} st cred d:<door> s:<site>`` plus ``GET {dir}:ver``: one
+round trip, and the GET is shared by every request coalesced into the same pipeline. Organisations,
+sites and doors are served from an in-process replica that is brought up to the version read in
+that same round trip before deciding, so a change is seen by the very next decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+from redis.asyncio.cluster import RedisCluster
+
+from authority.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    NotFound,
+    Unavailable,
+)
+from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
+from authority.domain.ports import HolderSnapshot
+from authority.store import codec, scripts
+
+DIR_ORG, DIR_SITE, DIR_DOOR = "{dir}:org", "{dir}:site", "{dir}:door"
+DIR_VER, DIR_LOG = "{dir}:ver", "{dir}:log"
+CHANGELOG_MAXLEN = 100_000
+CAS_ATTEMPTS = 16
+
+RedisClient = aioredis.Redis | RedisCluster
+SnapshotRequest = tuple[str, str, str | None]
+"""(holder id, door id, site id or None)."""
+
+
+def holder_key(holder_id: str) -> str:
+    return f"h:{{{holder_id}}}"
+
+
+def grant_index_key(grant_id: str) -> str:
+    return f"gi:{{{grant_id}}}"
+
+
+def credential_key(credential_id: str) -> str:
+    return f"cred:{{{credential_id}}}"
+
+
+class RedisStore:
+    """Implements the directory, holder, grant, credential and snapshot ports on Redis."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self._r = client
+        self._dir_put = client.register_script(scripts.DIRECTORY_PUT)
+        self._dir_snapshot = client.register_script(scripts.DIRECTORY_SNAPSHOT)
+        self._holder_create = client.register_script(scripts.HOLDER_CREATE)
+        self._field_cas = client.register_script(scripts.HOLDER_FIELD_CAS)
+
+    @property
+    def client(self) -> RedisClient:
+        return self._r
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._r.ping())
+        except (redis_errors.RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    async def read_snapshots(
+        self, requests: Sequence[SnapshotRequest]
+    ) -> list[HolderSnapshot | None]:
+        """One pipeline for a whole batch of decisions: the directory version once, then one
+        HMGET per request."""
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.get(DIR_VER)
+            for holder_id, door_id, site_id in requests:
+                if site_id is None:
+                    pipe.hmget(holder_key(holder_id), "st", "cred", "d:" + door_id)
+                else:
+                    pipe.hmget(holder_key(holder_id), "st", "cred", "d:" + door_id, "s:" + site_id)
+            replies = await pipe.execute()
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            raise Unavailable("the grant store is unreachable") from exc
+        except redis_errors.RedisError as exc:
+            raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
+        version = int(replies[0] or 0)
+        out: list[HolderSnapshot | None] = []
+        for fields in replies[1:]:
+            if fields[0] is None:
+                out.append(None)
+                continue
+            grants = codec.decode_grant_list(fields[2])
+            if len(fields) > 3 and fields[3]:
+                grants += codec.decode_grant_list(fields[3])
+            out.append(
+                HolderSnapshot(
+                    status=HolderStatus(json.loads(fields[0])["st"]),
+                    credential_digest=fields[1] or b"",
+                    grants=grants,
+                    directory_version=version,
+                )
+            )
+        return out
+
+    async def read_snapshot(
+        self, holder_id: str, door_id: str, site_id: str | None
+    ) -> HolderSnapshot | None:
+        return (await self.read_snapshots([(holder_id, door_id, site_id)]))[0]
+
+    # -- directory ---------------------------------------------------------------------------
+
+    async def directory_version(self) -> int:
+        return int(await self._call(self._r.get(DIR_VER)) or 0)
+
+    async def directory_snapshot(self) -> tuple[int, dict[str, Organisation], dict[str, Site], dict[str, Door], bytes]:
+        raw = await self._call(
+            self._dir_snapshot(keys=[DIR_VER, DIR_ORG, DIR_SITE, DIR_DOOR, DIR_LOG])
+        )
+        version, orgs, sites, doors, last_id = raw
+        return (
+            int(version),
+            {o.organisation_id: o for o in map(codec.decode_organisation, _pairs_values(orgs))},
+            {s.site_id: s for s in map(codec.decode_site, _pairs_values(sites))},
+            {d.door_id: d for d in map(codec.decode_door, _pairs_values(doors))},
+            last_id if isinstance(last_id, bytes) else str(last_id).encode(),
+        )
+
+    async def directory_changes(self, after_id: bytes, count: int = 1000) -> list[tuple[bytes, int, str, bytes]]:
+        """Changelog entries after ``after_id``: (stream id, version, kind, record)."""
+        start = b"(" + after_id if after_id != b"0-0" else b"-"
+        entries = await self._call(self._r.xrange(DIR_LOG, min=start, max="+", count=count))
+        return [(eid, int(f[b"v"]), f[b"k"].decode(), f[b"r"]) for eid, f in entries]
+
+    async def _directory_put(
+        self,
+        *,
+        hash_key: str,
+        kind: str,
+        entity_id: str,
+        record: bytes,
+        expected: bytes | None,
+        create: bool,
+        parent: tuple[str, str] | None = None,
+    ) -> int:
+        parent_key, parent_id = parent or (hash_key, "")
+        result = int(
+            await self._call(
+                self._dir_put(
+                    keys=[hash_key, DIR_VER, DIR_LOG, parent_key],
+                    args=[
+                        entity_id,
+                        record,
+                        "create" if create else "cas",
+                        expected or b"",
+                        kind,
+                        CHANGELOG_MAXLEN,
+                        parent_id,
+                    ],
+                )
+            )
+        )
+        if result == -1:
+            raise AlreadyExists(f"{kind} {entity_id} already exists")
+        if result == -2:
+            raise Conflict(f"{kind} {entity_id} was changed concurrently; retry")
+        if result == -3:
+            raise NotFound(f"{parent_key.split(':')[-1]} {parent_id} does not exist")
+        if result == -4:
+            raise NotFound(f"{kind} {entity_id} does not exist")
+        return result
+
+    async def put_organisation(
+        self, org: Organisation, *, expected: Organisation | None, create: bool
+    ) -> None:
+        await self._directory_put(
+            hash_key=DIR_ORG,
+            kind="organisation",
+            entity_id=org.organisation_id,
+            record=codec.encode_organisation(org),
+            expected=codec.encode_organisation(expected) if expected else None,
+            create=create,
+        )
+
+    async def put_site(self, site: Site, *, expected: Site | None, create: bool) -> None:
+        await self._directory_put(
+            hash_key=DIR_SITE,
+            kind="site",
+            entity_id=site.site_id,
+            record=codec.encode_site(site),
+            expected=codec.encode_site(expected) if expected else None,
+            create=create,
+        )
+
+    async def put_door(self, door: Door) -> None:
+        await self._directory_put(
+            hash_key=DIR_DOOR,
+            kind="door",
+            entity_id=door.door_id,
+            record=codec.encode_door(door),
+            expected=None,
+            create=True,
+            parent=(DIR_SITE, door.site_id),
+        )
+
+    async def get_organisation(self, organisation_id: str) -> Organisation | None:
+        raw = await self._call(self._r.hget(DIR_ORG, organisation_id))
+        return codec.decode_organisation(raw) if raw else None
+
+    async def get_site(self, site_id: str) -> Site | None:
+        raw = await self._call(self._r.hget(DIR_SITE, site_id))
+        return codec.decode_site(raw) if raw else None
+
+    async def get_door(self, door_id: str) -> Door | None:
+        raw = await self._call(self._r.hget(DIR_DOOR, door_id))
+        return codec.decode_door(raw) if raw else None
+
+    # -- holders -----------------------------------------------------------------------------
+
+    async def create_holder(self, holder: KeyHolder, credential_digest: bytes) -> None:
+        created = await self._call(
+            self._holder_create(
+                keys=[holder_key(holder.key_holder_id)],
+                args=[codec.encode_holder(holder), credential_digest],
+            )
+        )
+        if not created:
+            raise AlreadyExists(f"key holder {holder.key_holder_id} already exists")
+
+    async def get_holder(self, holder_id: str) -> KeyHolder | None:
+        raw = await self._call(self._r.hget(holder_key(holder_id), "st"))
+        return codec.decode_holder(raw) if raw else None
+
+    async def holder_credential_digest(self, holder_id: str) -> bytes | None:
+        raw = await self._call(self._r.hget(holder_key(holder_id), "cred"))
+        return bytes(raw) if raw else None
+
+    async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder:
+        for _ in range(CAS_ATTEMPTS):
+            raw = await self._call(self._r.hget(holder_key(holder_id), "st"))
+            if not raw:
+                raise NotFound(f"key holder {holder_id} does not exist")
+            updated = replace(codec.decode_holder(raw), status=status)
+            if await self._cas(holder_id, "st", raw, codec.encode_holder(updated)):
+                return updated
+        raise Conflict(f"key holder {holder_id} is being changed concurrently; retry")
+
+    # -- grants ------------------------------------------------------------------------------
+
+    async def add_grant(self, grant: Grant) -> None:
+        field = grant.target.key
+        # The index is written first: a crash in between leaves a dangling index entry (harmless:
+        # revoke-by-id then answers NOT_FOUND) but never a live grant that cannot be found.
+        index = json.dumps({"h": grant.key_holder_id, "f": field}).encode()
+        ttl = max(int(grant.valid_until.timestamp() - datetime.now(UTC).timestamp()), 0) + 86_400 * 30
+        await self._call(self._r.set(grant_index_key(grant.grant_id), index, ex=ttl))
+        for _ in range(CAS_ATTEMPTS):
+            raw = await self._call(self._r.hget(holder_key(grant.key_holder_id), field))
+            grants = codec.decode_grant_list(raw)
+            if any(g.grant_id == grant.grant_id for g in grants):
+                return
+            new = codec.encode_grant_list([*_live(grants, datetime.now(UTC)), grant])
+            if await self._cas(grant.key_holder_id, field, raw or b"", new):
+                return
+        raise Conflict(f"grants of {grant.key_holder_id} are being changed concurrently; retry")
+
+    async def _locate_grant(self, grant_id: str) -> tuple[str, str] | None:
+        raw = await self._call(self._r.get(grant_index_key(grant_id)))
+        if not raw:
+            return None
+        loc = json.loads(raw)
+        return str(loc["h"]), str(loc["f"])
+
+    async def get_grant(self, grant_id: str) -> Grant | None:
+        loc = await self._locate_grant(grant_id)
+        if loc is None:
+            return None
+        raw = await self._call(self._r.hget(holder_key(loc[0]), loc[1]))
+        return next((g for g in codec.decode_grant_list(raw) if g.grant_id == grant_id), None)
+
+    async def revoke_grant(self, grant_id: str, *, at: datetime) -> Grant:
+        loc = await self._locate_grant(grant_id)
+        if loc is None:
+            raise NotFound(f"grant {grant_id} does not exist")
+        holder_id, field = loc
+        for _ in range(CAS_ATTEMPTS):
+            raw = await self._call(self._r.hget(holder_key(holder_id), field))
+            grants = codec.decode_grant_list(raw)
+            target = next((g for g in grants if g.grant_id == grant_id), None)
+            if target is None:
+                raise NotFound(f"grant {grant_id} does not exist")
+            if target.revoked_at is not None:
+                return target
+            revoked = replace(target, revoked_at=at)
+            new = [revoked if g.grant_id == grant_id else g for g in grants]
+            if await self._cas(holder_id, field, raw or b"", codec.encode_grant_list(new)):
+                return revoked
+        raise Conflict(f"grants of {holder_id} are being changed concurrently; retry")
+
+    async def list_grants(self, holder_id: str) -> list[Grant]:
+        fields: dict[bytes, bytes] = await self._call(self._r.hgetall(holder_key(holder_id)))
+        grants: list[Grant] = []
+        for name, raw in fields.items():
+            if name.startswith((b"d:", b"s:")):
+                grants.extend(codec.decode_grant_list(raw))
+        return sorted(grants, key=lambda g: g.grant_id)
+
+    # -- credentials -------------------------------------------------------------------------
+
+    async def put_credential(self, credential_id: str, digest: bytes, principal: str) -> None:
+        await self._call(
+            self._r.hset(credential_key(credential_id), mapping={"d": digest, "p": principal})
+        )
+
+    async def get_credential(self, credential_id: str) -> tuple[bytes, str] | None:
+        raw = await self._call(self._r.hmget(credential_key(credential_id), "d", "p"))
+        if not raw or raw[0] is None:
+            return None
+        return bytes(raw[0]), raw[1].decode()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _cas(self, holder_id: str, field: str, expected: bytes, new: bytes) -> bool:
+        result = int(
+            await self._call(
+                self._field_cas(keys=[holder_key(holder_id)], args=[field, expected, new])
+            )
+        )
+        if result == -1:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        return result == 1
+
+    @staticmethod
+    async def _call(awaitable: Any) -> Any:
+        """Translate redis-py errors into the product's hierarchy where they enter."""
+        try:
+            return await awaitable
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            raise Unavailable("the grant store is unreachable") from exc
+        except redis_errors.ReadOnlyError as exc:
+            raise Unavailable("the grant store is read-only (failover in progress)") from exc
+        except redis_errors.ResponseError as exc:
+            raise FailedPrecondition(f"the grant store refused the operation: {exc}") from exc
+
+
+def _pairs_values(flat: Sequence[Any]) -> list[Any]:
+    """HGETALL inside Lua returns [k1, v1, k2, v2, …]; we want the values."""
+    return list(flat[1::2])
+
+
+def _live(grants: list[Grant], now: datetime) -> list[Grant]:
+    """Drop grants that ended more than 30 days ago so a holder's fields stay small."""
+    horizon = now.timestamp() - 30 * 86_400
+    return [g for g in grants if g.valid_until.timestamp() > horizon]

@@ -1,0 +1,48 @@
+"""Lua scripts: each touches keys of one hash slot only, so they run on Redis Cluster too."""
+
+from __future__ import annotations
+
+# KEYS: entity hash, version counter, changelog stream, parent hash (for a required parent)
+# ARGV: id, record, mode ('create'|'cas'), expected record (cas), kind, changelog maxlen, parent id
+DIRECTORY_PUT = """
+if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[4], ARGV[7]) == 0 then return -3 end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[3] == 'create' then
+  if cur then return -1 end
+else
+  if not cur then return -4 end
+  if cur ~= ARGV[4] then return -2 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local v = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'v', v, 'k', ARGV[5], 'r', ARGV[2])
+return v
+"""
+
+# A consistent copy of the whole directory: version, the three hashes, the changelog's last id.
+# KEYS: version, org hash, site hash, door hash, changelog
+DIRECTORY_SNAPSHOT = """
+local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+local last_id = '0-0'
+if #last > 0 then last_id = last[1][1] end
+return {redis.call('GET', KEYS[1]) or '0', redis.call('HGETALL', KEYS[2]),
+        redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]), last_id}
+"""
+
+# KEYS: holder hash. ARGV: holder record, credential digest. 1 created, 0 exists.
+HOLDER_CREATE = """
+if redis.call('HEXISTS', KEYS[1], 'st') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'st', ARGV[1], 'cred', ARGV[2])
+return 1
+"""
+
+# Compare-and-set one field of an existing holder hash.
+# KEYS: holder hash. ARGV: field, expected value ('' = absent), new value.
+# 1 done, 0 conflict (someone changed it first), -1 no such holder.
+HOLDER_FIELD_CAS = """
+if redis.call('HEXISTS', KEYS[1], 'st') == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if (cur or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""

@@ -1,0 +1,222 @@
+"""The authority's signing keys: generated on first run, rotated, published as JWK/COSE key sets.
+
+On disk (``<data_dir>/keys``, mode 0700) each key is one JSON file, mode 0600::
+
+    {"kid": "<hex>", "seed": "<base64url 32 bytes>", "created_at": 1700000000, "retired_at": null}
+
+The newest unretired key signs. A retired key stays *published* (in ``verification_keys`` and
+the exports) until every token it signed has expired, so relays keep accepting those tokens.
+Key material is never logged: ``SigningKey.__repr__`` shows only the kid.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cbor2
+from nacl.signing import SigningKey as NaclSigningKey
+from nacl.signing import VerifyKey
+
+from authority.domain.claims import UnlockClaims
+from authority.domain.errors import FailedPrecondition, InvalidArgument
+from authority.tokens.cwt import sign_claims
+
+COSE_KTY_OKP, COSE_CRV_ED25519, COSE_ALG_EDDSA = 1, 6, -8
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def kid_for(public_key: bytes) -> bytes:
+    """8 bytes of SHA-256 over the raw public key: short enough for a ~170-byte token."""
+    return hashlib.sha256(public_key).digest()[:8]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigningKey:
+    kid: bytes
+    private: NaclSigningKey
+    created_at: int
+    retired_at: int | None = None
+
+    def __repr__(self) -> str:  # never show key material
+        return f"SigningKey(kid={self.kid.hex()}, retired_at={self.retired_at})"
+
+    @property
+    def public(self) -> VerifyKey:
+        return self.private.verify_key
+
+    @classmethod
+    def generate(cls, *, now: int) -> SigningKey:
+        sk = NaclSigningKey.generate()
+        return cls(kid=kid_for(bytes(sk.verify_key)), private=sk, created_at=now)
+
+    @classmethod
+    def from_seed(cls, seed: bytes, *, created_at: int = 0) -> SigningKey:
+        if len(seed) != 32:
+            raise InvalidArgument("an Ed25519 signing key seed is 32 bytes")
+        sk = NaclSigningKey(seed)
+        return cls(kid=kid_for(bytes(sk.verify_key)), private=sk, created_at=created_at)
+
+
+class Keyring:
+    """Signing keys, the newest unretired one active. Thread-safe for reads after load."""
+
+    def __init__(self, keys: Sequence[SigningKey], *, publish_retired_for: int) -> None:
+        active = [k for k in keys if k.retired_at is None]
+        if not active:
+            raise FailedPrecondition("the keyring has no active signing key")
+        self._keys = sorted(keys, key=lambda k: (k.created_at, k.kid))
+        self._active = max(active, key=lambda k: (k.created_at, k.kid))
+        self._publish_retired_for = publish_retired_for
+        self._directory: Path | None = None
+
+    # -- loading -----------------------------------------------------------------------------
+
+    @classmethod
+    def load_or_create(cls, directory: Path, *, publish_retired_for: int) -> Keyring:
+        """Load ``directory``'s keys, generating the first one (0600) if there is none."""
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
+        keys = [_read_key(p) for p in sorted(directory.glob("signing-*.json"))]
+        if not keys:
+            key = SigningKey.generate(now=int(time.time()))
+            _write_key(directory, key)
+            keys = [key]
+        ring = cls(keys, publish_retired_for=publish_retired_for)
+        ring._directory = directory
+        return ring
+
+    @classmethod
+    def from_seed(cls, seed: bytes, *, publish_retired_for: int) -> Keyring:
+        """A keyring of one key given in configuration (for hosts sharing one key)."""
+        return cls([SigningKey.from_seed(seed)], publish_retired_for=publish_retired_for)
+
+    # -- use ---------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> SigningKey:
+        return self._active
+
+    @property
+    def keys(self) -> tuple[SigningKey, ...]:
+        return tuple(self._keys)
+
+    def sign(self, claims: UnlockClaims) -> bytes:
+        return sign_claims(claims, key=self._active.private, kid=self._active.kid)
+
+    def published(self, *, now: int) -> list[SigningKey]:
+        """Keys relays should trust now: the active one and retired ones still in their grace."""
+        return [
+            k
+            for k in self._keys
+            if k.retired_at is None or now < k.retired_at + self._publish_retired_for
+        ]
+
+    def verification_keys(self, *, now: int) -> dict[bytes, VerifyKey]:
+        return {k.kid: k.public for k in self.published(now=now)}
+
+    def rotate(self, *, now: int) -> SigningKey:
+        """Generate a new active key; retire the others (still published during the grace)."""
+        if self._directory is None:
+            raise FailedPrecondition(
+                "keys given in configuration cannot be rotated here; rotate them where they live"
+            )
+        new = SigningKey.generate(now=now)
+        retired = [replace(k, retired_at=now) if k.retired_at is None else k for k in self._keys]
+        _write_key(self._directory, new)
+        for old, upd in zip(self._keys, retired, strict=True):
+            if old is not upd:
+                _write_key(self._directory, upd, overwrite=True)
+        self._keys = sorted([*retired, new], key=lambda k: (k.created_at, k.kid))
+        self._active = new
+        return new
+
+    # -- exports -----------------------------------------------------------------------------
+
+    def jwks(self, *, now: int) -> dict[str, list[dict[str, str]]]:
+        """A JWK Set (RFC 7517) of OKP/Ed25519 keys (RFC 8037) with ``kid`` (base64url)."""
+        return {
+            "keys": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": b64url(bytes(k.public)),
+                    "kid": b64url(k.kid),
+                    "alg": "EdDSA",
+                    "use": "sig",
+                }
+                for k in self.published(now=now)
+            ]
+        }
+
+    def cose_key_set(self, *, now: int) -> bytes:
+        """A COSE_KeySet (RFC 9052 section 7): CBOR array of COSE_Key maps."""
+        return cbor2.dumps(
+            [
+                {1: COSE_KTY_OKP, 2: k.kid, 3: COSE_ALG_EDDSA, -1: COSE_CRV_ED25519, -2: bytes(k.public)}
+                for k in self.published(now=now)
+            ],
+            canonical=True,
+        )
+
+
+def verification_keys_from_jwks(jwks: dict[str, object]) -> dict[bytes, VerifyKey]:
+    """Parse a JWK Set as exported above: what a relay or bridge loads at installation."""
+    out: dict[bytes, VerifyKey] = {}
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        raise InvalidArgument("a JWK Set has a 'keys' array")
+    for jwk in keys:
+        if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+            continue
+        out[b64url_decode(str(jwk["kid"]))] = VerifyKey(b64url_decode(str(jwk["x"])))
+    return out
+
+
+def _read_key(path: Path) -> SigningKey:
+    try:
+        raw = json.loads(path.read_text())
+        key = SigningKey.from_seed(b64url_decode(raw["seed"]), created_at=int(raw["created_at"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FailedPrecondition(f"signing key file {path.name} is unreadable or corrupt") from exc
+    if key.kid.hex() != raw.get("kid"):
+        raise FailedPrecondition(f"signing key file {path.name}: kid does not match the key")
+    retired = raw.get("retired_at")
+    return replace(key, retired_at=int(retired) if retired is not None else None)
+
+
+def _write_key(directory: Path, key: SigningKey, *, overwrite: bool = False) -> None:
+    path = directory / f"signing-{key.kid.hex()}.json"
+    body = json.dumps(
+        {
+            "kid": key.kid.hex(),
+            "seed": b64url(bytes(key.private)),
+            "created_at": key.created_at,
+            "retired_at": key.retired_at,
+        }
+    ).encode()
+    tmp = path.with_suffix(".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        os.write(fd, body)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if path.exists() and not overwrite:
+        tmp.unlink()
+        raise FailedPrecondition(f"signing key {key.kid.hex()} already exists")
+    os.replace(tmp, path)

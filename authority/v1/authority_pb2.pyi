@@ -1,0 +1,373 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_ALLOW: _ClassVar[Decision]
+    DECISION_DENY: _ClassVar[Decision]
+
+class DecisionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_REASON_UNSPECIFIED: _ClassVar[DecisionReason]
+    DECISION_REASON_GRANTED: _ClassVar[DecisionReason]
+    DECISION_REASON_NO_GRANT: _ClassVar[DecisionReason]
+    DECISION_REASON_NOT_YET_VALID: _ClassVar[DecisionReason]
+    DECISION_REASON_EXPIRED: _ClassVar[DecisionReason]
+    DECISION_REASON_OUTSIDE_SCHEDULE: _ClassVar[DecisionReason]
+    DECISION_REASON_REVOKED: _ClassVar[DecisionReason]
+    DECISION_REASON_ORGANISATION_NOT_APPROVED: _ClassVar[DecisionReason]
+    DECISION_REASON_ORGANISATION_SUSPENDED: _ClassVar[DecisionReason]
+    DECISION_REASON_ORGANISATION_BLOCKED_BY_SITE_OWNER: _ClassVar[DecisionReason]
+    DECISION_REASON_DOOR_UNKNOWN: _ClassVar[DecisionReason]
+    DECISION_REASON_HOLDER_SUSPENDED: _ClassVar[DecisionReason]
+
+class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
+    PURPOSE_POSTAL: _ClassVar[Purpose]
+    PURPOSE_DELIVERY: _ClassVar[Purpose]
+    PURPOSE_PUBLIC_SERVICE: _ClassVar[Purpose]
+    PURPOSE_PRIVATE: _ClassVar[Purpose]
+
+class OrganisationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORGANISATION_STATUS_UNSPECIFIED: _ClassVar[OrganisationStatus]
+    ORGANISATION_STATUS_PENDING: _ClassVar[OrganisationStatus]
+    ORGANISATION_STATUS_APPROVED: _ClassVar[OrganisationStatus]
+    ORGANISATION_STATUS_REJECTED: _ClassVar[OrganisationStatus]
+    ORGANISATION_STATUS_SUSPENDED: _ClassVar[OrganisationStatus]
+
+class KeyHolderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEY_HOLDER_STATUS_UNSPECIFIED: _ClassVar[KeyHolderStatus]
+    KEY_HOLDER_STATUS_ACTIVE: _ClassVar[KeyHolderStatus]
+    KEY_HOLDER_STATUS_SUSPENDED: _ClassVar[KeyHolderStatus]
+
+class Weekday(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEEKDAY_UNSPECIFIED: _ClassVar[Weekday]
+    WEEKDAY_MONDAY: _ClassVar[Weekday]
+    WEEKDAY_TUESDAY: _ClassVar[Weekday]
+    WEEKDAY_WEDNESDAY: _ClassVar[Weekday]
+    WEEKDAY_THURSDAY: _ClassVar[Weekday]
+    WEEKDAY_FRIDAY: _ClassVar[Weekday]
+    WEEKDAY_SATURDAY: _ClassVar[Weekday]
+    WEEKDAY_SUNDAY: _ClassVar[Weekday]
+DECISION_UNSPECIFIED: Decision
+DECISION_ALLOW: Decision
+DECISION_DENY: Decision
+DECISION_REASON_UNSPECIFIED: DecisionReason
+DECISION_REASON_GRANTED: DecisionReason
+DECISION_REASON_NO_GRANT: DecisionReason
+DECISION_REASON_NOT_YET_VALID: DecisionReason
+DECISION_REASON_EXPIRED: DecisionReason
+DECISION_REASON_OUTSIDE_SCHEDULE: DecisionReason
+DECISION_REASON_REVOKED: DecisionReason
+DECISION_REASON_ORGANISATION_NOT_APPROVED: DecisionReason
+DECISION_REASON_ORGANISATION_SUSPENDED: DecisionReason
+DECISION_REASON_ORGANISATION_BLOCKED_BY_SITE_OWNER: DecisionReason
+DECISION_REASON_DOOR_UNKNOWN: DecisionReason
+DECISION_REASON_HOLDER_SUSPENDED: DecisionReason
+PURPOSE_UNSPECIFIED: Purpose
+PURPOSE_POSTAL: Purpose
+PURPOSE_DELIVERY: Purpose
+PURPOSE_PUBLIC_SERVICE: Purpose
+PURPOSE_PRIVATE: Purpose
+ORGANISATION_STATUS_UNSPECIFIED: OrganisationStatus
+ORGANISATION_STATUS_PENDING: OrganisationStatus
+ORGANISATION_STATUS_APPROVED: OrganisationStatus
+ORGANISATION_STATUS_REJECTED: OrganisationStatus
+ORGANISATION_STATUS_SUSPENDED: OrganisationStatus
+KEY_HOLDER_STATUS_UNSPECIFIED: KeyHolderStatus
+KEY_HOLDER_STATUS_ACTIVE: KeyHolderStatus
+KEY_HOLDER_STATUS_SUSPENDED: KeyHolderStatus
+WEEKDAY_UNSPECIFIED: Weekday
+WEEKDAY_MONDAY: Weekday
+WEEKDAY_TUESDAY: Weekday
+WEEKDAY_WEDNESDAY: Weekday
+WEEKDAY_THURSDAY: Weekday
+WEEKDAY_FRIDAY: Weekday
+WEEKDAY_SATURDAY: Weekday
+WEEKDAY_SUNDAY: Weekday
+
+class RequestUnlockRequest(_message.Message):
+    __slots__ = ("door_id", "relay_challenge")
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    RELAY_CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    relay_challenge: bytes
+    def __init__(self, door_id: _Optional[str] = ..., relay_challenge: _Optional[bytes] = ...) -> None: ...
+
+class RequestUnlockResponse(_message.Message):
+    __slots__ = ("decision", "reason", "token", "expires_at", "token_id", "relay_id", "grant_id")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    reason: DecisionReason
+    token: bytes
+    expires_at: _timestamp_pb2.Timestamp
+    token_id: str
+    relay_id: str
+    grant_id: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DecisionReason, str]] = ..., token: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., grant_id: _Optional[str] = ...) -> None: ...
+
+class Organisation(_message.Message):
+    __slots__ = ("organisation_id", "name", "cvr", "se", "public_body", "purpose", "status", "status_reason", "created_at")
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CVR_FIELD_NUMBER: _ClassVar[int]
+    SE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_BODY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    organisation_id: str
+    name: str
+    cvr: str
+    se: str
+    public_body: bool
+    purpose: Purpose
+    status: OrganisationStatus
+    status_reason: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, organisation_id: _Optional[str] = ..., name: _Optional[str] = ..., cvr: _Optional[str] = ..., se: _Optional[str] = ..., public_body: _Optional[bool] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., status: _Optional[_Union[OrganisationStatus, str]] = ..., status_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateOrganisationRequest(_message.Message):
+    __slots__ = ("name", "cvr", "se", "public_body", "purpose")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CVR_FIELD_NUMBER: _ClassVar[int]
+    SE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_BODY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cvr: str
+    se: str
+    public_body: bool
+    purpose: Purpose
+    def __init__(self, name: _Optional[str] = ..., cvr: _Optional[str] = ..., se: _Optional[str] = ..., public_body: _Optional[bool] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+
+class CreateOrganisationResponse(_message.Message):
+    __slots__ = ("organisation", "api_credential")
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
+    API_CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    organisation: Organisation
+    api_credential: str
+    def __init__(self, organisation: _Optional[_Union[Organisation, _Mapping]] = ..., api_credential: _Optional[str] = ...) -> None: ...
+
+class GetOrganisationRequest(_message.Message):
+    __slots__ = ("organisation_id",)
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    organisation_id: str
+    def __init__(self, organisation_id: _Optional[str] = ...) -> None: ...
+
+class SetOrganisationStatusRequest(_message.Message):
+    __slots__ = ("organisation_id", "status", "reason")
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    organisation_id: str
+    status: OrganisationStatus
+    reason: str
+    def __init__(self, organisation_id: _Optional[str] = ..., status: _Optional[_Union[OrganisationStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Site(_message.Message):
+    __slots__ = ("site_id", "address", "owner_id", "time_zone", "offline_allowed", "blocked_organisation_ids")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_ORGANISATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    address: str
+    owner_id: str
+    time_zone: str
+    offline_allowed: bool
+    blocked_organisation_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, site_id: _Optional[str] = ..., address: _Optional[str] = ..., owner_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., offline_allowed: _Optional[bool] = ..., blocked_organisation_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateSiteRequest(_message.Message):
+    __slots__ = ("address", "owner_id", "time_zone", "offline_allowed")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    owner_id: str
+    time_zone: str
+    offline_allowed: bool
+    def __init__(self, address: _Optional[str] = ..., owner_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., offline_allowed: _Optional[bool] = ...) -> None: ...
+
+class GetSiteRequest(_message.Message):
+    __slots__ = ("site_id",)
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    def __init__(self, site_id: _Optional[str] = ...) -> None: ...
+
+class Door(_message.Message):
+    __slots__ = ("door_id", "site_id", "relay_id", "label")
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    site_id: str
+    relay_id: str
+    label: str
+    def __init__(self, door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class CreateDoorRequest(_message.Message):
+    __slots__ = ("door_id", "site_id", "relay_id", "label")
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    site_id: str
+    relay_id: str
+    label: str
+    def __init__(self, door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class GetDoorRequest(_message.Message):
+    __slots__ = ("door_id",)
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    def __init__(self, door_id: _Optional[str] = ...) -> None: ...
+
+class KeyHolder(_message.Message):
+    __slots__ = ("key_holder_id", "organisation_id", "status", "created_at")
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    organisation_id: str
+    status: KeyHolderStatus
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, key_holder_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., status: _Optional[_Union[KeyHolderStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateKeyHolderRequest(_message.Message):
+    __slots__ = ("organisation_id",)
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    organisation_id: str
+    def __init__(self, organisation_id: _Optional[str] = ...) -> None: ...
+
+class CreateKeyHolderResponse(_message.Message):
+    __slots__ = ("key_holder", "holder_credential")
+    KEY_HOLDER_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    key_holder: KeyHolder
+    holder_credential: str
+    def __init__(self, key_holder: _Optional[_Union[KeyHolder, _Mapping]] = ..., holder_credential: _Optional[str] = ...) -> None: ...
+
+class GetKeyHolderRequest(_message.Message):
+    __slots__ = ("key_holder_id",)
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    def __init__(self, key_holder_id: _Optional[str] = ...) -> None: ...
+
+class SetKeyHolderStatusRequest(_message.Message):
+    __slots__ = ("key_holder_id", "status")
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    status: KeyHolderStatus
+    def __init__(self, key_holder_id: _Optional[str] = ..., status: _Optional[_Union[KeyHolderStatus, str]] = ...) -> None: ...
+
+class ScheduleWindow(_message.Message):
+    __slots__ = ("days", "start_minute", "end_minute")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    START_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    END_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedScalarFieldContainer[Weekday]
+    start_minute: int
+    end_minute: int
+    def __init__(self, days: _Optional[_Iterable[_Union[Weekday, str]]] = ..., start_minute: _Optional[int] = ..., end_minute: _Optional[int] = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ("grant_id", "key_holder_id", "door_id", "site_id", "organisation_id", "purpose", "valid_from", "valid_until", "windows", "revoked_at")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    key_holder_id: str
+    door_id: str
+    site_id: str
+    organisation_id: str
+    purpose: Purpose
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    windows: _containers.RepeatedCompositeFieldContainer[ScheduleWindow]
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, grant_id: _Optional[str] = ..., key_holder_id: _Optional[str] = ..., door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., windows: _Optional[_Iterable[_Union[ScheduleWindow, _Mapping]]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class IssueGrantRequest(_message.Message):
+    __slots__ = ("key_holder_id", "door_id", "site_id", "organisation_id", "valid_from", "valid_until", "windows")
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    door_id: str
+    site_id: str
+    organisation_id: str
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    windows: _containers.RepeatedCompositeFieldContainer[ScheduleWindow]
+    def __init__(self, key_holder_id: _Optional[str] = ..., door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., windows: _Optional[_Iterable[_Union[ScheduleWindow, _Mapping]]] = ...) -> None: ...
+
+class RevokeGrantRequest(_message.Message):
+    __slots__ = ("grant_id",)
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    def __init__(self, grant_id: _Optional[str] = ...) -> None: ...
+
+class ListGrantsRequest(_message.Message):
+    __slots__ = ("key_holder_id",)
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    def __init__(self, key_holder_id: _Optional[str] = ...) -> None: ...
+
+class ListGrantsResponse(_message.Message):
+    __slots__ = ("grants",)
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    def __init__(self, grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
+
+class GetVerificationKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetVerificationKeysResponse(_message.Message):
+    __slots__ = ("jwks_json", "cose_key_set")
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    COSE_KEY_SET_FIELD_NUMBER: _ClassVar[int]
+    jwks_json: str
+    cose_key_set: bytes
+    def __init__(self, jwks_json: _Optional[str] = ..., cose_key_set: _Optional[bytes] = ...) -> None: ...
