@@ -50,7 +50,7 @@ def run(coro: object) -> object:
         import uvloop  # noqa: PLC0415
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         return asyncio.run(coro)  # type: ignore[arg-type]
-    return asyncio.run(coro, loop_factory=uvloop.new_event_loop)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type]
 
 
 def cmd_config(ns: argparse.Namespace) -> int:
