@@ -13,16 +13,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Protocol
 
 from authority.domain.model import Door, Organisation, Site
 from authority.store import codec
-from authority.store.redis_store import RedisStore
+
+
+class DirectorySource(Protocol):
+    """What the replica needs from the store (``RedisStore`` or the in-memory fake)."""
+
+    async def directory_version(self) -> int: ...
+
+    async def directory_snapshot(
+        self,
+    ) -> tuple[int, dict[str, Organisation], dict[str, Site], dict[str, Door], bytes]: ...
+
+    async def directory_changes(
+        self, after_id: bytes, count: int = 1000
+    ) -> list[tuple[bytes, int, str, bytes]]: ...
 
 log = logging.getLogger(__name__)
 
 
 class DirectoryReplica:
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: DirectorySource) -> None:
         self._store = store
         self._orgs: dict[str, Organisation] = {}
         self._sites: dict[str, Site] = {}

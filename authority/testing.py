@@ -1,0 +1,227 @@
+"""Fakes shipped with the package: an in-memory store with the same behaviour as ``RedisStore``
+and a settable clock. The store contract suite (tests/integration/test_store_contract.py) runs
+against this fake, a real Redis and a 3-node Redis Cluster, so the fake cannot drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from authority.domain.errors import AlreadyExists, Conflict, NotFound
+from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
+from authority.domain.ports import HolderSnapshot
+from authority.store import codec
+
+SnapshotRequest = tuple[str, str, str | None]
+
+
+class FixedClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self._now = now or datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, now: datetime) -> None:
+        self._now = now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+
+class InMemoryStore:
+    """Implements the same ports as ``authority.store.redis_store.RedisStore``."""
+
+    def __init__(self) -> None:
+        self._orgs: dict[str, bytes] = {}
+        self._sites: dict[str, bytes] = {}
+        self._doors: dict[str, bytes] = {}
+        self._log: list[tuple[bytes, int, str, bytes]] = []
+        self._holders: dict[str, dict[str, bytes]] = {}
+        self._grant_index: dict[str, tuple[str, str]] = {}
+        self._credentials: dict[str, tuple[bytes, str]] = {}
+        self.calls = 0
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    async def read_snapshots(
+        self, requests: Sequence[SnapshotRequest]
+    ) -> list[HolderSnapshot | None]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        out: list[HolderSnapshot | None] = []
+        for holder_id, door_id, site_id in requests:
+            fields = self._holders.get(holder_id)
+            if fields is None:
+                out.append(None)
+                continue
+            grants = codec.decode_grant_list(fields.get("d:" + door_id))
+            if site_id is not None:
+                grants += codec.decode_grant_list(fields.get("s:" + site_id))
+            out.append(
+                HolderSnapshot(
+                    status=codec.decode_holder(fields["st"]).status,
+                    credential_digest=fields["cred"],
+                    grants=grants,
+                    directory_version=len(self._log),
+                )
+            )
+        return out
+
+    async def read_snapshot(
+        self, holder_id: str, door_id: str, site_id: str | None
+    ) -> HolderSnapshot | None:
+        return (await self.read_snapshots([(holder_id, door_id, site_id)]))[0]
+
+    # -- directory ---------------------------------------------------------------------------
+
+    async def directory_version(self) -> int:
+        return len(self._log)
+
+    async def directory_snapshot(
+        self,
+    ) -> tuple[int, dict[str, Organisation], dict[str, Site], dict[str, Door], bytes]:
+        return (
+            len(self._log),
+            {k: codec.decode_organisation(v) for k, v in self._orgs.items()},
+            {k: codec.decode_site(v) for k, v in self._sites.items()},
+            {k: codec.decode_door(v) for k, v in self._doors.items()},
+            self._log[-1][0] if self._log else b"0-0",
+        )
+
+    async def directory_changes(
+        self, after_id: bytes, count: int = 1000
+    ) -> list[tuple[bytes, int, str, bytes]]:
+        start = 0 if after_id == b"0-0" else int(after_id.split(b"-")[0])
+        return self._log[start : start + count]
+
+    def _record(self, kind: str, record: bytes) -> None:
+        version = len(self._log) + 1
+        self._log.append((f"{version}-0".encode(), version, kind, record))
+
+    async def put_organisation(
+        self, org: Organisation, *, expected: Organisation | None, create: bool
+    ) -> None:
+        self._put(self._orgs, "organisation", org.organisation_id,
+                  codec.encode_organisation(org),
+                  codec.encode_organisation(expected) if expected else None, create)
+
+    async def put_site(self, site: Site, *, expected: Site | None, create: bool) -> None:
+        self._put(self._sites, "site", site.site_id, codec.encode_site(site),
+                  codec.encode_site(expected) if expected else None, create)
+
+    async def put_door(self, door: Door) -> None:
+        if door.site_id not in self._sites:
+            raise NotFound(f"site {door.site_id} does not exist")
+        self._put(self._doors, "door", door.door_id, codec.encode_door(door), None, True)
+
+    def _put(
+        self, table: dict[str, bytes], kind: str, key: str, record: bytes,
+        expected: bytes | None, create: bool,
+    ) -> None:
+        current = table.get(key)
+        if create and current is not None:
+            raise AlreadyExists(f"{kind} {key} already exists")
+        if not create:
+            if current is None:
+                raise NotFound(f"{kind} {key} does not exist")
+            if current != expected:
+                raise Conflict(f"{kind} {key} was changed concurrently; retry")
+        table[key] = record
+        self._record(kind, record)
+
+    async def get_organisation(self, organisation_id: str) -> Organisation | None:
+        raw = self._orgs.get(organisation_id)
+        return codec.decode_organisation(raw) if raw else None
+
+    async def get_site(self, site_id: str) -> Site | None:
+        raw = self._sites.get(site_id)
+        return codec.decode_site(raw) if raw else None
+
+    async def get_door(self, door_id: str) -> Door | None:
+        raw = self._doors.get(door_id)
+        return codec.decode_door(raw) if raw else None
+
+    # -- holders and grants ------------------------------------------------------------------
+
+    async def create_holder(self, holder: KeyHolder, credential_digest: bytes) -> None:
+        if holder.key_holder_id in self._holders:
+            raise AlreadyExists(f"key holder {holder.key_holder_id} already exists")
+        self._holders[holder.key_holder_id] = {
+            "st": codec.encode_holder(holder),
+            "cred": credential_digest,
+        }
+
+    async def get_holder(self, holder_id: str) -> KeyHolder | None:
+        fields = self._holders.get(holder_id)
+        return codec.decode_holder(fields["st"]) if fields else None
+
+    async def holder_credential_digest(self, holder_id: str) -> bytes | None:
+        fields = self._holders.get(holder_id)
+        return fields["cred"] if fields else None
+
+    async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder:
+        fields = self._holders.get(holder_id)
+        if fields is None:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        updated = replace(codec.decode_holder(fields["st"]), status=status)
+        fields["st"] = codec.encode_holder(updated)
+        return updated
+
+    async def add_grant(self, grant: Grant) -> None:
+        fields = self._holders.get(grant.key_holder_id)
+        if fields is None:
+            raise NotFound(f"key holder {grant.key_holder_id} does not exist")
+        key = grant.target.key
+        grants = codec.decode_grant_list(fields.get(key))
+        if any(g.grant_id == grant.grant_id for g in grants):
+            return
+        self._grant_index[grant.grant_id] = (grant.key_holder_id, key)
+        fields[key] = codec.encode_grant_list([*grants, grant])
+
+    async def get_grant(self, grant_id: str) -> Grant | None:
+        loc = self._grant_index.get(grant_id)
+        if loc is None:
+            return None
+        grants = codec.decode_grant_list(self._holders[loc[0]].get(loc[1]))
+        return next((g for g in grants if g.grant_id == grant_id), None)
+
+    async def revoke_grant(self, grant_id: str, *, at: datetime) -> Grant:
+        loc = self._grant_index.get(grant_id)
+        if loc is None:
+            raise NotFound(f"grant {grant_id} does not exist")
+        fields = self._holders[loc[0]]
+        grants = codec.decode_grant_list(fields.get(loc[1]))
+        target = next(g for g in grants if g.grant_id == grant_id)
+        if target.revoked_at is not None:
+            return target
+        revoked = replace(target, revoked_at=at)
+        fields[loc[1]] = codec.encode_grant_list(
+            [revoked if g.grant_id == grant_id else g for g in grants]
+        )
+        return revoked
+
+    async def list_grants(self, holder_id: str) -> list[Grant]:
+        fields = self._holders.get(holder_id, {})
+        grants = [
+            g for k, v in fields.items() if k.startswith(("d:", "s:"))
+            for g in codec.decode_grant_list(v)
+        ]
+        return sorted(grants, key=lambda g: g.grant_id)
+
+    async def put_credential(self, credential_id: str, digest: bytes, principal: str) -> None:
+        self._credentials[credential_id] = (digest, principal)
+
+    async def get_credential(self, credential_id: str) -> tuple[bytes, str] | None:
+        return self._credentials.get(credential_id)

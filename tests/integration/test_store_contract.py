@@ -1,0 +1,223 @@
+"""One contract suite for every store: the in-memory fake, a real Redis, a 3-node Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from authority.domain.errors import AlreadyExists, Conflict, NotFound
+from authority.domain.model import (
+    Door,
+    Grant,
+    GrantTarget,
+    HolderStatus,
+    KeyHolder,
+    Organisation,
+    OrganisationStatus,
+    Purpose,
+    Site,
+    new_id,
+)
+from authority.domain.schedule import WeeklyWindow
+from authority.store.coalescing import CoalescingSnapshotReader
+from authority.store.connect import connect
+from authority.store.directory import DirectoryReplica
+from authority.store.redis_store import DIR_LOG, RedisStore
+from authority.testing import InMemoryStore
+
+NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
+
+Store = InMemoryStore | RedisStore
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield InMemoryStore()
+        return
+    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+    s = RedisStore(connect(url))
+    yield s
+    await s.close()
+
+
+def org(status: OrganisationStatus = OrganisationStatus.APPROVED) -> Organisation:
+    return Organisation(
+        organisation_id=new_id("org"), name="PostNord", cvr="25680839", se=None,
+        public_body=False, purpose=Purpose.POSTAL, status=status, status_reason="", created_at=NOW,
+    )  # fmt: skip
+
+
+def site() -> Site:
+    return Site(site_id=new_id("site"), address="Nørrebrogade 1", owner_id="owner-1")
+
+
+def holder(org_id: str) -> KeyHolder:
+    return KeyHolder(
+        key_holder_id=new_id("kh"), organisation_id=org_id, status=HolderStatus.ACTIVE, created_at=NOW
+    )
+
+
+def grant(h: KeyHolder, target: GrantTarget, org_id: str, **kw: object) -> Grant:
+    fields: dict[str, object] = {
+        "grant_id": new_id("gr"), "key_holder_id": h.key_holder_id, "target": target,
+        "organisation_id": org_id, "purpose": Purpose.POSTAL, "valid_from": NOW,
+        "valid_until": NOW + timedelta(days=30),
+        "windows": (WeeklyWindow(frozenset({1, 2, 3, 4, 5}), 360, 540),),
+    }  # fmt: skip
+    fields.update(kw)
+    return Grant(**fields)  # type: ignore[arg-type]
+
+
+async def test_directory_create_get_and_conflicts(store: Store) -> None:
+    o, s = org(OrganisationStatus.PENDING), site()
+    await store.put_organisation(o, expected=None, create=True)
+    await store.put_site(s, expected=None, create=True)
+    assert await store.get_organisation(o.organisation_id) == o
+    assert await store.get_site(s.site_id) == s
+    with pytest.raises(AlreadyExists):
+        await store.put_organisation(o, expected=None, create=True)
+    approved = replace(o, status=OrganisationStatus.APPROVED)
+    await store.put_organisation(approved, expected=o, create=False)
+    assert (await store.get_organisation(o.organisation_id)) == approved
+    with pytest.raises(Conflict):  # expected is stale now
+        await store.put_organisation(o, expected=o, create=False)
+    door = Door(door_id="door-1", site_id=s.site_id, relay_id="relay-1", label="Front")
+    await store.put_door(door)
+    assert await store.get_door("door-1") == door
+    with pytest.raises(AlreadyExists):
+        await store.put_door(door)
+    with pytest.raises(NotFound):
+        await store.put_door(Door(door_id="door-2", site_id="site_missing", relay_id="r"))
+    assert await store.get_door("door-2") is None
+    assert await store.get_organisation("org_missing") is None
+
+
+async def test_directory_replica_follows_changes(store: Store) -> None:
+    replica = DirectoryReplica(store)
+    await replica.load()
+    assert replica.version == 0
+    s = site()
+    await store.put_site(s, expected=None, create=True)
+    for i in range(30):
+        await store.put_door(Door(door_id=f"d{i}", site_id=s.site_id, relay_id=f"r{i}"))
+    version = await store.directory_version()
+    assert version == 31
+    assert replica.door("d29") is None  # not yet synced
+    await replica.sync_to(version)
+    assert replica.version == 31
+    assert replica.door("d29") == Door(door_id="d29", site_id=s.site_id, relay_id="r29")
+    assert replica.site(s.site_id) == s
+    other = DirectoryReplica(store)
+    await other.load()
+    assert other.version == 31 and other.counts() == {"organisations": 0, "sites": 1, "doors": 30}
+
+
+async def test_holders_and_snapshot(store: Store) -> None:
+    o, s = org(), site()
+    await store.put_site(s, expected=None, create=True)
+    h = holder(o.organisation_id)
+    await store.create_holder(h, b"digest")
+    with pytest.raises(AlreadyExists):
+        await store.create_holder(h, b"other")
+    assert await store.get_holder(h.key_holder_id) == h
+    g_door = grant(h, GrantTarget(door_id="door-1"), o.organisation_id)
+    g_site = grant(h, GrantTarget(site_id=s.site_id), o.organisation_id)
+    g_other = grant(h, GrantTarget(door_id="door-9"), o.organisation_id)
+    for g in (g_door, g_site, g_other):
+        await store.add_grant(g)
+    await store.add_grant(g_door)  # idempotent: the same grant id is not added twice
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", s.site_id)
+    assert snap is not None
+    assert snap.status is HolderStatus.ACTIVE and snap.credential_digest == b"digest"
+    assert sorted(g.grant_id for g in snap.grants) == sorted([g_door.grant_id, g_site.grant_id])
+    assert snap.directory_version == await store.directory_version()
+    assert {g.grant_id: g for g in snap.grants}[g_door.grant_id] == g_door
+    assert await store.read_snapshot("kh_nobody", "door-1", None) is None
+    suspended = await store.set_holder_status(h.key_holder_id, HolderStatus.SUSPENDED)
+    assert suspended.status is HolderStatus.SUSPENDED
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    assert snap is not None and snap.status is HolderStatus.SUSPENDED
+    with pytest.raises(NotFound):
+        await store.set_holder_status("kh_nobody", HolderStatus.ACTIVE)
+    listed = await store.list_grants(h.key_holder_id)
+    assert [g.grant_id for g in listed] == sorted(g.grant_id for g in (g_door, g_site, g_other))
+
+
+async def test_revoke_is_seen_by_the_next_read(store: Store) -> None:
+    o = org()
+    h = holder(o.organisation_id)
+    await store.create_holder(h, b"d")
+    g = grant(h, GrantTarget(door_id="door-1"), o.organisation_id)
+    await store.add_grant(g)
+    revoked = await store.revoke_grant(g.grant_id, at=NOW + timedelta(minutes=1))
+    assert revoked.revoked_at == NOW + timedelta(minutes=1)
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    assert snap is not None and snap.grants[0].revoked_at == NOW + timedelta(minutes=1)
+    again = await store.revoke_grant(g.grant_id, at=NOW + timedelta(hours=1))
+    assert again.revoked_at == revoked.revoked_at  # revoking twice keeps the first time
+    assert await store.get_grant(g.grant_id) == revoked
+    with pytest.raises(NotFound):
+        await store.revoke_grant("gr_missing", at=NOW)
+
+
+async def test_concurrent_grants_for_one_holder_are_all_kept(store: Store) -> None:
+    o = org()
+    h = holder(o.organisation_id)
+    await store.create_holder(h, b"d")
+    grants = [grant(h, GrantTarget(door_id="door-1"), o.organisation_id) for _ in range(20)]
+    await asyncio.gather(*(store.add_grant(g) for g in grants))
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    assert snap is not None
+    assert sorted(g.grant_id for g in snap.grants) == sorted(g.grant_id for g in grants)
+
+
+async def test_grant_for_missing_holder_is_refused(store: Store) -> None:
+    h = holder("org_x")
+    with pytest.raises(NotFound):
+        await store.add_grant(grant(h, GrantTarget(door_id="door-1"), "org_x"))
+
+
+async def test_credentials(store: Store) -> None:
+    await store.put_credential("ak_1", b"digest", '{"role":"organisation","org":"org_1"}')
+    assert await store.get_credential("ak_1") == (b"digest", '{"role":"organisation","org":"org_1"}')
+    assert await store.get_credential("ak_2") is None
+
+
+async def test_coalescing_batches_concurrent_reads(store: Store) -> None:
+    o = org()
+    holders = [holder(o.organisation_id) for _ in range(50)]
+    for h in holders:
+        await store.create_holder(h, h.key_holder_id.encode())
+        await store.add_grant(grant(h, GrantTarget(door_id="door-1"), o.organisation_id))
+    reader = CoalescingSnapshotReader(store, max_batch=64)
+    results = await asyncio.gather(
+        *(reader.read_snapshot(h.key_holder_id, "door-1", None) for h in holders * 4)
+    )
+    assert [r.credential_digest if r else None for r in results] == [
+        h.key_holder_id.encode() for h in holders * 4
+    ]
+    assert reader.requests == 200
+    assert reader.batches < 200 / 8  # concurrent reads really shared round trips
+
+
+async def test_replica_reloads_when_changelog_was_trimmed(redis_url: str) -> None:
+    s = RedisStore(connect(redis_url))
+    try:
+        replica = DirectoryReplica(s)
+        await replica.load()
+        site_a = site()
+        await s.put_site(site_a, expected=None, create=True)
+        for i in range(5):
+            await s.put_door(Door(door_id=f"d{i}", site_id=site_a.site_id, relay_id="r"))
+        redis.Redis.from_url(redis_url).xtrim(DIR_LOG, maxlen=1)  # simulate a far-behind replica
+        await replica.sync_to(await s.directory_version())
+        assert replica.version == 6
+        assert replica.door("d0") is not None and replica.door("d4") is not None
+    finally:
+        await s.close()
