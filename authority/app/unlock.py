@@ -60,15 +60,16 @@ class UnlockService:
         if snapshot is None or not credential.matches(snapshot.credential_digest):
             raise Unauthenticated("invalid credential")
         if snapshot.directory_version > self._directory.version:
-            # The directory changed after our replica last looked: catch up before deciding, and
-            # read again only in the rare case that the door itself was (re)defined meanwhile.
+            # The directory changed after our replica last looked: catch up before deciding.
             await self._directory.sync_to(snapshot.directory_version)
-            door = self._directory.door(door_id)
-            if door is not None and door.site_id != site_id:
-                fresh = await self._snapshots.read_snapshot(holder_id, door_id, door.site_id)
-                if fresh is None or not credential.matches(fresh.credential_digest):
-                    raise Unauthenticated("invalid credential")
-                snapshot = fresh
+        # Look the door up again (another request may have caught the replica up meanwhile) and
+        # read again only in the rare case that it was defined after our first look.
+        door = self._directory.door(door_id)
+        if door is not None and door.site_id != site_id:
+            fresh = await self._snapshots.read_snapshot(holder_id, door_id, door.site_id)
+            if fresh is None or not credential.matches(fresh.credential_digest):
+                raise Unauthenticated("invalid credential")
+            snapshot = fresh
 
         now = self._clock.now()
         decision = decide_unlock(
