@@ -126,7 +126,7 @@ def cmd_keys_list(ns: argparse.Namespace) -> int:
 def cmd_demo(ns: argparse.Namespace) -> int:
     from authority.demo import run_demo  # noqa: PLC0415
 
-    return int(run(run_demo(data_dir=ns.data_dir, verbose=ns.verbose)))  # type: ignore[call-overload]
+    return run_demo(data_dir=ns.data_dir, verbose=ns.verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:

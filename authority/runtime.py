@@ -21,6 +21,7 @@ from authority.app.credentials import Principal, Role, digest, new_admin_key
 from authority.app.unlock import UnlockService
 from authority.config import Settings
 from authority.domain.errors import InvalidArgument
+from authority.domain.ports import Clock
 from authority.store.coalescing import CoalescingSnapshotReader
 from authority.store.connect import connect
 from authority.store.directory import DirectoryReplica
@@ -52,7 +53,8 @@ class Runtime:
     embedded: EmbeddedRedis | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        """Start or connect every adapter. ``clock`` is for demos and tests (default: system)."""
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         embedded: EmbeddedRedis | None = None
@@ -72,7 +74,7 @@ class Runtime:
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
             raise
-        clock = SystemClock()
+        clock = clock or SystemClock()
         snapshots = CoalescingSnapshotReader(store, max_batch=settings.coalesce_max_batch)
         return cls(
             settings=settings,

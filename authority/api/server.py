@@ -30,6 +30,7 @@ from authority.api.servicers import (
     UnlockServicer,
 )
 from authority.config import Settings
+from authority.domain.ports import Clock
 from authority.runtime import Runtime
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
@@ -120,10 +121,11 @@ async def serve(
     on_ready: Callable[[RunningServer], None] | None = None,
     stop: asyncio.Event | None = None,
     install_signal_handlers: bool = True,
+    clock: Clock | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain gracefully and close."""
     stop = stop or asyncio.Event()
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, clock=clock)
     try:
         running = await start_server(runtime)
         watcher = asyncio.create_task(_watch_health(running))

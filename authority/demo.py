@@ -1,0 +1,195 @@
+"""``authority demo``: a scripted morning round of a postal carrier, against a real server.
+
+A real grpc.aio server with the embedded defaults (a private redis-server with AOF in a temporary
+data directory, Ed25519 keys generated on first run) is started in this process; the demo talks to
+it over gRPC like any partner would, and checks every token like a relay would, with only the
+exported public keys. The server's clock is a *simulated* one that the demo moves, so the
+weekday-morning schedule can be shown at any hour of the real day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from authority.api.server import RunningServer, serve
+from authority.client import AuthorityClient
+from authority.config import Settings
+from authority.domain.errors import TokenError
+from authority.domain.schedule import parse_window
+from authority.observability import configure_logging
+from authority.testing import FixedClock
+from authority.tokens.cwt import verify_token
+from authority.tokens.keyring import verification_keys_from_jwks
+from authority.v1 import authority_pb2 as pb
+
+CPH = ZoneInfo("Europe/Copenhagen")
+console = Console()
+
+
+@dataclass
+class Step:
+    when: str
+    action: str
+    expected: str
+    got: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.got
+
+
+def _next_monday(now: datetime) -> datetime:
+    local = now.astimezone(CPH)
+    days = (7 - local.weekday()) % 7 or 7
+    return (local + timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class _ServerThread:
+    def __init__(self, settings: Settings, clock: FixedClock) -> None:
+        self._settings, self._clock = settings, clock
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.running: RunningServer | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="authority-server", daemon=True)
+
+    def _main(self) -> None:
+        async def main() -> None:
+            self._stop, self._loop = asyncio.Event(), asyncio.get_running_loop()
+            await serve(self._settings, on_ready=self._on_ready, stop=self._stop,
+                        install_signal_handlers=False, clock=self._clock)  # fmt: skip
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - reported by start()
+            self.error = exc
+            self._ready.set()
+
+    def _on_ready(self, running: RunningServer) -> None:
+        self.running = running
+        self._ready.set()
+
+    def start(self) -> RunningServer:
+        self._thread.start()
+        self._ready.wait(60)
+        if self.running is None:
+            raise RuntimeError(f"the server did not start: {self.error!r}")
+        return self.running
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+
+def run_demo(*, data_dir: Path | None = None, verbose: bool = False) -> int:
+    configure_logging(fmt="console", level="INFO" if verbose else "WARNING")
+    with tempfile.TemporaryDirectory(prefix="authority-demo-") as tmp:
+        directory = data_dir or Path(tmp) / "data"
+        monday = _next_monday(datetime.now(UTC))
+        clock = FixedClock(monday.replace(hour=7, minute=30).astimezone(UTC))
+        settings = Settings.load({}, data_dir=directory, listen="127.0.0.1:0", log_format="console")
+        server = _ServerThread(settings, clock)
+        running = server.start()
+        try:
+            return _scenario(running, settings, clock, monday)
+        finally:
+            server.stop()
+            logging.getLogger(__name__).debug("demo server stopped")
+
+
+def _scenario(running: RunningServer, settings: Settings, clock: FixedClock, monday: datetime) -> int:
+    target = f"127.0.0.1:{running.port}"
+    admin_credential = (settings.data_dir / "admin.credential").read_text().strip()
+    admin = AuthorityClient(target, credential=admin_credential)
+    console.rule("[bold]Access authority demo: a postal carrier's morning round")
+    console.print(f"server {target} · embedded redis-server (AOF) in {settings.data_dir} · "
+                  f"signing key {running.runtime.keyring.active.kid.hex()}")  # fmt: skip
+
+    created = admin.create_organisation(name="Nordic Post A/S", cvr="25680839", purpose=pb.PURPOSE_POSTAL)
+    org_id = created.organisation.organisation_id
+    admin.set_organisation_status(org_id, pb.ORGANISATION_STATUS_APPROVED)
+    org = admin.with_credential(created.api_credential)
+    console.print(f"1. organisation [bold]{org_id}[/] (CVR 25680839, postal) registered and approved")
+    site = admin.create_site(address="Nørrebrogade 12, 2200 København N", owner_id="andelsforeningen-nbg12")
+    doors = {"nbg12-front": "relay-nbg12-a", "nbg12-yard": "relay-nbg12-b"}
+    for door_id, relay_id in doors.items():
+        admin.create_door(door_id=door_id, site_id=site.site_id, relay_id=relay_id, label=door_id)
+    console.print(f"2. site [bold]{site.site_id}[/] with doors {', '.join(doors)} (Europe/Copenhagen)")
+    carrier = org.create_key_holder()
+    holder_id = carrier.key_holder.key_holder_id
+    app = admin.with_credential(carrier.holder_credential)
+    grant = org.issue_grant(
+        key_holder_id=holder_id, site_id=site.site_id,
+        valid_from=monday.astimezone(UTC) - timedelta(days=1),
+        valid_until=monday.astimezone(UTC) + timedelta(days=90),
+        windows=[parse_window("Mon-Fri 06:00-09:00")],
+    )  # fmt: skip
+    console.print(f"3. carrier [bold]{holder_id}[/] (a pseudonym) gets grant {grant.grant_id}: "
+                  "whole site, Mon-Fri 06:00-09:00 local time, 90 days")  # fmt: skip
+    jwks = json.loads(admin.verification_keys().jwks_json)
+    relay_keys = verification_keys_from_jwks(jwks)
+    console.print(f"4. relays are provisioned with the public JWK Set ({len(jwks['keys'])} key, "
+                  f"kid {jwks['keys'][0]['kid']})")  # fmt: skip
+
+    steps: list[Step] = []
+
+    def attempt(local: datetime, door_id: str, expected: str, note: str = "") -> pb.RequestUnlockResponse:
+        clock.set(local.astimezone(UTC))
+        challenge = os.urandom(16)  # what the door's relay hands the app over Bluetooth
+        resp = app.request_unlock(door_id, challenge)
+        got = pb.DecisionReason.Name(resp.reason).removeprefix("DECISION_REASON_")
+        if resp.decision == pb.DECISION_ALLOW:
+            try:  # the relay's offline check, with only the public keys
+                claims = verify_token(resp.token, keys=relay_keys, audience=doors[door_id],
+                                      now=int(clock.now().timestamp()), nonce=challenge)  # fmt: skip
+                got += f" · token {len(resp.token)} B verified by {claims.audience}"
+                expected_full = expected + f" · token {len(resp.token)} B verified by {doors[door_id]}"
+            except TokenError as exc:
+                got += f" · relay REJECTED token: {exc}"
+                expected_full = expected + " · token verified"
+        else:
+            expected_full = expected
+        steps.append(Step(local.strftime("%a %H:%M"), f"open {door_id}{note}", expected_full, got))
+        return resp
+
+    first = attempt(monday.replace(hour=7, minute=30), "nbg12-front", "GRANTED")
+    try:
+        verify_token(first.token, keys=relay_keys, audience=doors["nbg12-yard"],
+                     now=int(clock.now().timestamp()), nonce=None)  # fmt: skip
+        misuse = "ACCEPTED"
+    except TokenError as exc:
+        misuse = f"REJECTED ({type(exc).__name__})"
+    steps.append(Step("Mon 07:30", "replay that token at the yard relay", "REJECTED (WrongAudience)", misuse))
+    attempt(monday.replace(hour=10, minute=15), "nbg12-front", "OUTSIDE_SCHEDULE")
+    attempt((monday + timedelta(days=5)).replace(hour=7, minute=30), "nbg12-front", "OUTSIDE_SCHEDULE", " (Saturday)")
+    attempt((monday + timedelta(days=1)).replace(hour=6, minute=5), "nbg12-yard", "GRANTED")
+    attempt((monday + timedelta(days=1)).replace(hour=6, minute=10), "nbg12-cellar", "DOOR_UNKNOWN")
+    org.revoke_grant(grant.grant_id)
+    attempt((monday + timedelta(days=1)).replace(hour=6, minute=11), "nbg12-front", "REVOKED", " after revocation")
+
+    table = Table(title="What happened (simulated site-local time)")
+    for col in ("when", "action", "expected", "outcome", ""):
+        table.add_column(col, overflow="fold")
+    for s in steps:
+        table.add_row(s.when, s.action, s.expected.split(" · ")[0], s.got, "[green]✓[/]" if s.ok else "[red]✗[/]")
+    console.print(table)
+    admin.close()
+    if all(s.ok for s in steps):
+        console.print("[bold green]demo passed:[/] every decision and every relay check came out as expected")
+        return 0
+    console.print("[bold red]demo failed:[/] some outcomes differ from what was expected")
+    return 1
