@@ -89,7 +89,14 @@ def cmd_keys_export(ns: argparse.Namespace) -> int:
 def cmd_keys_rotate(ns: argparse.Namespace) -> int:
     ring = _keyring(ns)
     new = ring.rotate(now=int(time.time()))
-    print(json.dumps({"active_kid": new.kid.hex(), "published": [k.kid.hex() for k in ring.published(now=int(time.time()))]}))
+    print(
+        json.dumps(
+            {
+                "active_kid": new.kid.hex(),
+                "published": [k.kid.hex() for k in ring.published(now=int(time.time()))],
+            }
+        )
+    )
     err_console.print(
         "[yellow]Running servers keep signing with the old key until restarted; "
         "relays must fetch the new key set (`authority keys export`).[/]"
@@ -151,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_config)
 
-    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="keys", required=True)
+    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(
+        dest="keys", required=True
+    )
     p = keys.add_parser("export", help="print the public keys (JWK Set, or COSE_KeySet)")
     common(p)
     p.add_argument("--format", choices=["jwks", "cose", "cose-hex"], default="jwks")

@@ -1,7 +1,7 @@
 """A small typed Python client for the authority's API (used by the CLI, the demo and tests).
 
-    client = AuthorityClient("127.0.0.1:50051", credential="adm_….…")
-    org = client.create_organisation(name="PostNord", cvr="…", purpose=pb.PURPOSE_POSTAL)
+client = AuthorityClient("127.0.0.1:50051", credential="adm_….…")
+org = client.create_organisation(name="PostNord", cvr="…", purpose=pb.PURPOSE_POSTAL)
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,6 +18,9 @@ from authority.api.convert import timestamp
 from authority.domain.schedule import WeeklyWindow
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class AuthorityClient:
     def close(self) -> None:
         self.channel.close()
 
-    def _call(self, method: Any, request: Any) -> Any:
+    def _call(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         return method(request, metadata=self._metadata, timeout=self._timeout)
 
     # -- convenience wrappers ----------------------------------------------------------------
@@ -86,12 +89,14 @@ class AuthorityClient:
         return self._call(self.directory.CreateOrganisation, pb.CreateOrganisationRequest(**fields))
 
     def set_organisation_status(
-        self, organisation_id: str, status: int, reason: str = ""
+        self, organisation_id: str, status: pb.OrganisationStatus, reason: str = ""
     ) -> pb.Organisation:
         return self._call(
             self.directory.SetOrganisationStatus,
             pb.SetOrganisationStatusRequest(
-                organisation_id=organisation_id, status=status, reason=reason  # type: ignore[arg-type]
+                organisation_id=organisation_id,
+                status=status,
+                reason=reason,
             ),
         )
 
@@ -107,10 +112,10 @@ class AuthorityClient:
             pb.CreateKeyHolderRequest(organisation_id=organisation_id),
         )
 
-    def set_key_holder_status(self, key_holder_id: str, status: int) -> pb.KeyHolder:
+    def set_key_holder_status(self, key_holder_id: str, status: pb.KeyHolderStatus) -> pb.KeyHolder:
         return self._call(
             self.directory.SetKeyHolderStatus,
-            pb.SetKeyHolderStatusRequest(key_holder_id=key_holder_id, status=status),  # type: ignore[arg-type]
+            pb.SetKeyHolderStatusRequest(key_holder_id=key_holder_id, status=status),
         )
 
     def issue_grant(
@@ -131,7 +136,11 @@ class AuthorityClient:
             organisation_id=organisation_id,
             valid_until=timestamp(valid_until),
             windows=[
-                pb.ScheduleWindow(days=sorted(w.days), start_minute=w.start_minute, end_minute=w.end_minute)  # type: ignore[arg-type]
+                pb.ScheduleWindow(
+                    days=[pb.Weekday.Name(d) for d in sorted(w.days)],
+                    start_minute=w.start_minute,
+                    end_minute=w.end_minute,
+                )
                 for w in windows or []
             ],
         )
@@ -143,9 +152,7 @@ class AuthorityClient:
         return self._call(self.grants.RevokeGrant, pb.RevokeGrantRequest(grant_id=grant_id))
 
     def list_grants(self, key_holder_id: str) -> pb.ListGrantsResponse:
-        return self._call(
-            self.grants.ListGrants, pb.ListGrantsRequest(key_holder_id=key_holder_id)
-        )
+        return self._call(self.grants.ListGrants, pb.ListGrantsRequest(key_holder_id=key_holder_id))
 
     def request_unlock(self, door_id: str, challenge: bytes = b"") -> pb.RequestUnlockResponse:
         return self._call(

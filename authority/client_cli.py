@@ -40,7 +40,10 @@ ORG_STATUSES = {
     "rejected": pb.ORGANISATION_STATUS_REJECTED,
     "suspended": pb.ORGANISATION_STATUS_SUSPENDED,
 }
-HOLDER_STATUSES = {"active": pb.KEY_HOLDER_STATUS_ACTIVE, "suspended": pb.KEY_HOLDER_STATUS_SUSPENDED}
+HOLDER_STATUSES = {
+    "active": pb.KEY_HOLDER_STATUS_ACTIVE,
+    "suspended": pb.KEY_HOLDER_STATUS_SUSPENDED,
+}
 
 
 def _client(ns: argparse.Namespace) -> AuthorityClient:
@@ -74,11 +77,15 @@ def _time(text: str) -> datetime:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise InvalidArgument(f"{text!r} is not an ISO 8601 time, e.g. 2027-01-31T00:00:00+01:00") from exc
+        raise InvalidArgument(
+            f"{text!r} is not an ISO 8601 time, e.g. 2027-01-31T00:00:00+01:00"
+        ) from exc
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _wrap(fn: Callable[[AuthorityClient, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _wrap(
+    fn: Callable[[AuthorityClient, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
     def run(ns: argparse.Namespace) -> int:
         client = _client(ns)
         try:
@@ -96,7 +103,10 @@ def _wrap(fn: Callable[[AuthorityClient, argparse.Namespace], int]) -> Callable[
 
 def _org_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
     resp = c.create_organisation(
-        name=ns.name, cvr=ns.cvr or "", se=ns.se or "", public_body=ns.public_body,
+        name=ns.name,
+        cvr=ns.cvr or "",
+        se=ns.se or "",
+        public_body=ns.public_body,
         purpose=PURPOSES[ns.purpose],
     )
     _output(ns, resp, "organisation created (the API credential is shown only now)")
@@ -104,23 +114,40 @@ def _org_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 
 def _org_status(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    _output(ns, c.set_organisation_status(ns.organisation_id, ORG_STATUSES[ns.status], ns.reason or ""), "organisation")
+    _output(
+        ns,
+        c.set_organisation_status(ns.organisation_id, ORG_STATUSES[ns.status], ns.reason or ""),
+        "organisation",
+    )
     return 0
 
 
 def _site_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    site = c.create_site(address=ns.address, owner_id=ns.owner, time_zone=ns.time_zone or "", offline_allowed=ns.offline)
+    site = c.create_site(
+        address=ns.address,
+        owner_id=ns.owner,
+        time_zone=ns.time_zone or "",
+        offline_allowed=ns.offline,
+    )
     _output(ns, site, "site created")
     return 0
 
 
 def _door_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    _output(ns, c.create_door(door_id=ns.door_id, site_id=ns.site, relay_id=ns.relay, label=ns.label or ""), "door created")
+    _output(
+        ns,
+        c.create_door(door_id=ns.door_id, site_id=ns.site, relay_id=ns.relay, label=ns.label or ""),
+        "door created",
+    )
     return 0
 
 
 def _holder_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    _output(ns, c.create_key_holder(ns.organisation or ""), "key holder created (the credential is shown only now)")
+    _output(
+        ns,
+        c.create_key_holder(ns.organisation or ""),
+        "key holder created (the credential is shown only now)",
+    )
     return 0
 
 
@@ -131,8 +158,11 @@ def _holder_status(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 def _grant_issue(c: AuthorityClient, ns: argparse.Namespace) -> int:
     grant = c.issue_grant(
-        key_holder_id=ns.holder, door_id=ns.door or "", site_id=ns.site or "",
-        organisation_id=ns.organisation or "", valid_until=_time(ns.until),
+        key_holder_id=ns.holder,
+        door_id=ns.door or "",
+        site_id=ns.site or "",
+        organisation_id=ns.organisation or "",
+        valid_until=_time(ns.until),
         valid_from=_time(ns.valid_from) if ns.valid_from else None,
         windows=[parse_window(w) for w in ns.window or []],
     )
@@ -155,8 +185,14 @@ def _grant_list(c: AuthorityClient, ns: argparse.Namespace) -> int:
     for col in ("grant_id", "door/site", "organisation", "valid_from", "valid_until", "revoked"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["grant_id"], r.get("door_id") or "site " + r.get("site_id", ""),
-                      r["organisation_id"], r["valid_from"], r["valid_until"], r.get("revoked_at", ""))
+        table.add_row(
+            r["grant_id"],
+            r.get("door_id") or "site " + r.get("site_id", ""),
+            r["organisation_id"],
+            r["valid_from"],
+            r["valid_until"],
+            r.get("revoked_at", ""),
+        )
     console.print(table)
     return 0
 
@@ -175,17 +211,23 @@ def _health(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 
 def add_client_commands(sub: Any) -> None:
-    def client_parser(parent: Any, name: str, help_: str, fn: Callable[[AuthorityClient, argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def client_parser(
+        parent: Any, name: str, help_: str, fn: Callable[[AuthorityClient, argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help_)
         p.add_argument("--target", help="server host:port (default: from <data-dir>/server.json)")
-        p.add_argument("--credential", help="caller credential (default: the admin credential file)")
+        p.add_argument(
+            "--credential", help="caller credential (default: the admin credential file)"
+        )
         p.add_argument("--data-dir", type=Path, help="data directory of the local server")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=_wrap(fn))
         return p
 
     org = sub.add_parser("org", help="organisations").add_subparsers(dest="org", required=True)
-    p = client_parser(org, "create", "register an organisation (PENDING until approved)", _org_create)
+    p = client_parser(
+        org, "create", "register an organisation (PENDING until approved)", _org_create
+    )
     p.add_argument("--name", required=True)
     ident = p.add_mutually_exclusive_group(required=True)
     ident.add_argument("--cvr")
@@ -197,7 +239,9 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--status", choices=sorted(ORG_STATUSES), required=True)
     p.add_argument("--reason")
 
-    site = sub.add_parser("site", help="sites (stairwells)").add_subparsers(dest="site", required=True)
+    site = sub.add_parser("site", help="sites (stairwells)").add_subparsers(
+        dest="site", required=True
+    )
     p = client_parser(site, "create", "register a site", _site_create)
     p.add_argument("--address", required=True)
     p.add_argument("--owner", required=True, help="site owner id")
@@ -211,14 +255,18 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--relay", required=True)
     p.add_argument("--label")
 
-    holder = sub.add_parser("holder", help="key holders").add_subparsers(dest="holder", required=True)
+    holder = sub.add_parser("holder", help="key holders").add_subparsers(
+        dest="holder", required=True
+    )
     p = client_parser(holder, "create", "register a key holder", _holder_create)
     p.add_argument("--organisation")
     p = client_parser(holder, "set-status", "suspend or reactivate a key holder", _holder_status)
     p.add_argument("key_holder_id")
     p.add_argument("--status", choices=sorted(HOLDER_STATUSES), required=True)
 
-    grant = sub.add_parser("grant", help="grants (keys)").add_subparsers(dest="grant", required=True)
+    grant = sub.add_parser("grant", help="grants (keys)").add_subparsers(
+        dest="grant", required=True
+    )
     p = client_parser(grant, "issue", "issue a grant", _grant_issue)
     p.add_argument("--holder", required=True)
     target = p.add_mutually_exclusive_group(required=True)
@@ -227,13 +275,17 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--organisation")
     p.add_argument("--from", dest="valid_from", help="ISO 8601 start (default now)")
     p.add_argument("--until", required=True, help="ISO 8601 end")
-    p.add_argument("--window", action="append", help="weekly window, e.g. 'Mon-Fri 06:00-09:00' (repeatable)")
+    p.add_argument(
+        "--window", action="append", help="weekly window, e.g. 'Mon-Fri 06:00-09:00' (repeatable)"
+    )
     p = client_parser(grant, "revoke", "revoke a grant", _grant_revoke)
     p.add_argument("grant_id")
     p = client_parser(grant, "list", "list a key holder's grants", _grant_list)
     p.add_argument("--holder", required=True)
 
-    p = client_parser(sub, "unlock", "request an unlock as a key holder (exit 0 on ALLOW, 3 on DENY)", _unlock)
+    p = client_parser(
+        sub, "unlock", "request an unlock as a key holder (exit 0 on ALLOW, 3 on DENY)", _unlock
+    )
     p.add_argument("--door", required=True)
     p.add_argument("--challenge", help="relay challenge, hex")
 

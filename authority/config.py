@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -61,7 +62,7 @@ class Settings:
     redis_appendfsync: FsyncPolicy = field(
         default="always", metadata={"env": "AUTHORITY_REDIS_APPENDFSYNC"}
     )
-    """AOF fsync policy of the embedded redis-server ('always': acknowledged writes survive a crash)."""
+    """AOF fsync policy of the embedded redis-server ('always': acked writes survive a crash)."""
 
     issuer: str = field(default="authority", metadata={"env": "AUTHORITY_ISSUER"})
     """The ``iss`` claim of unlock tokens; relays may pin it."""
@@ -131,9 +132,7 @@ class Settings:
         return host.strip("[]"), int(port)
 
     @classmethod
-    def load(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Environment first, then explicit overrides (the CLI's flags); validated."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -153,6 +152,8 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, Secret):
                 value = "***"
+            elif isinstance(value, str) and "://" in value:
+                value = redact_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             out[f.name] = value
@@ -165,8 +166,29 @@ class Settings:
         rows = []
         for f in fields(Settings):
             default = f.default if f.default is not dataclasses.MISSING else ""
-            rows.append((f.name, f.metadata["env"], "" if default is None else str(default), docs.get(f.name, "")))
+            rows.append(
+                (
+                    f.name,
+                    f.metadata["env"],
+                    "" if default is None else str(default),
+                    docs.get(f.name, ""),
+                )
+            )
         return rows
+
+
+def redact_url(url: str) -> str:
+    """``rediss://user:pw@host/0`` -> ``rediss://user:***@host/0`` (URLs carry Redis AUTH)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return (
+        f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
+        if colon
+        else f"{scheme}://***@{hostpart}"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -213,7 +235,7 @@ def _field_docs() -> dict[str, str]:
     tree = ast.parse(inspect.getsource(Settings))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for prev, node in zip(body, body[1:], strict=False):
+    for prev, node in itertools.pairwise(body):
         if (
             isinstance(prev, ast.AnnAssign)
             and isinstance(prev.target, ast.Name)

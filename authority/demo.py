@@ -74,7 +74,7 @@ class _ServerThread:
 
         try:
             asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
+        except BaseException as exc:
             self.error = exc
             self._ready.set()
 
@@ -111,7 +111,9 @@ def run_demo(*, data_dir: Path | None = None, verbose: bool = False) -> int:
             logging.getLogger(__name__).debug("demo server stopped")
 
 
-def _scenario(running: RunningServer, settings: Settings, clock: FixedClock, monday: datetime) -> int:
+def _scenario(
+    running: RunningServer, settings: Settings, clock: FixedClock, monday: datetime
+) -> int:
     target = f"127.0.0.1:{running.port}"
     admin_credential = (settings.data_dir / "admin.credential").read_text().strip()
     admin = AuthorityClient(target, credential=admin_credential)
@@ -119,16 +121,24 @@ def _scenario(running: RunningServer, settings: Settings, clock: FixedClock, mon
     console.print(f"server {target} · embedded redis-server (AOF) in {settings.data_dir} · "
                   f"signing key {running.runtime.keyring.active.kid.hex()}")  # fmt: skip
 
-    created = admin.create_organisation(name="Nordic Post A/S", cvr="25680839", purpose=pb.PURPOSE_POSTAL)
+    created = admin.create_organisation(
+        name="Nordic Post A/S", cvr="25680839", purpose=pb.PURPOSE_POSTAL
+    )
     org_id = created.organisation.organisation_id
     admin.set_organisation_status(org_id, pb.ORGANISATION_STATUS_APPROVED)
     org = admin.with_credential(created.api_credential)
-    console.print(f"1. organisation [bold]{org_id}[/] (CVR 25680839, postal) registered and approved")
-    site = admin.create_site(address="Nørrebrogade 12, 2200 København N", owner_id="andelsforeningen-nbg12")
+    console.print(
+        f"1. organisation [bold]{org_id}[/] (CVR 25680839, postal) registered and approved"
+    )
+    site = admin.create_site(
+        address="Nørrebrogade 12, 2200 København N", owner_id="andelsforeningen-nbg12"
+    )
     doors = {"nbg12-front": "relay-nbg12-a", "nbg12-yard": "relay-nbg12-b"}
     for door_id, relay_id in doors.items():
         admin.create_door(door_id=door_id, site_id=site.site_id, relay_id=relay_id, label=door_id)
-    console.print(f"2. site [bold]{site.site_id}[/] with doors {', '.join(doors)} (Europe/Copenhagen)")
+    console.print(
+        f"2. site [bold]{site.site_id}[/] with doors {', '.join(doors)} (Europe/Copenhagen)"
+    )
     carrier = org.create_key_holder()
     holder_id = carrier.key_holder.key_holder_id
     app = admin.with_credential(carrier.holder_credential)
@@ -147,17 +157,26 @@ def _scenario(running: RunningServer, settings: Settings, clock: FixedClock, mon
 
     steps: list[Step] = []
 
-    def attempt(local: datetime, door_id: str, expected: str, note: str = "") -> pb.RequestUnlockResponse:
+    def attempt(
+        local: datetime, door_id: str, expected: str, note: str = ""
+    ) -> pb.RequestUnlockResponse:
         clock.set(local.astimezone(UTC))
         challenge = os.urandom(16)  # what the door's relay hands the app over Bluetooth
         resp = app.request_unlock(door_id, challenge)
         got = pb.DecisionReason.Name(resp.reason).removeprefix("DECISION_REASON_")
         if resp.decision == pb.DECISION_ALLOW:
             try:  # the relay's offline check, with only the public keys
-                claims = verify_token(resp.token, keys=relay_keys, audience=doors[door_id],
-                                      now=int(clock.now().timestamp()), nonce=challenge)  # fmt: skip
+                claims = verify_token(
+                    resp.token,
+                    keys=relay_keys,
+                    audience=doors[door_id],
+                    now=int(clock.now().timestamp()),
+                    nonce=challenge,
+                )
                 got += f" · token {len(resp.token)} B verified by {claims.audience}"
-                expected_full = expected + f" · token {len(resp.token)} B verified by {doors[door_id]}"
+                expected_full = (
+                    expected + f" · token {len(resp.token)} B verified by {doors[door_id]}"
+                )
             except TokenError as exc:
                 got += f" · relay REJECTED token: {exc}"
                 expected_full = expected + " · token verified"
@@ -173,23 +192,43 @@ def _scenario(running: RunningServer, settings: Settings, clock: FixedClock, mon
         misuse = "ACCEPTED"
     except TokenError as exc:
         misuse = f"REJECTED ({type(exc).__name__})"
-    steps.append(Step("Mon 07:30", "replay that token at the yard relay", "REJECTED (WrongAudience)", misuse))
+    steps.append(
+        Step("Mon 07:30", "replay that token at the yard relay", "REJECTED (WrongAudience)", misuse)
+    )
     attempt(monday.replace(hour=10, minute=15), "nbg12-front", "OUTSIDE_SCHEDULE")
-    attempt((monday + timedelta(days=5)).replace(hour=7, minute=30), "nbg12-front", "OUTSIDE_SCHEDULE", " (Saturday)")
+    attempt(
+        (monday + timedelta(days=5)).replace(hour=7, minute=30),
+        "nbg12-front",
+        "OUTSIDE_SCHEDULE",
+        " (Saturday)",
+    )
     attempt((monday + timedelta(days=1)).replace(hour=6, minute=5), "nbg12-yard", "GRANTED")
     attempt((monday + timedelta(days=1)).replace(hour=6, minute=10), "nbg12-cellar", "DOOR_UNKNOWN")
     org.revoke_grant(grant.grant_id)
-    attempt((monday + timedelta(days=1)).replace(hour=6, minute=11), "nbg12-front", "REVOKED", " after revocation")
+    attempt(
+        (monday + timedelta(days=1)).replace(hour=6, minute=11),
+        "nbg12-front",
+        "REVOKED",
+        " after revocation",
+    )
 
     table = Table(title="What happened (simulated site-local time)")
     for col in ("when", "action", "expected", "outcome", ""):
         table.add_column(col, overflow="fold")
     for s in steps:
-        table.add_row(s.when, s.action, s.expected.split(" · ")[0], s.got, "[green]✓[/]" if s.ok else "[red]✗[/]")
+        table.add_row(
+            s.when,
+            s.action,
+            s.expected.split(" · ")[0],
+            s.got,
+            "[green]✓[/]" if s.ok else "[red]✗[/]",
+        )
     console.print(table)
     admin.close()
     if all(s.ok for s in steps):
-        console.print("[bold green]demo passed:[/] every decision and every relay check came out as expected")
+        console.print(
+            "[bold green]demo passed:[/] every decision and every relay check came out as expected"
+        )
         return 0
     console.print("[bold red]demo failed:[/] some outcomes differ from what was expected")
     return 1

@@ -113,22 +113,46 @@ class InMemoryStore:
     async def put_organisation(
         self, org: Organisation, *, expected: Organisation | None, create: bool
     ) -> None:
-        self._put(self._orgs, "organisation", org.organisation_id,
-                  codec.encode_organisation(org),
-                  codec.encode_organisation(expected) if expected else None, create)
+        self._put(
+            table=self._orgs,
+            kind="organisation",
+            key=org.organisation_id,
+            record=codec.encode_organisation(org),
+            expected=codec.encode_organisation(expected) if expected else None,
+            create=create,
+        )
 
     async def put_site(self, site: Site, *, expected: Site | None, create: bool) -> None:
-        self._put(self._sites, "site", site.site_id, codec.encode_site(site),
-                  codec.encode_site(expected) if expected else None, create)
+        self._put(
+            table=self._sites,
+            kind="site",
+            key=site.site_id,
+            record=codec.encode_site(site),
+            expected=codec.encode_site(expected) if expected else None,
+            create=create,
+        )
 
     async def put_door(self, door: Door) -> None:
         if door.site_id not in self._sites:
             raise NotFound(f"site {door.site_id} does not exist")
-        self._put(self._doors, "door", door.door_id, codec.encode_door(door), None, True)
+        self._put(
+            table=self._doors,
+            kind="door",
+            key=door.door_id,
+            record=codec.encode_door(door),
+            expected=None,
+            create=True,
+        )
 
     def _put(
-        self, table: dict[str, bytes], kind: str, key: str, record: bytes,
-        expected: bytes | None, create: bool,
+        self,
+        *,
+        table: dict[str, bytes],
+        kind: str,
+        key: str,
+        record: bytes,
+        expected: bytes | None,
+        create: bool,
     ) -> None:
         current = table.get(key)
         if create and current is not None:
@@ -215,7 +239,9 @@ class InMemoryStore:
     async def list_grants(self, holder_id: str) -> list[Grant]:
         fields = self._holders.get(holder_id, {})
         grants = [
-            g for k, v in fields.items() if k.startswith(("d:", "s:"))
+            g
+            for k, v in fields.items()
+            if k.startswith(("d:", "s:"))
             for g in codec.decode_grant_list(v)
         ]
         return sorted(grants, key=lambda g: g.grant_id)

@@ -30,12 +30,17 @@ def generate(out_root: Path) -> list[Path]:
         f"--python_out={out_root}",
         f"--pyi_out={out_root}",
         f"--grpc_python_out={out_root}",
+        # typed stubs for the generated gRPC module (mypy-protobuf's plugin, pinned in dev deps)
+        f"--plugin=protoc-gen-mypy_grpc={Path(sys.executable).parent / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_grpc_out={out_root}",
         *(str(p) for p in protos),
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     pkg = out_root / PACKAGE_DIR
-    (pkg / "__init__.py").write_text('"""Generated from protos/authority/v1 by scripts/gen_protos.py; do not edit."""\n')
+    (pkg / "__init__.py").write_text(
+        '"""Generated from protos/authority/v1 by scripts/gen_protos.py; do not edit."""\n'
+    )
     return sorted(p for p in pkg.iterdir() if p.is_file())
 
 
@@ -50,11 +55,14 @@ def main() -> int:
             stale = [
                 f.name
                 for f in files
-                if not (target / f.name).exists() or not filecmp.cmp(f, target / f.name, shallow=False)
+                if not (target / f.name).exists()
+                or not filecmp.cmp(f, target / f.name, shallow=False)
             ]
             extra = {p.name for p in target.glob("*_pb2*")} - {f.name for f in files}
             if stale or extra:
-                print(f"generated code is stale: {sorted(stale) + sorted(extra)}; run `make protos`")
+                print(
+                    f"generated code is stale: {sorted(stale) + sorted(extra)}; run `make protos`"
+                )
                 return 1
             print("generated code is up to date")
             return 0

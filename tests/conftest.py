@@ -29,6 +29,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster-bus port (port + 10000) is free and below 65536 too."""
+    import random  # noqa: PLC0415
+
+    for _ in range(1000):
+        port = random.randint(20000, 45000)
+        if _port_is_free(port) and _port_is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 def _start_redis(directory: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     directory.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
@@ -37,7 +57,9 @@ def _start_redis(directory: Path, port: int, *extra: str) -> subprocess.Popen[by
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     client = redis.Redis(port=port)
-    for _ in range(500):
+    for _ in range(1000):
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server on port {port} exited with {proc.returncode}")
         try:
             if client.ping():
                 return proc
@@ -67,7 +89,7 @@ def redis_url(redis_server: str) -> str:
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """Three masters with the 16384 slots split between them, formed with CLUSTER MEET."""
     base = tmp_path_factory.mktemp("cluster")
-    ports = [free_port() for _ in range(3)]
+    ports = [free_cluster_port() for _ in range(3)]
     procs = [
         _start_redis(base / str(p), p, "--cluster-enabled", "yes",
                      "--cluster-config-file", f"nodes-{p}.conf", "--cluster-node-timeout", "2000")
@@ -128,8 +150,9 @@ def run_server_in_thread(settings: Settings) -> Iterator[ServerHandle]:
     async def main() -> None:
         stop_holder["stop"] = asyncio.Event()
         box["loop"] = asyncio.get_running_loop()
-        await serve(settings, on_ready=on_ready, stop=stop_holder["stop"],
-                    install_signal_handlers=False)
+        await serve(
+            settings, on_ready=on_ready, stop=stop_holder["stop"], install_signal_handlers=False
+        )
 
     def thread_main() -> None:
         try:
@@ -161,7 +184,12 @@ def run_server_in_thread(settings: Settings) -> Iterator[ServerHandle]:
 def server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     """A real gRPC server on port 0 over a real (clean) Redis."""
     settings = Settings.load(
-        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=redis_url,
-        grace_seconds=2.0, log_format="console", log_level="WARNING",
+        {},
+        data_dir=tmp_path / "data",
+        listen="127.0.0.1:0",
+        redis_url=redis_url,
+        grace_seconds=2.0,
+        log_format="console",
+        log_level="WARNING",
     )
     yield from run_server_in_thread(settings)

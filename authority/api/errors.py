@@ -41,14 +41,14 @@ def status_for(exc: errors.AuthorityError) -> grpc.StatusCode:
 
 
 R = TypeVar("R")
-Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[R]]
 
 
 def grpc_errors(method: Handler[R]) -> Handler[R]:
     """Translate errors raised by a unary servicer method (see module docstring)."""
 
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
         try:
             return await method(self, request, context)
         except errors.AuthorityError as exc:

@@ -69,12 +69,16 @@ async def start_server(runtime: Runtime) -> RunningServer:
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     if settings.tls_enabled:
-        assert settings.tls_cert_file is not None and settings.tls_key_file is not None
+        assert settings.tls_cert_file is not None
+        assert settings.tls_key_file is not None
         creds = grpc.ssl_server_credentials(
             [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())]
         )
@@ -88,7 +92,9 @@ async def start_server(runtime: Runtime) -> RunningServer:
 
 async def _set_health(health: HealthServicer, *, serving: bool) -> None:
     status = (
-        health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
     )
     for name in ("", *SERVICE_NAMES):
         await health.set(name, status)
@@ -101,7 +107,11 @@ async def _watch_health(running: RunningServer) -> None:
         ok = await running.runtime.store.ping()
         if ok != serving:
             await _set_health(running.health, serving=ok)
-            log.log(logging.INFO if ok else logging.ERROR, "health %s", "SERVING" if ok else "NOT_SERVING")
+            log.log(
+                logging.INFO if ok else logging.ERROR,
+                "health %s",
+                "SERVING" if ok else "NOT_SERVING",
+            )
             serving = ok
         await asyncio.sleep(HEALTH_INTERVAL)
 
@@ -110,8 +120,15 @@ def _write_server_info(settings: Settings, port: int) -> Path:
     """Let local tools (the CLI, the demo) find this server without configuration."""
     host, _ = settings.listen_host_port
     path = settings.data_dir / "server.json"
-    path.write_text(json.dumps({"target": f"{host or '127.0.0.1'}:{port}", "pid": os.getpid(),
-                                "tls": settings.tls_enabled}))
+    path.write_text(
+        json.dumps(
+            {
+                "target": f"{host or '127.0.0.1'}:{port}",
+                "pid": os.getpid(),
+                "tls": settings.tls_enabled,
+            }
+        )
+    )
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import grpc
 
@@ -18,7 +19,7 @@ from authority.tokens.keyring import Keyring
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def authorization(context: Context) -> str | None:
@@ -28,12 +29,12 @@ def authorization(context: Context) -> str | None:
     return None
 
 
-class UnlockServicer(pb_grpc.UnlockServiceServicer):  # type: ignore[misc]
+class UnlockServicer(pb_grpc.UnlockServiceServicer):
     def __init__(self, unlock: UnlockService) -> None:
         self._unlock = unlock
 
     @grpc_errors
-    async def RequestUnlock(  # noqa: N802 - gRPC method name
+    async def RequestUnlock(
         self, request: pb.RequestUnlockRequest, context: Context
     ) -> pb.RequestUnlockResponse:
         credential = parse_bearer(authorization(context))
@@ -64,13 +65,13 @@ class _Authenticated:
         return await self._auth.authenticate(authorization(context))
 
 
-class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # type: ignore[misc]
+class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
     def __init__(self, authenticator: Authenticator, commands: DirectoryCommands) -> None:
         super().__init__(authenticator)
         self._cmd = commands
 
     @grpc_errors
-    async def CreateOrganisation(  # noqa: N802
+    async def CreateOrganisation(
         self, request: pb.CreateOrganisationRequest, context: Context
     ) -> pb.CreateOrganisationResponse:
         principal = await self.principal(context)
@@ -88,14 +89,16 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # ty
         )
 
     @grpc_errors
-    async def GetOrganisation(  # noqa: N802
+    async def GetOrganisation(
         self, request: pb.GetOrganisationRequest, context: Context
     ) -> pb.Organisation:
-        org = await self._cmd.get_organisation(await self.principal(context), request.organisation_id)
+        org = await self._cmd.get_organisation(
+            await self.principal(context), request.organisation_id
+        )
         return convert.organisation_to_pb(org)
 
     @grpc_errors
-    async def SetOrganisationStatus(  # noqa: N802
+    async def SetOrganisationStatus(
         self, request: pb.SetOrganisationStatusRequest, context: Context
     ) -> pb.Organisation:
         principal = await self.principal(context)
@@ -106,7 +109,7 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # ty
         return convert.organisation_to_pb(org)
 
     @grpc_errors
-    async def CreateSite(self, request: pb.CreateSiteRequest, context: Context) -> pb.Site:  # noqa: N802
+    async def CreateSite(self, request: pb.CreateSiteRequest, context: Context) -> pb.Site:
         site = await self._cmd.create_site(
             await self.principal(context),
             address=request.address,
@@ -117,13 +120,13 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # ty
         return convert.site_to_pb(site)
 
     @grpc_errors
-    async def GetSite(self, request: pb.GetSiteRequest, context: Context) -> pb.Site:  # noqa: N802
+    async def GetSite(self, request: pb.GetSiteRequest, context: Context) -> pb.Site:
         return convert.site_to_pb(
             await self._cmd.get_site(await self.principal(context), request.site_id)
         )
 
     @grpc_errors
-    async def CreateDoor(self, request: pb.CreateDoorRequest, context: Context) -> pb.Door:  # noqa: N802
+    async def CreateDoor(self, request: pb.CreateDoorRequest, context: Context) -> pb.Door:
         door = await self._cmd.create_door(
             await self.principal(context),
             door_id=request.door_id,
@@ -134,13 +137,13 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # ty
         return convert.door_to_pb(door)
 
     @grpc_errors
-    async def GetDoor(self, request: pb.GetDoorRequest, context: Context) -> pb.Door:  # noqa: N802
+    async def GetDoor(self, request: pb.GetDoorRequest, context: Context) -> pb.Door:
         return convert.door_to_pb(
             await self._cmd.get_door(await self.principal(context), request.door_id)
         )
 
     @grpc_errors
-    async def CreateKeyHolder(  # noqa: N802
+    async def CreateKeyHolder(
         self, request: pb.CreateKeyHolderRequest, context: Context
     ) -> pb.CreateKeyHolderResponse:
         holder, credential = await self._cmd.create_key_holder(
@@ -151,14 +154,14 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # ty
         )
 
     @grpc_errors
-    async def GetKeyHolder(  # noqa: N802
-        self, request: pb.GetKeyHolderRequest, context: Context
-    ) -> pb.KeyHolder:
-        holder = await self._cmd.get_key_holder(await self.principal(context), request.key_holder_id)
+    async def GetKeyHolder(self, request: pb.GetKeyHolderRequest, context: Context) -> pb.KeyHolder:
+        holder = await self._cmd.get_key_holder(
+            await self.principal(context), request.key_holder_id
+        )
         return convert.holder_to_pb(holder)
 
     @grpc_errors
-    async def SetKeyHolderStatus(  # noqa: N802
+    async def SetKeyHolderStatus(
         self, request: pb.SetKeyHolderStatusRequest, context: Context
     ) -> pb.KeyHolder:
         status: HolderStatus | None = convert.HOLDER_STATUS_FROM_PB.get(request.status)
@@ -168,13 +171,13 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):  # ty
         return convert.holder_to_pb(holder)
 
 
-class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):  # type: ignore[misc]
+class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):
     def __init__(self, authenticator: Authenticator, commands: GrantCommands) -> None:
         super().__init__(authenticator)
         self._cmd = commands
 
     @grpc_errors
-    async def IssueGrant(self, request: pb.IssueGrantRequest, context: Context) -> pb.Grant:  # noqa: N802
+    async def IssueGrant(self, request: pb.IssueGrantRequest, context: Context) -> pb.Grant:
         principal = await self.principal(context)
         grant = await self._cmd.issue_grant(
             principal,
@@ -189,26 +192,26 @@ class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):  # type: igno
         return convert.grant_to_pb(grant)
 
     @grpc_errors
-    async def RevokeGrant(self, request: pb.RevokeGrantRequest, context: Context) -> pb.Grant:  # noqa: N802
+    async def RevokeGrant(self, request: pb.RevokeGrantRequest, context: Context) -> pb.Grant:
         grant = await self._cmd.revoke_grant(await self.principal(context), request.grant_id)
         return convert.grant_to_pb(grant)
 
     @grpc_errors
-    async def ListGrants(  # noqa: N802
+    async def ListGrants(
         self, request: pb.ListGrantsRequest, context: Context
     ) -> pb.ListGrantsResponse:
         grants = await self._cmd.list_grants(await self.principal(context), request.key_holder_id)
         return pb.ListGrantsResponse(grants=[convert.grant_to_pb(g) for g in grants])
 
 
-class KeyServicer(pb_grpc.KeyServiceServicer):  # type: ignore[misc]
+class KeyServicer(pb_grpc.KeyServiceServicer):
     """Public keys are public: no credential needed (relays fetch them at installation)."""
 
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
 
     @grpc_errors
-    async def GetVerificationKeys(  # noqa: N802
+    async def GetVerificationKeys(
         self, request: pb.GetVerificationKeysRequest, context: Context
     ) -> pb.GetVerificationKeysResponse:
         now = int(time.time())
@@ -216,4 +219,3 @@ class KeyServicer(pb_grpc.KeyServiceServicer):  # type: ignore[misc]
             jwks_json=json.dumps(self._keyring.jwks(now=now)),
             cose_key_set=self._keyring.cose_key_set(now=now),
         )
-

@@ -68,7 +68,12 @@ class DirectoryCommands:
     ) -> tuple[Organisation, str]:
         require_admin(principal)
         org = new_organisation(
-            name=name, cvr=cvr, se=se, public_body=public_body, purpose=purpose, now=self._clock.now()
+            name=name,
+            cvr=cvr,
+            se=se,
+            public_body=public_body,
+            purpose=purpose,
+            now=self._clock.now(),
         )
         key_id, credential, key_digest = new_organisation_key()
         principal_json = Principal(
@@ -87,7 +92,11 @@ class DirectoryCommands:
         return org
 
     async def set_organisation_status(
-        self, principal: Principal, organisation_id: str, status: OrganisationStatus | None, reason: str
+        self,
+        principal: Principal,
+        organisation_id: str,
+        status: OrganisationStatus | None,
+        reason: str,
     ) -> Organisation:
         require_admin(principal)
         if status not in (
@@ -97,7 +106,10 @@ class DirectoryCommands:
         ):
             raise InvalidArgument("status must be APPROVED, REJECTED or SUSPENDED")
         reason = validate_text(
-            reason, field_name="reason", max_len=500, required=status is not OrganisationStatus.APPROVED
+            reason,
+            field_name="reason",
+            max_len=500,
+            required=status is not OrganisationStatus.APPROVED,
         )
         current = await self.get_organisation(principal, organisation_id)
         updated = replace(current, status=status, status_reason=reason)
@@ -226,7 +238,8 @@ class GrantCommands:
             raise NotFound(f"organisation {org_id} does not exist")
         if org.status is not OrganisationStatus.APPROVED:
             raise FailedPrecondition(
-                f"organisation {org_id} is {org.status.value}: only approved organisations issue keys"
+                f"organisation {org_id} is {org.status.value}: "
+                "only approved organisations issue keys"
             )
         holder = await self._holders.get_holder(holder_id)
         if holder is None or not may_see_organisation_data(principal, holder.organisation_id):

@@ -85,7 +85,9 @@ def new_admin_key() -> tuple[str, str, bytes]:
 def parse_bearer(header: str | None) -> PresentedCredential:
     """Parse ``authorization: Bearer <id>.<secret>``; raise ``Unauthenticated`` if malformed."""
     if not header:
-        raise Unauthenticated("missing credential: send metadata 'authorization: Bearer <credential>'")
+        raise Unauthenticated(
+            "missing credential: send metadata 'authorization: Bearer <credential>'"
+        )
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("the authorization metadata must be 'Bearer <credential>'")

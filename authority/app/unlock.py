@@ -48,7 +48,8 @@ class UnlockService:
         validate_id(door_id, field_name="door_id")
         if challenge is not None and not MIN_CHALLENGE <= len(challenge) <= MAX_CHALLENGE:
             raise InvalidArgument(
-                f"relay_challenge must be {MIN_CHALLENGE}-{MAX_CHALLENGE} bytes; got {len(challenge)}"
+                f"relay_challenge must be {MIN_CHALLENGE}-{MAX_CHALLENGE} bytes; "
+                f"got {len(challenge)}"
             )
         if not credential.is_holder:
             raise PermissionDenied("only key holders can request unlocks (use the app credential)")

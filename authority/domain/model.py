@@ -82,7 +82,9 @@ def validate_cvr(value: str) -> str:
         raise InvalidArgument("cvr must not start with 0")
     total = sum(int(d) * w for d, w in zip(value, _CVR_WEIGHTS, strict=True))
     if total % 11 != 0:
-        raise InvalidArgument(f"cvr {value} fails the modulus-11 check: it is not a valid CVR number")
+        raise InvalidArgument(
+            f"cvr {value} fails the modulus-11 check: it is not a valid CVR number"
+        )
     return value
 
 
@@ -223,10 +225,10 @@ def new_grant(
     now: datetime,
 ) -> Grant:
     """Validate a grant for issuance (the policy checks of later issues wrap this)."""
-    start = (valid_from or now).astimezone(UTC)
+    start = to_utc(valid_from or now)
     if valid_until is None:
         raise InvalidArgument("valid_until is required: grants are never open-ended")
-    end = valid_until.astimezone(UTC)
+    end = to_utc(valid_until)
     if end <= start:
         raise InvalidArgument(
             f"valid_until ({end.isoformat()}) must be after valid_from ({start.isoformat()})"

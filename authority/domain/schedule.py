@@ -71,6 +71,8 @@ def parse_window(text: str) -> WeeklyWindow:
             a, b = _DAY_INDEX[first.lower()[:3]], _DAY_INDEX[(last or first).lower()[:3]]
             days.update(range(a, b + 1) if a <= b else [*range(a, 8), *range(1, b + 1)])
         start, end = times_part.split("-")
+        if not (start + end).replace(":", "").isascii():
+            raise ValueError(text)
         sh, sm = (int(x) for x in start.split(":"))
         eh, em = (int(x) for x in end.split(":"))
     except (ValueError, KeyError) as exc:
@@ -79,4 +81,5 @@ def parse_window(text: str) -> WeeklyWindow:
         ) from exc
     if not (0 <= sh < 24 and 0 <= sm < 60 and 0 <= eh <= 24 and 0 <= em < 60):
         raise InvalidArgument(f"schedule window {text[:60]!r} has an invalid time of day")
-    return WeeklyWindow(frozenset(days), sh * 60 + sm, eh * 60 + em)
+    end_minute = eh * 60 + em
+    return WeeklyWindow(frozenset(days), sh * 60 + sm, end_minute or MINUTES_PER_DAY)  # 00:00 = 24:00

@@ -64,7 +64,7 @@ class CoalescingSnapshotReader:
     ) -> None:
         try:
             results = await self._inner.read_snapshots([req for req, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiter gets the (already translated) error
+        except Exception as exc:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

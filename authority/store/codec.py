@@ -99,7 +99,12 @@ def decode_door(raw: bytes | str) -> Door:
 
 def encode_holder(h: KeyHolder) -> bytes:
     return _dumps(
-        {"id": h.key_holder_id, "org": h.organisation_id, "st": h.status.value, "c": _ts(h.created_at)}
+        {
+            "id": h.key_holder_id,
+            "org": h.organisation_id,
+            "st": h.status.value,
+            "c": _ts(h.created_at),
+        }
     ).encode()
 
 

@@ -11,17 +11,24 @@ from redis.asyncio.cluster import RedisCluster
 
 from authority.domain.errors import InvalidArgument
 
-_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+SOCKET_TIMEOUT = 2.0
 
 
 def connect(url: str, *, max_connections: int = 64) -> Redis | RedisCluster:
     if url.startswith(("redis+cluster://", "rediss+cluster://")):
         return RedisCluster.from_url(
-            url.replace("+cluster", "", 1), max_connections=max_connections, **_TIMEOUTS
+            url.replace("+cluster", "", 1),
+            max_connections=max_connections,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
         )
     if url.startswith(("redis://", "rediss://", "unix://")):
         return Redis.from_url(
-            url, max_connections=max_connections, health_check_interval=30, **_TIMEOUTS
+            url,
+            max_connections=max_connections,
+            health_check_interval=30,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
         )
     raise InvalidArgument(
         "REDIS_URL must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"

@@ -32,6 +32,7 @@ class DirectorySource(Protocol):
         self, after_id: bytes, count: int = 1000
     ) -> list[tuple[bytes, int, str, bytes]]: ...
 
+
 log = logging.getLogger(__name__)
 
 
@@ -60,7 +61,11 @@ class DirectoryReplica:
         return self._orgs
 
     def counts(self) -> dict[str, int]:
-        return {"organisations": len(self._orgs), "sites": len(self._sites), "doors": len(self._doors)}
+        return {
+            "organisations": len(self._orgs),
+            "sites": len(self._sites),
+            "doors": len(self._doors),
+        }
 
     async def load(self) -> None:
         """Replace the replica with a consistent snapshot of the whole directory."""

@@ -48,10 +48,13 @@ class EmbeddedRedis:
         exe = shutil.which(self._binary)
         if exe is None:
             raise FailedPrecondition(
-                f"{self._binary} not found: run `make setup` (installs redis-server) or set REDIS_URL"
+                f"{self._binary} not found: run `make setup` (installs redis-server) "
+                "or set REDIS_URL"
             )
         if len(str(self.socket_path)) > 100:
-            raise FailedPrecondition(f"data directory path too long for a unix socket: {self.directory}")
+            raise FailedPrecondition(
+                f"data directory path too long for a unix socket: {self.directory}"
+            )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)
         self._stop_stale()
@@ -70,13 +73,17 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
         ]  # fmt: skip
         self._proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl(), no locks taken
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise Unavailable(
-                    f"redis-server exited with {self._proc.returncode}; see {self.directory}/redis.log"
+                    f"redis-server exited with {self._proc.returncode}; "
+                    f"see {self.directory}/redis.log"
                 )
             if self._ping():
                 log.info("embedded redis-server started", extra={"socket": str(self.socket_path)})

@@ -139,7 +139,9 @@ class RedisStore:
     async def directory_version(self) -> int:
         return int(await self._call(self._r.get(DIR_VER)) or 0)
 
-    async def directory_snapshot(self) -> tuple[int, dict[str, Organisation], dict[str, Site], dict[str, Door], bytes]:
+    async def directory_snapshot(
+        self,
+    ) -> tuple[int, dict[str, Organisation], dict[str, Site], dict[str, Door], bytes]:
         raw = await self._call(
             self._dir_snapshot(keys=[DIR_VER, DIR_ORG, DIR_SITE, DIR_DOOR, DIR_LOG])
         )
@@ -152,7 +154,9 @@ class RedisStore:
             last_id if isinstance(last_id, bytes) else str(last_id).encode(),
         )
 
-    async def directory_changes(self, after_id: bytes, count: int = 1000) -> list[tuple[bytes, int, str, bytes]]:
+    async def directory_changes(
+        self, after_id: bytes, count: int = 1000
+    ) -> list[tuple[bytes, int, str, bytes]]:
         """Changelog entries after ``after_id``: (stream id, version, kind, record)."""
         start = b"(" + after_id if after_id != b"0-0" else b"-"
         entries = await self._call(self._r.xrange(DIR_LOG, min=start, max="+", count=count))
@@ -278,7 +282,9 @@ class RedisStore:
         # The index is written first: a crash in between leaves a dangling index entry (harmless:
         # revoke-by-id then answers NOT_FOUND) but never a live grant that cannot be found.
         index = json.dumps({"h": grant.key_holder_id, "f": field}).encode()
-        ttl = max(int(grant.valid_until.timestamp() - datetime.now(UTC).timestamp()), 0) + 86_400 * 30
+        ttl = (
+            max(int(grant.valid_until.timestamp() - datetime.now(UTC).timestamp()), 0) + 86_400 * 30
+        )
         await self._call(self._r.set(grant_index_key(grant.grant_id), index, ex=ttl))
         for _ in range(CAS_ATTEMPTS):
             raw = await self._call(self._r.hget(holder_key(grant.key_holder_id), field))

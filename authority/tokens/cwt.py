@@ -186,9 +186,7 @@ def _claims_from_map(raw: Any) -> UnlockClaims:
 def decode_unverified(token: bytes) -> tuple[bytes, UnlockClaims]:
     """The kid and claims *without* checking the signature: for logs and diagnostics only."""
     protected, unprotected, payload, _ = _split(token)
-    return _header_kid(protected, unprotected), _claims_from_map(
-        _strict_loads(payload, "payload")
-    )
+    return _header_kid(protected, unprotected), _claims_from_map(_strict_loads(payload, "payload"))
 
 
 def verify_token(

@@ -2,7 +2,7 @@
 
 On disk (``<data_dir>/keys``, mode 0700) each key is one JSON file, mode 0600::
 
-    {"kid": "<hex>", "seed": "<base64url 32 bytes>", "created_at": 1700000000, "retired_at": null}
+    {"kid": "<kid>", "seed": "<base64url 32 bytes>", "created_at": 1700000000, "retired_at": null}
 
 The newest unretired key signs. A retired key stays *published* (in ``verification_keys`` and
 the exports) until every token it signed has expired, so relays keep accepting those tokens.
@@ -40,8 +40,13 @@ def b64url_decode(text: str) -> bytes:
 
 
 def kid_for(public_key: bytes) -> bytes:
-    """8 bytes of SHA-256 over the raw public key: short enough for a ~170-byte token."""
-    return hashlib.sha256(public_key).digest()[:8]
+    """The key id: base64url of 8 bytes of SHA-256 over the public key, as ASCII bytes.
+
+    The same 11 characters are the JWK ``kid`` (a string) and the COSE ``kid`` (a byte string):
+    COSE libraries that import a JWK take its kid as the UTF-8 bytes of that string, so any other
+    choice would make our tokens unverifiable from the published JWK Set alone.
+    """
+    return b64url(hashlib.sha256(public_key).digest()[:8]).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +57,7 @@ class SigningKey:
     retired_at: int | None = None
 
     def __repr__(self) -> str:  # never show key material
-        return f"SigningKey(kid={self.kid.hex()}, retired_at={self.retired_at})"
+        return f"SigningKey(kid={self.kid.decode()}, retired_at={self.retired_at})"
 
     @property
     def public(self) -> VerifyKey:
@@ -147,14 +152,14 @@ class Keyring:
     # -- exports -----------------------------------------------------------------------------
 
     def jwks(self, *, now: int) -> dict[str, list[dict[str, str]]]:
-        """A JWK Set (RFC 7517) of OKP/Ed25519 keys (RFC 8037) with ``kid`` (base64url)."""
+        """A JWK Set (RFC 7517) of OKP/Ed25519 keys (RFC 8037) with ``kid``."""
         return {
             "keys": [
                 {
                     "kty": "OKP",
                     "crv": "Ed25519",
                     "x": b64url(bytes(k.public)),
-                    "kid": b64url(k.kid),
+                    "kid": k.kid.decode("ascii"),
                     "alg": "EdDSA",
                     "use": "sig",
                 }
@@ -166,7 +171,13 @@ class Keyring:
         """A COSE_KeySet (RFC 9052 section 7): CBOR array of COSE_Key maps."""
         return cbor2.dumps(
             [
-                {1: COSE_KTY_OKP, 2: k.kid, 3: COSE_ALG_EDDSA, -1: COSE_CRV_ED25519, -2: bytes(k.public)}
+                {
+                    1: COSE_KTY_OKP,
+                    2: k.kid,
+                    3: COSE_ALG_EDDSA,
+                    -1: COSE_CRV_ED25519,
+                    -2: bytes(k.public),
+                }
                 for k in self.published(now=now)
             ],
             canonical=True,
@@ -182,7 +193,7 @@ def verification_keys_from_jwks(jwks: dict[str, object]) -> dict[bytes, VerifyKe
     for jwk in keys:
         if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
             continue
-        out[b64url_decode(str(jwk["kid"]))] = VerifyKey(b64url_decode(str(jwk["x"])))
+        out[str(jwk["kid"]).encode()] = VerifyKey(b64url_decode(str(jwk["x"])))
     return out
 
 
@@ -190,19 +201,20 @@ def _read_key(path: Path) -> SigningKey:
     try:
         raw = json.loads(path.read_text())
         key = SigningKey.from_seed(b64url_decode(raw["seed"]), created_at=int(raw["created_at"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        retired = raw.get("retired_at")
+        retired_at = int(retired) if retired is not None else None
+    except (OSError, ValueError, KeyError, TypeError, InvalidArgument) as exc:
         raise FailedPrecondition(f"signing key file {path.name} is unreadable or corrupt") from exc
-    if key.kid.hex() != raw.get("kid"):
+    if key.kid.decode() != raw.get("kid"):
         raise FailedPrecondition(f"signing key file {path.name}: kid does not match the key")
-    retired = raw.get("retired_at")
-    return replace(key, retired_at=int(retired) if retired is not None else None)
+    return replace(key, retired_at=retired_at)
 
 
 def _write_key(directory: Path, key: SigningKey, *, overwrite: bool = False) -> None:
-    path = directory / f"signing-{key.kid.hex()}.json"
+    path = directory / f"signing-{key.kid.hex()}.json"  # hex: kids may contain '-' and '_'
     body = json.dumps(
         {
-            "kid": key.kid.hex(),
+            "kid": key.kid.decode(),
             "seed": b64url(bytes(key.private)),
             "created_at": key.created_at,
             "retired_at": key.retired_at,
@@ -218,5 +230,5 @@ def _write_key(directory: Path, key: SigningKey, *, overwrite: bool = False) -> 
         os.close(fd)
     if path.exists() and not overwrite:
         tmp.unlink()
-        raise FailedPrecondition(f"signing key {key.kid.hex()} already exists")
+        raise FailedPrecondition(f"signing key {key.kid.decode()} already exists")
     os.replace(tmp, path)

@@ -49,4 +49,6 @@ def build_world(
             valid_until=datetime.now(UTC) + timedelta(days=30),
             windows=windows,
         ).grant_id
-    return World(org_id, org, site.site_id, door_id, relay_id, h.key_holder.key_holder_id, holder, grant_id)
+    return World(
+        org_id, org, site.site_id, door_id, relay_id, h.key_holder.key_holder_id, holder, grant_id
+    )

@@ -33,7 +33,8 @@ def test_unlock_allows_with_a_token_the_relay_verifies(server: ServerHandle) -> 
     resp = w.holder.request_unlock(w.door_id, challenge)
     assert resp.decision == pb.DECISION_ALLOW
     assert resp.reason == pb.DECISION_REASON_GRANTED
-    assert resp.grant_id == w.grant_id and resp.relay_id == w.relay_id
+    assert resp.grant_id == w.grant_id
+    assert resp.relay_id == w.relay_id
     assert len(resp.token) <= 200
     keys = verification_keys_from_jwks(json.loads(server.admin.verification_keys().jwks_json))
     claims = verify_token(
@@ -89,7 +90,8 @@ def test_suspensions_are_effective_for_the_next_decision(server: ServerHandle) -
 def test_unapproved_organisation_cannot_issue(server: ServerHandle) -> None:
     w = build_world(server.admin, approve=False)
     assert code_of(lambda: w.org.issue_grant(
-        key_holder_id=w.holder_id, site_id=w.site_id, valid_until=datetime.now(UTC) + timedelta(days=1)
+        key_holder_id=w.holder_id, site_id=w.site_id,
+        valid_until=datetime.now(UTC) + timedelta(days=1),
     )) == grpc.StatusCode.FAILED_PRECONDITION  # fmt: skip
 
 
@@ -99,33 +101,46 @@ def test_bad_input_gets_clear_errors(server: ServerHandle) -> None:
         w.holder.request_unlock("no spaces allowed")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "door_id" in (info.value.details() or "")
-    assert code_of(lambda: w.holder.request_unlock(w.door_id, b"short")) == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        code_of(lambda: w.holder.request_unlock(w.door_id, b"short"))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
     with pytest.raises(grpc.RpcError) as info:
         server.admin.create_organisation(name="X", cvr="12345678", purpose=pb.PURPOSE_POSTAL)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "modulus-11" in (info.value.details() or "")
-    assert code_of(lambda: server.admin.create_organisation(name="X", purpose=pb.PURPOSE_POSTAL)) == (
-        grpc.StatusCode.INVALID_ARGUMENT
-    )
+    assert code_of(
+        lambda: server.admin.create_organisation(name="X", purpose=pb.PURPOSE_POSTAL)
+    ) == (grpc.StatusCode.INVALID_ARGUMENT)
     assert code_of(lambda: server.admin.create_organisation(name="X", cvr=CVR)) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
-    assert code_of(lambda: server.admin.create_door(door_id="d-x", site_id="site_missing", relay_id="r")) == (
-        grpc.StatusCode.NOT_FOUND
-    )
-    assert code_of(lambda: server.admin.create_door(door_id=w.door_id, site_id=w.site_id, relay_id="r")) == (
-        grpc.StatusCode.ALREADY_EXISTS
-    )
-    assert code_of(lambda: server.admin.create_site(address="A", owner_id="o", time_zone="Mars/Olympus")) == (
-        grpc.StatusCode.INVALID_ARGUMENT
-    )
+    assert code_of(
+        lambda: server.admin.create_door(door_id="d-x", site_id="site_missing", relay_id="r")
+    ) == (grpc.StatusCode.NOT_FOUND)
+    assert code_of(
+        lambda: server.admin.create_door(door_id=w.door_id, site_id=w.site_id, relay_id="r")
+    ) == (grpc.StatusCode.ALREADY_EXISTS)
+    assert code_of(
+        lambda: server.admin.create_site(address="A", owner_id="o", time_zone="Mars/Olympus")
+    ) == (grpc.StatusCode.INVALID_ARGUMENT)
     until = datetime.now(UTC) + timedelta(days=1)
-    assert code_of(lambda: w.org.issue_grant(key_holder_id=w.holder_id, door_id=w.door_id, site_id=w.site_id,
-                                             valid_until=until)) == grpc.StatusCode.INVALID_ARGUMENT
-    assert code_of(lambda: w.org.issue_grant(key_holder_id=w.holder_id, door_id=w.door_id,
-                                             valid_from=until, valid_until=until - timedelta(hours=1))) == (
-        grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        code_of(
+            lambda: w.org.issue_grant(
+                key_holder_id=w.holder_id, door_id=w.door_id, site_id=w.site_id, valid_until=until
+            )
+        )
+        == grpc.StatusCode.INVALID_ARGUMENT
     )
+    assert code_of(
+        lambda: w.org.issue_grant(
+            key_holder_id=w.holder_id,
+            door_id=w.door_id,
+            valid_from=until,
+            valid_until=until - timedelta(hours=1),
+        )
+    ) == (grpc.StatusCode.INVALID_ARGUMENT)
     bad_window = pb.IssueGrantRequest(
         key_holder_id=w.holder_id, door_id=w.door_id,
         windows=[pb.ScheduleWindow(days=[pb.WEEKDAY_MONDAY], start_minute=2000, end_minute=10)],
@@ -147,33 +162,53 @@ def test_authentication_and_tenancy(server: ServerHandle) -> None:
     assert code_of(lambda: nobody.request_unlock(a.door_id)) == grpc.StatusCode.UNAUTHENTICATED
     forged = server.client(a.holder_id + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     assert code_of(lambda: forged.request_unlock(a.door_id)) == grpc.StatusCode.UNAUTHENTICATED
-    assert code_of(lambda: server.client("garbage").request_unlock(a.door_id)) == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        code_of(lambda: server.client("garbage").request_unlock(a.door_id))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
     # an organisation cannot do admin work, nor touch another tenant (which looks like absence)
-    assert code_of(lambda: a.org.create_site(address="x", owner_id="y")) == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        code_of(lambda: a.org.create_site(address="x", owner_id="y"))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
     assert code_of(lambda: a.org.revoke_grant(b.grant_id)) == grpc.StatusCode.NOT_FOUND
     assert code_of(lambda: a.org.list_grants(b.holder_id)) == grpc.StatusCode.NOT_FOUND
-    assert code_of(lambda: a.org.set_key_holder_status(b.holder_id, pb.KEY_HOLDER_STATUS_SUSPENDED)) == (
-        grpc.StatusCode.NOT_FOUND
-    )
-    assert code_of(lambda: a.org.issue_grant(key_holder_id=b.holder_id, door_id=a.door_id,
-                                             valid_until=datetime.now(UTC) + timedelta(days=1))) == (
-        grpc.StatusCode.NOT_FOUND
-    )
+    assert code_of(
+        lambda: a.org.set_key_holder_status(b.holder_id, pb.KEY_HOLDER_STATUS_SUSPENDED)
+    ) == (grpc.StatusCode.NOT_FOUND)
+    assert code_of(
+        lambda: a.org.issue_grant(
+            key_holder_id=b.holder_id,
+            door_id=a.door_id,
+            valid_until=datetime.now(UTC) + timedelta(days=1),
+        )
+    ) == (grpc.StatusCode.NOT_FOUND)
     assert code_of(lambda: a.org.create_key_holder(b.org_id)) == grpc.StatusCode.NOT_FOUND
     # a key holder cannot issue keys; an admin key cannot open doors
-    assert code_of(lambda: a.holder.create_key_holder()) == grpc.StatusCode.PERMISSION_DENIED
-    assert code_of(lambda: server.admin.request_unlock(a.door_id)) == grpc.StatusCode.PERMISSION_DENIED
+    assert code_of(a.holder.create_key_holder) == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        code_of(lambda: server.admin.request_unlock(a.door_id)) == grpc.StatusCode.PERMISSION_DENIED
+    )
     # b's grants were untouched by a's attempts
     assert b.holder.request_unlock(b.door_id).decision == pb.DECISION_ALLOW
 
 
 def test_health_reflection_and_deadlines(server: ServerHandle) -> None:
     assert server.admin.check_health() == health_pb2.HealthCheckResponse.SERVING
-    assert server.admin.check_health("authority.v1.UnlockService") == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        server.admin.check_health("authority.v1.UnlockService")
+        == health_pb2.HealthCheckResponse.SERVING
+    )
     stub = reflection_pb2_grpc.ServerReflectionStub(server.admin.channel)
-    reply = next(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    reply = next(
+        stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    )
     names = {s.name for s in reply.list_services_response.service}
-    assert {"authority.v1.UnlockService", "authority.v1.GrantService", "grpc.health.v1.Health"} <= names
+    assert {
+        "authority.v1.UnlockService",
+        "authority.v1.GrantService",
+        "grpc.health.v1.Health",
+    } <= names
     w = build_world(server.admin)
     # Redis stalls (CLIENT PAUSE): the caller's deadline passes while the handler awaits it.
     redis.Redis.from_url(server.running.runtime.settings.redis_url or "").client_pause(800)

@@ -89,7 +89,9 @@ def _redis_children(data_dir: Path) -> list[int]:
     return out
 
 
-def test_embedded_default_drains_on_sigterm_and_persists(spawn: type[ServerProcess], tmp_path: Path) -> None:
+def test_embedded_default_drains_on_sigterm_and_persists(
+    spawn: type[ServerProcess], tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     server = spawn(data)
     assert server.admin.check_health() == health_pb2.HealthCheckResponse.SERVING
@@ -119,7 +121,9 @@ def test_embedded_default_drains_on_sigterm_and_persists(spawn: type[ServerProce
     assert again.stop() == 0
 
 
-def test_embedded_redis_dies_with_a_killed_authority(spawn: type[ServerProcess], tmp_path: Path) -> None:
+def test_embedded_redis_dies_with_a_killed_authority(
+    spawn: type[ServerProcess], tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     server = spawn(data)
     assert _redis_children(data)
@@ -147,7 +151,8 @@ def test_revocation_is_seen_by_the_next_decision_on_every_process(
     assert on_b2.request_unlock("door-2").decision == pb.DECISION_ALLOW  # door created via A
     a.admin.set_organisation_status(w2.org_id, pb.ORGANISATION_STATUS_SUSPENDED, "lost phones")
     assert on_b2.request_unlock("door-2").reason == pb.DECISION_REASON_ORGANISATION_SUSPENDED
-    assert a.stop() == 0 and b.stop() == 0
+    assert a.stop() == 0
+    assert b.stop() == 0
 
 
 def test_health_follows_redis(tmp_path: Path) -> None:
@@ -181,4 +186,3 @@ def test_health_follows_redis(tmp_path: Path) -> None:
         proc.wait(10)
         for _ in gen:
             pass
-

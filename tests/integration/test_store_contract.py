@@ -59,7 +59,10 @@ def site() -> Site:
 
 def holder(org_id: str) -> KeyHolder:
     return KeyHolder(
-        key_holder_id=new_id("kh"), organisation_id=org_id, status=HolderStatus.ACTIVE, created_at=NOW
+        key_holder_id=new_id("kh"),
+        organisation_id=org_id,
+        status=HolderStatus.ACTIVE,
+        created_at=NOW,
     )
 
 
@@ -115,7 +118,8 @@ async def test_directory_replica_follows_changes(store: Store) -> None:
     assert replica.site(s.site_id) == s
     other = DirectoryReplica(store)
     await other.load()
-    assert other.version == 31 and other.counts() == {"organisations": 0, "sites": 1, "doors": 30}
+    assert other.version == 31
+    assert other.counts() == {"organisations": 0, "sites": 1, "doors": 30}
 
 
 async def test_holders_and_snapshot(store: Store) -> None:
@@ -134,7 +138,8 @@ async def test_holders_and_snapshot(store: Store) -> None:
     await store.add_grant(g_door)  # idempotent: the same grant id is not added twice
     snap = await store.read_snapshot(h.key_holder_id, "door-1", s.site_id)
     assert snap is not None
-    assert snap.status is HolderStatus.ACTIVE and snap.credential_digest == b"digest"
+    assert snap.status is HolderStatus.ACTIVE
+    assert snap.credential_digest == b"digest"
     assert sorted(g.grant_id for g in snap.grants) == sorted([g_door.grant_id, g_site.grant_id])
     assert snap.directory_version == await store.directory_version()
     assert {g.grant_id: g for g in snap.grants}[g_door.grant_id] == g_door
@@ -142,7 +147,8 @@ async def test_holders_and_snapshot(store: Store) -> None:
     suspended = await store.set_holder_status(h.key_holder_id, HolderStatus.SUSPENDED)
     assert suspended.status is HolderStatus.SUSPENDED
     snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
-    assert snap is not None and snap.status is HolderStatus.SUSPENDED
+    assert snap is not None
+    assert snap.status is HolderStatus.SUSPENDED
     with pytest.raises(NotFound):
         await store.set_holder_status("kh_nobody", HolderStatus.ACTIVE)
     listed = await store.list_grants(h.key_holder_id)
@@ -158,7 +164,8 @@ async def test_revoke_is_seen_by_the_next_read(store: Store) -> None:
     revoked = await store.revoke_grant(g.grant_id, at=NOW + timedelta(minutes=1))
     assert revoked.revoked_at == NOW + timedelta(minutes=1)
     snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
-    assert snap is not None and snap.grants[0].revoked_at == NOW + timedelta(minutes=1)
+    assert snap is not None
+    assert snap.grants[0].revoked_at == NOW + timedelta(minutes=1)
     again = await store.revoke_grant(g.grant_id, at=NOW + timedelta(hours=1))
     assert again.revoked_at == revoked.revoked_at  # revoking twice keeps the first time
     assert await store.get_grant(g.grant_id) == revoked
@@ -185,7 +192,10 @@ async def test_grant_for_missing_holder_is_refused(store: Store) -> None:
 
 async def test_credentials(store: Store) -> None:
     await store.put_credential("ak_1", b"digest", '{"role":"organisation","org":"org_1"}')
-    assert await store.get_credential("ak_1") == (b"digest", '{"role":"organisation","org":"org_1"}')
+    assert await store.get_credential("ak_1") == (
+        b"digest",
+        '{"role":"organisation","org":"org_1"}',
+    )
     assert await store.get_credential("ak_2") is None
 
 
@@ -218,6 +228,7 @@ async def test_replica_reloads_when_changelog_was_trimmed(redis_url: str) -> Non
         redis.Redis.from_url(redis_url).xtrim(DIR_LOG, maxlen=1)  # simulate a far-behind replica
         await replica.sync_to(await s.directory_version())
         assert replica.version == 6
-        assert replica.door("d0") is not None and replica.door("d4") is not None
+        assert replica.door("d0") is not None
+        assert replica.door("d4") is not None
     finally:
         await s.close()

@@ -137,6 +137,15 @@ def test_granted_by_site_wide_grant() -> None:
     assert decide([g], door=OTHER_DOOR_SAME_SITE) == (DecisionReason.GRANTED, "gr-site")
 
 
+def test_site_wide_and_door_grants_are_weighed_together() -> None:
+    door_revoked = grant("gr-door", revoked_at=NOW - timedelta(hours=1))
+    site_ok = grant("gr-site", door_id=None, site_id="site-1")
+    site_later = grant("gr-site", door_id=None, site_id="site-1", windows=(_MONDAY_LATE,))
+    assert decide([door_revoked, site_ok]) == (DecisionReason.GRANTED, "gr-site")
+    assert decide([door_revoked, site_later]) == (DecisionReason.OUTSIDE_SCHEDULE, "gr-site")
+    assert decide([site_later, grant("gr-door")]) == (DecisionReason.GRANTED, "gr-door")
+
+
 def test_no_grant_when_holder_has_none() -> None:
     assert decide([]) == (DecisionReason.NO_GRANT, None)
 
@@ -268,9 +277,7 @@ def test_closeness_order_is_the_documented_one() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("a", "b"), list(itertools.permutations(_DENYING, 2)), ids=lambda r: str(r)
-)
+@pytest.mark.parametrize(("a", "b"), list(itertools.permutations(_DENYING, 2)), ids=str)
 def test_closest_of_two_denials_is_reported_in_either_order(
     a: DecisionReason, b: DecisionReason
 ) -> None:

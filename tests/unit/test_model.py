@@ -13,6 +13,7 @@ from authority.domain.model import (
     MAX_GRANT_VALIDITY,
     MAX_WINDOWS_PER_GRANT,
     Door,
+    Grant,
     GrantTarget,
     HolderStatus,
     KeyHolder,
@@ -31,6 +32,9 @@ from authority.domain.model import (
 from authority.domain.schedule import WeeklyWindow
 
 NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
+# 25680839 in other scripts' digits: str.isdigit() and int() accept them, the rule must not
+FULLWIDTH_CVR = "".join(chr(0xFF10 + int(d)) for d in "25680839")
+ARABIC_INDIC_CVR = "".join(chr(0x0660 + int(d)) for d in "25680839")
 
 # -- CVR / SE ------------------------------------------------------------------------------------
 
@@ -56,8 +60,8 @@ def test_valid_cvr(cvr: str) -> None:
         (" 25680839", "exactly 8 digits"),
         ("25680839\n", "exactly 8 digits"),
         ("2568 0839", "exactly 8 digits"),
-        ("２５６８０８３９", "exactly 8 digits"),  # full-width digits
-        ("٢٥٦٨٠٨٣٩", "exactly 8 digits"),  # Arabic-Indic digits
+        (FULLWIDTH_CVR, "exactly 8 digits"),
+        (ARABIC_INDIC_CVR, "exactly 8 digits"),
     ],
 )
 def test_invalid_cvr(cvr: str, message: str) -> None:
@@ -67,10 +71,12 @@ def test_invalid_cvr(cvr: str, message: str) -> None:
 
 def _cvr_rule(digits: str) -> bool:
     weights = (2, 7, 6, 5, 4, 3, 2, 1)
-    return digits[0] != "0" and sum(int(d) * w for d, w in zip(digits, weights)) % 11 == 0  # noqa: B905
+    return (
+        digits[0] != "0" and sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11 == 0
+    )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="0123456789", min_size=8, max_size=8))
 @example("25680839")
 @example("05680839")
@@ -105,7 +111,17 @@ def test_valid_se(se: str) -> None:
     assert validate_se(se) == se
 
 
-@pytest.mark.parametrize("se", ["", "1234567", "123456789", "1234567a", "１２３４５６７８", "1234 567"])
+@pytest.mark.parametrize(
+    "se",
+    [
+        "",
+        "1234567",
+        "123456789",
+        "1234567a",
+        FULLWIDTH_CVR,
+        "1234 567",
+    ],
+)
 def test_invalid_se(se: str) -> None:
     with pytest.raises(InvalidArgument, match="exactly 8 digits"):
         validate_se(se)
@@ -123,7 +139,7 @@ def test_valid_id(value: str) -> None:
     "value", ["", "x" * 65, "a b", "a/b", "æble", "door\n", "\ndoor", "a\x00", "a@b", "a,b"]
 )
 def test_invalid_id_names_the_field(value: str) -> None:
-    with pytest.raises(InvalidArgument, match="^door_id must be 1-64"):
+    with pytest.raises(InvalidArgument, match=r"^door_id must be 1-64"):
         validate_id(value, field_name="door_id")
 
 
@@ -167,7 +183,7 @@ def test_to_utc() -> None:
     assert to_utc(datetime(2027, 1, 4, 8, 0, tzinfo=cet)) == NOW
     assert to_utc(datetime(2027, 1, 4, 8, 0, tzinfo=cet)).tzinfo is UTC
     with pytest.raises(InvalidArgument, match="time zone"):
-        to_utc(datetime(2027, 1, 4, 8, 0))  # noqa: DTZ001
+        to_utc(datetime(2027, 1, 4, 8, 0))
 
 
 # -- organisations -------------------------------------------------------------------------------
@@ -246,7 +262,7 @@ DOOR_TARGET = GrantTarget(door_id="door-1")
 WINDOW = WeeklyWindow(frozenset({1, 2, 3, 4, 5}), 6 * 60, 9 * 60)
 
 
-def make_grant(**overrides: object):  # type: ignore[no-untyped-def]
+def make_grant(**overrides: object) -> Grant:
     kwargs: dict[str, object] = {
         "holder": HOLDER,
         "target": DOOR_TARGET,
@@ -301,8 +317,15 @@ def test_new_grant_site_target() -> None:
         ({"valid_from": NOW - timedelta(days=2), "valid_until": NOW}, "in the past"),
         ({"windows": (WINDOW,) * (MAX_WINDOWS_PER_GRANT + 1)}, "at most 28 schedule windows"),
     ],
-    ids=["open-ended", "end-before-start", "end-equals-start", "over-5-years", "past", "ends-now",
-         "too-many-windows"],  # fmt: skip
+    ids=[
+        "open-ended",
+        "end-before-start",
+        "end-equals-start",
+        "over-5-years",
+        "past",
+        "ends-now",
+        "too-many-windows",
+    ],
 )
 def test_new_grant_rejects(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
@@ -313,7 +336,7 @@ def test_new_grant_limits_are_inclusive() -> None:
     assert make_grant(valid_until=NOW + MAX_GRANT_VALIDITY).valid_until == NOW + MAX_GRANT_VALIDITY
     assert len(make_grant(windows=(WINDOW,) * MAX_WINDOWS_PER_GRANT).windows) == 28
     assert make_grant(windows=()).windows == ()
-    assert MAX_GRANT_VALIDITY >= timedelta(days=5 * 365 + 2)  # five years, leap days included
+    assert timedelta(days=5 * 365 + 2) <= MAX_GRANT_VALIDITY  # five years, leap days included
 
 
 def test_grant_target_needs_exactly_one_of_door_or_site() -> None:
