@@ -57,7 +57,7 @@ class AioEcho(pb_grpc.UnlockServiceServicer):  # type: ignore[misc]
     def __init__(self, response: pb.RequestUnlockResponse) -> None:
         self._response = response
 
-    async def RequestUnlock(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def RequestUnlock(self, request, context):  # type: ignore[no-untyped-def]
         return self._response
 
 
@@ -65,7 +65,7 @@ class SyncEcho(pb_grpc.UnlockServiceServicer):  # type: ignore[misc]
     def __init__(self, response: pb.RequestUnlockResponse) -> None:
         self._response = response
 
-    def RequestUnlock(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+    def RequestUnlock(self, request, context):  # type: ignore[no-untyped-def]
         return self._response
 
 

@@ -15,7 +15,6 @@ Ids carry a random tag so a fixture can be built several times against the same 
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import secrets
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cbor2
 from nacl.signing import VerifyKey
 
 from authority.client import AuthorityClient
@@ -178,19 +178,14 @@ def build_fixture(
     )
 
 
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def verify_sample(target: str, pairs: list[UnlockPair], *, sample: int = 20) -> int:
     """Unlock ``sample`` pairs with the typed client and verify each token with the published
     keys (signature, audience, nonce). Returns the token size in bytes; raises on any problem."""
     client = AuthorityClient(target)
     try:
-        jwks = json.loads(client.verification_keys().jwks_json)
-        keys = {
-            _b64url_decode(k["kid"]): VerifyKey(_b64url_decode(k["x"])) for k in jwks["keys"]
-        }
+        # the COSE_KeySet carries each kid exactly as the tokens' protected header does
+        cose_keys = cbor2.loads(client.verification_keys().cose_key_set)
+        keys = {bytes(k[2]): VerifyKey(bytes(k[-2])) for k in cose_keys}
         size = 0
         for pair in pairs[:sample]:
             challenge = secrets.token_bytes(16)

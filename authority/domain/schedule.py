@@ -81,5 +81,5 @@ def parse_window(text: str) -> WeeklyWindow:
         ) from exc
     if not (0 <= sh < 24 and 0 <= sm < 60 and 0 <= eh <= 24 and 0 <= em < 60):
         raise InvalidArgument(f"schedule window {text[:60]!r} has an invalid time of day")
-    end_minute = eh * 60 + em
-    return WeeklyWindow(frozenset(days), sh * 60 + sm, end_minute or MINUTES_PER_DAY)  # 00:00 = 24:00
+    end_minute = (eh * 60 + em) or MINUTES_PER_DAY  # an end of 00:00 means midnight
+    return WeeklyWindow(frozenset(days), sh * 60 + sm, end_minute)
