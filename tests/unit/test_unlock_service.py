@@ -1,0 +1,100 @@
+"""The unlock use case over the shipped in-memory store: authentication, validation, and the
+replica catching up when concurrent requests race a directory change."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from authority.app.credentials import new_credential, parse_bearer
+from authority.app.unlock import UnlockService
+from authority.domain.decision import DecisionReason
+from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from authority.domain.model import (
+    Door,
+    Grant,
+    GrantTarget,
+    HolderStatus,
+    KeyHolder,
+    Organisation,
+    OrganisationStatus,
+    Purpose,
+    Site,
+)
+from authority.store.coalescing import CoalescingSnapshotReader
+from authority.store.directory import DirectoryReplica
+from authority.testing import FixedClock, InMemoryStore
+from authority.tokens.keyring import Keyring, SigningKey
+
+
+async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, str]:
+    replica = DirectoryReplica(store)
+    await replica.load()
+    org = Organisation(
+        organisation_id="org_1", name="Post", cvr="25680839", se=None, public_body=False,
+        purpose=Purpose.POSTAL, status=OrganisationStatus.APPROVED, status_reason="",
+        created_at=clock.now(),
+    )  # fmt: skip
+    await store.put_organisation(org, expected=None, create=True)
+    await store.put_site(
+        Site(site_id="site_1", address="A", owner_id="o"), expected=None, create=True
+    )
+    credential, cred_digest = new_credential("kh_1")
+    holder = KeyHolder(
+        key_holder_id="kh_1", organisation_id="org_1", status=HolderStatus.ACTIVE,
+        created_at=clock.now(),
+    )  # fmt: skip
+    await store.create_holder(holder, cred_digest)
+    await store.add_grant(
+        Grant(
+            grant_id="gr_1",
+            key_holder_id="kh_1",
+            target=GrantTarget(site_id="site_1"),
+            organisation_id="org_1",
+            purpose=Purpose.POSTAL,
+            valid_from=clock.now(),
+            valid_until=clock.now() + timedelta(days=1),
+        )
+    )
+    ring = Keyring([SigningKey.generate(now=0)], publish_retired_for=60)
+    service = UnlockService(
+        directory=replica, snapshots=CoalescingSnapshotReader(store), signer=ring,
+        clock=clock, issuer="authority", token_ttl=60,
+    )  # fmt: skip
+    return service, credential
+
+
+async def test_concurrent_unlocks_right_after_a_door_is_created_all_see_it() -> None:
+    store, clock = InMemoryStore(), FixedClock()
+    service, credential = await make(store, clock)
+    await store.put_door(Door(door_id="door-new", site_id="site_1", relay_id="relay-new"))
+    presented = parse_bearer(f"Bearer {credential}")
+    outcomes = await asyncio.gather(
+        *(service.request_unlock(presented, "door-new", None) for _ in range(20))
+    )
+    assert [o.decision.reason for o in outcomes] == [DecisionReason.GRANTED] * 20
+    assert all(o.claims is not None and o.claims.audience == "relay-new" for o in outcomes)
+    assert len({o.claims.token_id for o in outcomes if o.claims}) == 20  # every cti is fresh
+
+
+async def test_wrong_secret_wrong_kind_and_bad_input() -> None:
+    store, clock = InMemoryStore(), FixedClock()
+    service, credential = await make(store, clock)
+    await store.put_door(Door(door_id="d", site_id="site_1", relay_id="r"))
+    forged = parse_bearer("Bearer kh_1." + "A" * 43)
+    with pytest.raises(Unauthenticated):
+        await service.request_unlock(forged, "d", None)
+    with pytest.raises(Unauthenticated):
+        await service.request_unlock(parse_bearer("Bearer kh_nobody." + "A" * 43), "d", None)
+    with pytest.raises(PermissionDenied):
+        await service.request_unlock(parse_bearer("Bearer ak_x." + "A" * 43), "d", None)
+    presented = parse_bearer(f"Bearer {credential}")
+    with pytest.raises(InvalidArgument, match="relay_challenge"):
+        await service.request_unlock(presented, "d", b"1234567")
+    with pytest.raises(InvalidArgument, match="door_id"):
+        await service.request_unlock(presented, "", None)
+    outcome = await service.request_unlock(presented, "d", b"12345678")
+    assert outcome.claims is not None
+    assert outcome.claims.cnonce == b"12345678"
