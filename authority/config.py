@@ -98,6 +98,9 @@ class Settings:
     coalesce_max_batch: int = field(default=512, metadata={"env": "AUTHORITY_COALESCE_MAX_BATCH"})
     """Most unlock lookups coalesced into one Redis pipeline."""
 
+    coalesce_linger_ms: float = field(default=1.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
+    """Least time between two unlock lookup batches (0: at once; under load: bigger batches)."""
+
     log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
     """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
 
@@ -109,6 +112,8 @@ class Settings:
             raise InvalidArgument("token_ttl_seconds must be 5-300")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidArgument("log_level must be DEBUG, INFO, WARNING or ERROR")
+        if not 0 <= self.coalesce_linger_ms <= 20:
+            raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise InvalidArgument("give both tls_cert_file and tls_key_file, or neither")
         host, port = self.listen_host_port

@@ -75,7 +75,11 @@ class Runtime:
                 await asyncio.to_thread(embedded.stop)
             raise
         clock = clock or SystemClock()
-        snapshots = CoalescingSnapshotReader(store, max_batch=settings.coalesce_max_batch)
+        snapshots = CoalescingSnapshotReader(
+            store,
+            max_batch=settings.coalesce_max_batch,
+            linger=settings.coalesce_linger_ms / 1000,
+        )
         return cls(
             settings=settings,
             store=store,

@@ -95,17 +95,18 @@ class RedisStore:
     async def read_snapshots(
         self, requests: Sequence[SnapshotRequest]
     ) -> list[HolderSnapshot | None]:
-        """One pipeline for a whole batch of decisions: the directory version once, then one
+        """One round trip for a whole batch of decisions: the directory version once, then one
         HMGET per request."""
+        commands: list[tuple[str, ...]] = [("GET", DIR_VER)]
+        for holder_id, door_id, site_id in requests:
+            if site_id is None:
+                commands.append(("HMGET", holder_key(holder_id), "st", "cred", "d:" + door_id))
+            else:
+                commands.append(
+                    ("HMGET", holder_key(holder_id), "st", "cred", "d:" + door_id, "s:" + site_id)
+                )
         try:
-            pipe = self._r.pipeline(transaction=False)
-            pipe.get(DIR_VER)
-            for holder_id, door_id, site_id in requests:
-                if site_id is None:
-                    pipe.hmget(holder_key(holder_id), "st", "cred", "d:" + door_id)
-                else:
-                    pipe.hmget(holder_key(holder_id), "st", "cred", "d:" + door_id, "s:" + site_id)
-            replies = await pipe.execute()
+            replies = await self._round_trip(commands)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise Unavailable("the grant store is unreachable") from exc
         except redis_errors.RedisError as exc:
@@ -116,18 +117,43 @@ class RedisStore:
             if fields[0] is None:
                 out.append(None)
                 continue
-            grants = codec.decode_grant_list(fields[2])
+            grants = codec.decode_grant_list_cached(fields[2])
             if len(fields) > 3 and fields[3]:
-                grants += codec.decode_grant_list(fields[3])
+                grants += codec.decode_grant_list_cached(fields[3])
             out.append(
                 HolderSnapshot(
-                    status=HolderStatus(json.loads(fields[0])["st"]),
+                    status=codec.decode_holder_status(fields[0]),
                     credential_digest=fields[1] or b"",
                     grants=grants,
                     directory_version=version,
                 )
             )
         return out
+
+    async def _round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]:
+        """Send commands and read their replies in one round trip.
+
+        On a single server this writes the packed commands on one pooled connection directly:
+        redis-py's ``Pipeline`` object costs ~130 us more per round trip on these machines, which
+        is most of an unlock when batches are small. A cluster client needs the pipeline's
+        routing (commands go to the nodes owning their slots, in parallel).
+        """
+        if isinstance(self._r, RedisCluster):
+            pipe = self._r.pipeline()
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute())
+        pool = self._r.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            replies = [await conn.read_response() for _ in commands]
+        except BaseException:
+            await conn.disconnect()  # unread replies would poison the next user of it
+            raise
+        finally:
+            await pool.release(conn)
+        return replies
 
     async def read_snapshot(
         self, holder_id: str, door_id: str, site_id: str | None

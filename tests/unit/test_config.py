@@ -258,6 +258,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "grace_seconds": "3.25",
         "max_message_bytes": "4096",
         "coalesce_max_batch": "8",
+        "coalesce_linger_ms": "2.5",
         "log_format": "console",
         "log_level": "ERROR",
     }
