@@ -23,7 +23,6 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.ports import Clock
 from authority.store.coalescing import CoalescingSnapshotReader
-from authority.store.connect import connect
 from authority.store.directory import DirectoryReplica
 from authority.store.embedded import EmbeddedRedis
 from authority.store.redis_store import RedisStore
@@ -65,7 +64,7 @@ class Runtime:
             )
             url = await asyncio.to_thread(embedded.start)
         try:
-            store = RedisStore(connect(url))
+            store = RedisStore.from_url(url)
             directory = DirectoryReplica(store)
             await directory.load()
             keyring = _load_keyring(settings)

@@ -44,6 +44,8 @@ from authority.domain.errors import (
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 from authority.domain.ports import HolderSnapshot
 from authority.store import codec, scripts
+from authority.store.connect import connect
+from authority.store.pipelined import PipelinedConnection
 
 DIR_ORG, DIR_SITE, DIR_DOOR = "{dir}:org", "{dir}:site", "{dir}:door"
 DIR_VER, DIR_LOG = "{dir}:ver", "{dir}:log"
@@ -70,12 +72,22 @@ def credential_key(credential_id: str) -> str:
 class RedisStore:
     """Implements the directory, holder, grant, credential and snapshot ports on Redis."""
 
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, *, fast_url: str | None = None) -> None:
+        """``fast_url``: the same single server's URL, for the unlock path's lean connection
+        (``authority.store.pipelined``); without it that read goes through redis-py too."""
         self._r = client
+        self._fast = PipelinedConnection(fast_url) if fast_url else None
         self._dir_put = client.register_script(scripts.DIRECTORY_PUT)
         self._dir_snapshot = client.register_script(scripts.DIRECTORY_SNAPSHOT)
         self._holder_create = client.register_script(scripts.HOLDER_CREATE)
         self._field_cas = client.register_script(scripts.HOLDER_FIELD_CAS)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """The store for a URL: a cluster through redis-py; a single server through redis-py
+        plus the lean connection for the unlock path."""
+        client = connect(url)
+        return cls(client, fast_url=None if isinstance(client, RedisCluster) else url)
 
     @property
     def client(self) -> RedisClient:
@@ -88,6 +100,8 @@ class RedisStore:
             return False
 
     async def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         await self._r.aclose()
 
     # -- the hot path ------------------------------------------------------------------------
@@ -131,29 +145,19 @@ class RedisStore:
         return out
 
     async def _round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]:
-        """Send commands and read their replies in one round trip.
-
-        On a single server this writes the packed commands on one pooled connection directly:
-        redis-py's ``Pipeline`` object costs ~130 us more per round trip on these machines, which
-        is most of an unlock when batches are small. A cluster client needs the pipeline's
-        routing (commands go to the nodes owning their slots, in parallel).
-        """
-        if isinstance(self._r, RedisCluster):
-            pipe = self._r.pipeline()
-            for command in commands:
-                pipe.execute_command(*command)
-            return list(await pipe.execute())
-        pool = self._r.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            replies = [await conn.read_response() for _ in commands]
-        except BaseException:
-            await conn.disconnect()  # unread replies would poison the next user of it
-            raise
-        finally:
-            await pool.release(conn)
-        return replies
+        """Send commands and read their replies in one round trip: on a single server through
+        the lean ``PipelinedConnection``; on a cluster through redis-py's cluster pipeline, which
+        routes each command to the node owning its slot."""
+        if self._fast is not None:
+            replies = await self._fast.execute(commands)
+            for reply in replies:
+                if isinstance(reply, redis_errors.ResponseError):
+                    raise reply
+            return replies
+        pipe = self._r.pipeline()
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
 
     async def read_snapshot(
         self, holder_id: str, door_id: str, site_id: str | None

@@ -35,13 +35,15 @@ NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
 Store = InMemoryStore | RedisStore
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "redis", "redis-py-only", "cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The fake; a single Redis (lean unlock connection + redis-py); a single Redis through
+    redis-py alone; a 3-node cluster."""
     if request.param == "memory":
         yield InMemoryStore()
         return
-    url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
-    s = RedisStore(connect(url))
+    url = request.getfixturevalue("cluster_url" if request.param == "cluster" else "redis_url")
+    s = RedisStore(connect(url)) if request.param == "redis-py-only" else RedisStore.from_url(url)
     yield s
     await s.close()
 
@@ -217,7 +219,7 @@ async def test_coalescing_batches_concurrent_reads(store: Store) -> None:
 
 
 async def test_replica_reloads_when_changelog_was_trimmed(redis_url: str) -> None:
-    s = RedisStore(connect(redis_url))
+    s = RedisStore.from_url(redis_url)
     try:
         replica = DirectoryReplica(s)
         await replica.load()
