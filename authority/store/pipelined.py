@@ -120,13 +120,19 @@ class PipelinedConnection:
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         protocol = await self._ready()
+        future = self._send(protocol, commands)
+        # One timer per batch (cheaper than an asyncio.timeout scope on this hot path).
+        watchdog = asyncio.get_running_loop().call_later(self._timeout, self._expire, future)
         try:
-            async with asyncio.timeout(self._timeout):
-                return await self._send(protocol, commands)
-        except TimeoutError as exc:
+            return await future
+        finally:
+            watchdog.cancel()
+
+    def _expire(self, future: asyncio.Future[list[Any]]) -> None:
+        if not future.done():
             # A reply that never came leaves the stream out of step: start afresh.
+            future.set_exception(RedisTimeoutError("Redis did not answer in time"))
             self.close()
-            raise RedisTimeoutError("Redis did not answer in time") from exc
 
     def close(self) -> None:
         protocol, self._protocol = self._protocol, None

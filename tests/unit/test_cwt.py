@@ -576,3 +576,24 @@ def test_genuinely_signed_garbage_claims_only_raise_token_errors(payload: Any) -
     token = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, encoded, sig]))
     with pytest.raises(TokenError):
         verify(token)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    iss=st.text(max_size=300),
+    sub=st.text(max_size=300),
+    aud=st.text(min_size=1, max_size=70000).filter(bool) | st.text(min_size=1, max_size=30),
+    times=st.tuples(*[st.integers(min_value=-(2**40), max_value=2**64 - 1)] * 3),
+    cti=st.binary(min_size=8, max_size=32),
+    cnonce=st.none() | st.binary(max_size=300),
+)
+def test_hand_built_claims_equal_cbor2_canonical(
+    iss: str, sub: str, aud: str, times: tuple[int, int, int], cti: bytes, cnonce: bytes | None
+) -> None:
+    from authority.tokens.cwt import encode_claims_cbor  # noqa: PLC0415
+
+    claims = UnlockClaims(
+        issuer=iss, subject=sub, audience=aud, expires_at=times[0], not_before=times[1],
+        issued_at=times[2], token_id=cti, cnonce=cnonce,
+    )  # fmt: skip
+    assert encode_claims_cbor(claims) == cbor2.dumps(encode_claims(claims), canonical=True)
