@@ -34,7 +34,7 @@ class CoalescingSnapshotReader:
         inner: SnapshotBatchReader,
         *,
         max_batch: int = 512,
-        linger: float = 0.001,
+        linger: float = 0.002,
         max_in_flight: int = 1,
     ) -> None:
         self._inner = inner
