@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from authority.domain.claims import UnlockClaims
+from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 
 
@@ -111,4 +112,12 @@ class CredentialStore(Protocol):
 class TokenSigner(Protocol):
     def sign(self, claims: UnlockClaims) -> bytes:
         """The claims as a signed, encoded token."""
+        ...
+
+
+class EventRecorder(Protocol):
+    """Where every access-log event goes first: a durable buffer, not ClickHouse itself."""
+
+    async def record(self, events: Sequence[AccessEvent]) -> None:
+        """Return only once ``events`` are durably stored (they will reach the log)."""
         ...

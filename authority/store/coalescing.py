@@ -1,47 +1,43 @@
-"""Coalesce the snapshot reads of concurrent decisions into one Redis round trip.
+"""Coalesce the round trips of concurrent requests into one.
 
-A wrapper around a batch reader, not a flag inside the store. One batch is in flight at a time;
-requests arriving meanwhile wait for the next one. Batches leave at most every ``linger`` seconds:
-at low load a request goes out on the next event-loop turn (the last batch left long ago), under
-load the gap lets a batch fill. Measured on these machines a round trip costs ~170-300 us of CPU
-whatever its size and each extra lookup ~25 us, so the batch size is what the unlock path's cost
-hinges on (bench/README.md).
+``BatchCoalescer`` is a wrapper around a batch function, not a flag inside a store. One batch is
+in flight at a time; requests arriving meanwhile wait for the next one. Batches leave at most
+every ``linger`` seconds: at low load a request goes out on the next event-loop turn (the last
+batch left long ago), under load the gap lets a batch fill. Measured on these machines a round
+trip costs ~80-300 us of CPU whatever its size and each extra command ~25 us, so the batch size
+is what the unlock path's cost hinges on (bench/README.md).
+
+Two users: ``CoalescingSnapshotReader`` (the unlock path's read) and the access log's event
+buffer (``authority.accesslog.buffer``), whose write every decision waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 from authority.domain.ports import HolderSnapshot
 
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 SnapshotRequest = tuple[str, str, str | None]
-_Waiter = tuple[SnapshotRequest, "asyncio.Future[HolderSnapshot | None]"]
 
 
-class SnapshotBatchReader(Protocol):
-    async def read_snapshots(
-        self, requests: Sequence[SnapshotRequest]
-    ) -> list[HolderSnapshot | None]: ...
-
-
-class CoalescingSnapshotReader:
-    """Implements ``HolderSnapshotReader`` by batching into ``SnapshotBatchReader`` calls."""
-
+class BatchCoalescer(Generic[Req, Res]):
     def __init__(
         self,
-        inner: SnapshotBatchReader,
+        run_batch: Callable[[Sequence[Req]], Awaitable[Sequence[Res]]],
         *,
         max_batch: int = 512,
         linger: float = 0.002,
         max_in_flight: int = 1,
     ) -> None:
-        self._inner = inner
+        self._run_batch = run_batch
         self._max_batch = max_batch
         self._linger = linger
         self._max_in_flight = max_in_flight
-        self._pending: list[_Waiter] = []
+        self._pending: list[tuple[Req, asyncio.Future[Res]]] = []
         self._in_flight = 0
         self._scheduled = False
         self._last_flush = float("-inf")
@@ -49,12 +45,10 @@ class CoalescingSnapshotReader:
         self.batches = 0
         self.requests = 0
 
-    async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None
-    ) -> HolderSnapshot | None:
+    async def submit(self, request: Req) -> Res:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[HolderSnapshot | None] = loop.create_future()
-        self._pending.append(((holder_id, door_id, site_id), future))
+        future: asyncio.Future[Res] = loop.create_future()
+        self._pending.append((request, future))
         self._schedule(loop)
         return await future
 
@@ -80,10 +74,10 @@ class CoalescingSnapshotReader:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: list[_Waiter]) -> None:
+    async def _run(self, batch: list[tuple[Req, asyncio.Future[Res]]]) -> None:
         try:
-            results = await self._inner.read_snapshots([req for req, _ in batch])
-        except Exception as exc:
+            results = await self._run_batch([req for req, _ in batch])
+        except Exception as exc:  # every waiter gets the (already translated) error
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -96,3 +90,33 @@ class CoalescingSnapshotReader:
         finally:
             self._in_flight -= 1
             self._schedule(asyncio.get_running_loop())
+
+
+class SnapshotBatchReader(Protocol):
+    async def read_snapshots(
+        self, requests: Sequence[SnapshotRequest]
+    ) -> list[HolderSnapshot | None]: ...
+
+
+class CoalescingSnapshotReader:
+    """Implements ``HolderSnapshotReader`` by batching into ``SnapshotBatchReader`` calls."""
+
+    def __init__(
+        self, inner: SnapshotBatchReader, *, max_batch: int = 512, linger: float = 0.002
+    ) -> None:
+        self._coalescer: BatchCoalescer[SnapshotRequest, HolderSnapshot | None] = BatchCoalescer(
+            inner.read_snapshots, max_batch=max_batch, linger=linger
+        )
+
+    @property
+    def batches(self) -> int:
+        return self._coalescer.batches
+
+    @property
+    def requests(self) -> int:
+        return self._coalescer.requests
+
+    async def read_snapshot(
+        self, holder_id: str, door_id: str, site_id: str | None
+    ) -> HolderSnapshot | None:
+        return await self._coalescer.submit((holder_id, door_id, site_id))

@@ -120,7 +120,7 @@ class RedisStore:
                     ("HMGET", holder_key(holder_id), "st", "cred", "d:" + door_id, "s:" + site_id)
                 )
         try:
-            replies = await self._round_trip(commands)
+            replies = await self.round_trip(commands)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise Unavailable("the grant store is unreachable") from exc
         except redis_errors.RedisError as exc:
@@ -144,7 +144,7 @@ class RedisStore:
             )
         return out
 
-    async def _round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]:
+    async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]:
         """Send commands and read their replies in one round trip: on a single server through
         the lean ``PipelinedConnection``; on a cluster through redis-py's cluster pipeline, which
         routes each command to the node owning its slot."""
