@@ -101,6 +101,20 @@ class Settings:
     coalesce_linger_ms: float = field(default=1.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
     """Least time between two unlock lookup batches (0: at once; under load: bigger batches)."""
 
+    clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
+    """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""
+
+    event_shards: int = field(default=4, metadata={"env": "AUTHORITY_EVENT_SHARDS"})
+    """Access-log buffer streams (each one hash chain); all processes must agree."""
+
+    event_shard: int | None = field(default=None, metadata={"env": "AUTHORITY_EVENT_SHARD"})
+    """The buffer stream this process appends to; empty: process id modulo event_shards."""
+
+    event_max_backlog: int = field(
+        default=5_000_000, metadata={"env": "AUTHORITY_EVENT_MAX_BACKLOG"}
+    )
+    """Unshipped events per stream before the authority refuses to act (fails closed)."""
+
     log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
     """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
 
@@ -112,6 +126,12 @@ class Settings:
             raise InvalidArgument("token_ttl_seconds must be 5-300")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidArgument("log_level must be DEBUG, INFO, WARNING or ERROR")
+        if not 1 <= self.event_shards <= 256:
+            raise InvalidArgument("event_shards must be 1-256")
+        if self.event_shard is not None and not 0 <= self.event_shard < self.event_shards:
+            raise InvalidArgument("event_shard must be 0 .. event_shards-1")
+        if self.event_max_backlog < 1:
+            raise InvalidArgument("event_max_backlog must be at least 1")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
@@ -218,7 +238,7 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
             if raw.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if kind == "int":
+        if kind in ("int", "int | None"):
             return int(raw)
         if kind == "float":
             return float(raw)

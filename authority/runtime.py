@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from authority.accesslog.buffer import RedisEventBuffer
 from authority.app.auth import Authenticator
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
@@ -48,6 +49,7 @@ class Runtime:
     directory_commands: DirectoryCommands
     grant_commands: GrantCommands
     authenticator: Authenticator
+    events: RedisEventBuffer
     admin_credential_file: Path | None
     embedded: EmbeddedRedis | None = None
 
@@ -74,6 +76,13 @@ class Runtime:
                 await asyncio.to_thread(embedded.stop)
             raise
         clock = clock or SystemClock()
+        shard = settings.event_shard
+        events = RedisEventBuffer(
+            store,
+            shard=os.getpid() % settings.event_shards if shard is None else shard,
+            max_backlog=settings.event_max_backlog,
+            linger=settings.coalesce_linger_ms / 1000,
+        )
         snapshots = CoalescingSnapshotReader(
             store,
             max_batch=settings.coalesce_max_batch,
@@ -90,13 +99,17 @@ class Runtime:
                 snapshots=snapshots,
                 signer=keyring,
                 clock=clock,
+                events=events,
                 issuer=settings.issuer,
                 token_ttl=settings.token_ttl_seconds,
             ),
             directory_commands=DirectoryCommands(
-                directory=store, holders=store, credentials=store, clock=clock
+                directory=store, holders=store, credentials=store, clock=clock, events=events
             ),
-            grant_commands=GrantCommands(directory=store, holders=store, grants=store, clock=clock),
+            grant_commands=GrantCommands(
+                directory=store, holders=store, grants=store, clock=clock, events=events
+            ),
+            events=events,
             authenticator=Authenticator(store, store),
             admin_credential_file=admin_file,
             embedded=embedded,

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from authority.domain.errors import AlreadyExists, Conflict, NotFound
+from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 from authority.domain.ports import HolderSnapshot
 from authority.store import codec
@@ -32,6 +33,16 @@ class FixedClock:
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
+
+
+class MemoryEventRecorder:
+    """An ``EventRecorder`` that keeps events in a list (tests, demos without a log)."""
+
+    def __init__(self) -> None:
+        self.events: list[AccessEvent] = []
+
+    async def record(self, events: Sequence[AccessEvent]) -> None:
+        self.events.extend(events)
 
 
 class InMemoryStore:

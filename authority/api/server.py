@@ -30,6 +30,7 @@ from authority.api.servicers import (
     UnlockServicer,
 )
 from authority.config import Settings
+from authority.domain.errors import AuthorityError
 from authority.domain.ports import Clock
 from authority.runtime import Runtime
 from authority.v1 import authority_pb2 as pb
@@ -101,17 +102,27 @@ async def _set_health(health: HealthServicer, *, serving: bool) -> None:
 
 
 async def _watch_health(running: RunningServer) -> None:
-    """SERVING only while Redis answers; flips back as soon as it does again."""
+    """SERVING only while Redis answers and the access-log buffer has room; flips back as soon
+    as both hold again."""
     serving: bool | None = None
+    runtime = running.runtime
     while True:
-        ok = await running.runtime.store.ping()
+        ok = await runtime.store.ping()
+        why = "" if ok else "redis unreachable"
+        if ok:
+            try:
+                backlog = await runtime.events.measure_backlog()
+            except AuthorityError:
+                ok, why = False, "access-log buffer unreadable"
+            else:
+                if runtime.events.full:
+                    ok, why = False, f"access-log buffer full ({backlog} events unshipped)"
         if ok != serving:
             await _set_health(running.health, serving=ok)
-            log.log(
-                logging.INFO if ok else logging.ERROR,
-                "health %s",
-                "SERVING" if ok else "NOT_SERVING",
-            )
+            if ok:
+                log.info("health SERVING")
+            else:
+                log.error("health NOT_SERVING", extra={"why": why})
             serving = ok
         await asyncio.sleep(HEALTH_INTERVAL)
 

@@ -7,6 +7,7 @@ NOT_FOUND, exactly like ids that do not exist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from authority.app.credentials import (
     new_organisation_key,
 )
 from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from authority.domain.events import EventKind, event
 from authority.domain.model import (
     Door,
     Grant,
@@ -36,7 +38,14 @@ from authority.domain.model import (
     validate_text,
     validate_time_zone,
 )
-from authority.domain.ports import Clock, CredentialStore, DirectoryWriter, GrantStore, HolderStore
+from authority.domain.ports import (
+    Clock,
+    CredentialStore,
+    DirectoryWriter,
+    EventRecorder,
+    GrantStore,
+    HolderStore,
+)
 from authority.domain.schedule import WeeklyWindow
 
 
@@ -48,11 +57,13 @@ class DirectoryCommands:
         holders: HolderStore,
         credentials: CredentialStore,
         clock: Clock,
+        events: EventRecorder,
     ) -> None:
         self._dir = directory
         self._holders = holders
         self._creds = credentials
         self._clock = clock
+        self._audit = AuditTrail(events)
 
     # -- organisations -----------------------------------------------------------------------
 
@@ -83,12 +94,16 @@ class DirectoryCommands:
         # org authenticates to a tenant that does not exist and can do nothing.
         await self._creds.put_credential(key_id, key_digest, principal_json)
         await self._dir.put_organisation(org, expected=None, create=True)
+        await self._audit.admin(
+            principal, "organisation.create", organisation_id=org.organisation_id
+        )
         return org, credential
 
     async def get_organisation(self, principal: Principal, organisation_id: str) -> Organisation:
         org = await self._dir.get_organisation(organisation_id)
         if org is None or not may_see_organisation_data(principal, organisation_id):
             raise NotFound(f"organisation {organisation_id} does not exist")
+        await self._audit.lookup(principal, "organisation.get", organisation_id=organisation_id)
         return org
 
     async def set_organisation_status(
@@ -111,9 +126,17 @@ class DirectoryCommands:
             max_len=500,
             required=status is not OrganisationStatus.APPROVED,
         )
-        current = await self.get_organisation(principal, organisation_id)
+        current = await self._dir.get_organisation(organisation_id)
+        if current is None:
+            raise NotFound(f"organisation {organisation_id} does not exist")
         updated = replace(current, status=status, status_reason=reason)
         await self._dir.put_organisation(updated, expected=current, create=False)
+        await self._audit.admin(
+            principal,
+            f"organisation.{status.value}",
+            organisation_id=organisation_id,
+            reason=reason,
+        )
         return updated
 
     # -- sites and doors ---------------------------------------------------------------------
@@ -136,6 +159,7 @@ class DirectoryCommands:
             offline_allowed=offline_allowed,
         )
         await self._dir.put_site(site, expected=None, create=True)
+        await self._audit.admin(principal, "site.create", site_id=site.site_id)
         return site
 
     async def get_site(self, principal: Principal, site_id: str) -> Site:
@@ -143,6 +167,7 @@ class DirectoryCommands:
         site = await self._dir.get_site(site_id)
         if site is None:
             raise NotFound(f"site {site_id} does not exist")
+        await self._audit.lookup(principal, "site.get", site_id=site_id)
         return site
 
     async def create_door(
@@ -156,6 +181,13 @@ class DirectoryCommands:
             label=validate_text(label, field_name="label", max_len=100, required=False),
         )
         await self._dir.put_door(door)
+        await self._audit.admin(
+            principal,
+            "door.create",
+            door_id=door.door_id,
+            site_id=door.site_id,
+            relay_id=door.relay_id,
+        )
         return door
 
     async def get_door(self, principal: Principal, door_id: str) -> Door:
@@ -163,6 +195,7 @@ class DirectoryCommands:
         door = await self._dir.get_door(door_id)
         if door is None:
             raise NotFound(f"door {door_id} does not exist")
+        await self._audit.lookup(principal, "door.get", door_id=door_id, site_id=door.site_id)
         return door
 
     # -- key holders -------------------------------------------------------------------------
@@ -181,9 +214,12 @@ class DirectoryCommands:
         )
         credential, cred_digest = new_credential(holder.key_holder_id)
         await self._holders.create_holder(holder, cred_digest)
+        await self._audit.admin(
+            principal, "holder.create", organisation_id=org_id, holder_id=holder.key_holder_id
+        )
         return holder, credential
 
-    async def get_key_holder(self, principal: Principal, holder_id: str) -> KeyHolder:
+    async def _visible_holder(self, principal: Principal, holder_id: str) -> KeyHolder:
         holder = await self._holders.get_holder(holder_id)
         visible = holder is not None and (
             may_see_organisation_data(principal, holder.organisation_id)
@@ -193,15 +229,29 @@ class DirectoryCommands:
             raise NotFound(f"key holder {holder_id} does not exist")
         return holder
 
+    async def get_key_holder(self, principal: Principal, holder_id: str) -> KeyHolder:
+        holder = await self._visible_holder(principal, holder_id)
+        await self._audit.lookup(
+            principal, "holder.get", organisation_id=holder.organisation_id, holder_id=holder_id
+        )
+        return holder
+
     async def set_key_holder_status(
         self, principal: Principal, holder_id: str, status: HolderStatus | None
     ) -> KeyHolder:
         if status is None:
             raise InvalidArgument("status must be ACTIVE or SUSPENDED")
-        holder = await self.get_key_holder(principal, holder_id)
+        holder = await self._visible_holder(principal, holder_id)
         if not may_see_organisation_data(principal, holder.organisation_id):
             raise NotFound(f"key holder {holder_id} does not exist")
-        return await self._holders.set_holder_status(holder_id, status)
+        updated = await self._holders.set_holder_status(holder_id, status)
+        await self._audit.admin(
+            principal,
+            f"holder.{status.value}",
+            organisation_id=holder.organisation_id,
+            holder_id=holder_id,
+        )
+        return updated
 
 
 class GrantCommands:
@@ -212,11 +262,13 @@ class GrantCommands:
         holders: HolderStore,
         grants: GrantStore,
         clock: Clock,
+        events: EventRecorder,
     ) -> None:
         self._dir = directory
         self._holders = holders
         self._grants = grants
         self._clock = clock
+        self._audit = AuditTrail(events)
 
     async def issue_grant(
         self,
@@ -266,13 +318,16 @@ class GrantCommands:
             now=self._clock.now(),
         )
         await self._grants.add_grant(grant)
+        await self._audit.admin(principal, "grant.issue", **grant_facts(grant))
         return grant
 
     async def revoke_grant(self, principal: Principal, grant_id: str) -> Grant:
         grant = await self._grants.get_grant(grant_id)
         if grant is None or not may_see_organisation_data(principal, grant.organisation_id):
             raise NotFound(f"grant {grant_id} does not exist")
-        return await self._grants.revoke_grant(grant_id, at=self._clock.now())
+        revoked = await self._grants.revoke_grant(grant_id, at=self._clock.now())
+        await self._audit.admin(principal, "grant.revoke", **grant_facts(revoked))
+        return revoked
 
     async def list_grants(self, principal: Principal, holder_id: str) -> list[Grant]:
         holder = await self._holders.get_holder(holder_id)
@@ -285,4 +340,50 @@ class GrantCommands:
         grants = await self._grants.list_grants(holder_id)
         if principal.role is Role.ORGANISATION:
             grants = [g for g in grants if g.organisation_id == principal.organisation_id]
+        await self._audit.lookup(
+            principal,
+            "grants.list",
+            organisation_id=holder.organisation_id,
+            holder_id=holder_id,
+            detail=json.dumps({"count": len(grants)}),
+        )
         return grants
+
+
+class AuditTrail:
+    """Every administrative action and every lookup becomes an access-log event."""
+
+    def __init__(self, events: EventRecorder) -> None:
+        self._events = events
+
+    async def admin(self, principal: Principal, action: str, **facts: str) -> None:
+        await self._record(EventKind.ADMIN, principal, action, facts)
+
+    async def lookup(self, principal: Principal, action: str, **facts: str) -> None:
+        await self._record(EventKind.LOOKUP, principal, action, facts)
+
+    async def _record(
+        self, kind: EventKind, principal: Principal, action: str, facts: dict[str, str]
+    ) -> None:
+        await self._events.record(
+            [
+                event(
+                    kind,
+                    action,
+                    "ok",
+                    actor_role=principal.role.value,
+                    actor_id=principal.credential_id,
+                    **facts,
+                )
+            ]
+        )
+
+
+def grant_facts(grant: Grant) -> dict[str, str]:
+    return {
+        "grant_id": grant.grant_id,
+        "organisation_id": grant.organisation_id,
+        "holder_id": grant.key_holder_id,
+        "door_id": grant.target.door_id or "",
+        "site_id": grant.target.site_id or "",
+    }

@@ -2,9 +2,10 @@
 
 A credential is ``<id>.<secret>`` where the id's prefix says what kind of caller it is:
 ``kh_…`` a key holder (the mobile app), ``ak_…`` an organisation's API key, ``adm_…`` a platform
-admin. The secret is 32 random bytes (base64url); only its SHA-256 digest is stored. A salted
-slow hash is unnecessary for secrets of 256 bits of entropy (as with GitHub tokens), and SHA-256
-keeps the per-call cost at a microsecond.
+admin, ``own_…`` a site owner, ``ana_…`` an access-log analyst. The secret is 32 random bytes
+(base64url); only its SHA-256 digest is stored. A salted slow hash is unnecessary for secrets of
+256 bits of entropy (as with GitHub tokens), and SHA-256 keeps the per-call cost at a
+microsecond.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ from authority.domain.errors import Unauthenticated
 from authority.domain.model import new_id
 
 HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX = "kh_", "ak_", "adm_"
+SITE_OWNER_PREFIX, ANALYST_PREFIX = "own_", "ana_"
+_PREFIXES = (HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX, SITE_OWNER_PREFIX, ANALYST_PREFIX)
 
 
 class Role(StrEnum):
     ADMIN = "admin"
     ORGANISATION = "organisation"
     KEY_HOLDER = "key_holder"
+    SITE_OWNER = "site_owner"
+    """Acts for one site owner (``Principal.owner_id``, the ``owner_id`` of its sites)."""
+    ANALYST = "analyst"
+    """Reads the access log: one organisation's events (``Principal.organisation_id``), or every
+    event when ``organisation_id`` is None (the operator's own analysts)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,14 +45,24 @@ class Principal:
     credential_id: str
     organisation_id: str | None = None
     key_holder_id: str | None = None
+    owner_id: str | None = None
+    """For ``SITE_OWNER``: the owner it acts for (``Site.owner_id``)."""
 
     def to_json(self) -> str:
-        return json.dumps({"role": self.role.value, "org": self.organisation_id})
+        d: dict[str, str | None] = {"role": self.role.value, "org": self.organisation_id}
+        if self.owner_id is not None:  # absent for other roles: their stored form is unchanged
+            d["owner"] = self.owner_id
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, credential_id: str, raw: str) -> Principal:
         d = json.loads(raw)
-        return cls(role=Role(d["role"]), credential_id=credential_id, organisation_id=d["org"])
+        return cls(
+            role=Role(d["role"]),
+            credential_id=credential_id,
+            organisation_id=d["org"],
+            owner_id=d.get("owner"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +100,16 @@ def new_admin_key() -> tuple[str, str, bytes]:
     return (cid, *new_credential(cid))
 
 
+def new_site_owner_key() -> tuple[str, str, bytes]:
+    cid = new_id("own")
+    return (cid, *new_credential(cid))
+
+
+def new_analyst_key() -> tuple[str, str, bytes]:
+    cid = new_id("ana")
+    return (cid, *new_credential(cid))
+
+
 def parse_bearer(header: str | None) -> PresentedCredential:
     """Parse ``authorization: Bearer <id>.<secret>``; raise ``Unauthenticated`` if malformed."""
     if not header:
@@ -94,6 +122,6 @@ def parse_bearer(header: str | None) -> PresentedCredential:
     cid, dot, secret = token.strip().partition(".")
     if not dot or not cid or len(cid) > 64 or not 16 <= len(secret) <= 128 or not secret.isascii():
         raise Unauthenticated("malformed credential")
-    if not cid.startswith((HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX)):
+    if not cid.startswith(_PREFIXES):
         raise Unauthenticated("unknown credential kind")
     return PresentedCredential(cid, digest(secret))

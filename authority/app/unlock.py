@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from authority.app.credentials import PresentedCredential
 from authority.domain.claims import UnlockClaims
 from authority.domain.decision import UnlockDecision, decide_unlock
 from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Door, validate_id
-from authority.domain.ports import Clock, DirectoryView, HolderSnapshotReader, TokenSigner
+from authority.domain.ports import (
+    Clock,
+    DirectoryView,
+    EventRecorder,
+    HolderSnapshotReader,
+    TokenSigner,
+)
 
 MIN_CHALLENGE, MAX_CHALLENGE = 8, 64
 
@@ -32,10 +40,12 @@ class UnlockService:
         snapshots: HolderSnapshotReader,
         signer: TokenSigner,
         clock: Clock,
+        events: EventRecorder,
         issuer: str,
         token_ttl: int,
     ) -> None:
         self._directory = directory
+        self._events = events
         self._snapshots = snapshots
         self._signer = signer
         self._clock = clock
@@ -82,16 +92,40 @@ class UnlockService:
             now=now,
         )
         if not decision.allowed or door is None:
-            return UnlockOutcome(decision, holder_id, door)
-        issued = int(now.timestamp())
-        claims = UnlockClaims(
-            issuer=self._issuer,
-            subject=holder_id,
-            audience=door.relay_id,
-            issued_at=issued,
-            not_before=issued,
-            expires_at=issued + self._ttl,
-            token_id=secrets.token_bytes(16),
-            cnonce=challenge,
-        )
-        return UnlockOutcome(decision, holder_id, door, self._signer.sign(claims), claims)
+            outcome = UnlockOutcome(decision, holder_id, door)
+        else:
+            issued = int(now.timestamp())
+            claims = UnlockClaims(
+                issuer=self._issuer,
+                subject=holder_id,
+                audience=door.relay_id,
+                issued_at=issued,
+                not_before=issued,
+                expires_at=issued + self._ttl,
+                token_id=secrets.token_bytes(16),
+                cnonce=challenge,
+            )
+            outcome = UnlockOutcome(decision, holder_id, door, self._signer.sign(claims), claims)
+        # The decision is in the durable log before the caller hears of it.
+        await self._events.record([decision_event(outcome, door_id, now)])
+        return outcome
+
+
+def decision_event(outcome: UnlockOutcome, door_id: str, now: datetime) -> AccessEvent:
+    grant, door = outcome.decision.grant, outcome.door
+    return event(
+        EventKind.UNLOCK,
+        "unlock",
+        "allow" if outcome.decision.allowed else "deny",
+        int(now.timestamp() * 1000),
+        reason=outcome.decision.reason.value,
+        actor_role="key_holder",
+        actor_id=outcome.holder_id,
+        holder_id=outcome.holder_id,
+        organisation_id=grant.organisation_id if grant else "",
+        grant_id=grant.grant_id if grant else "",
+        site_id=door.site_id if door else "",
+        door_id=door_id,
+        relay_id=door.relay_id if door else "",
+        token_id=outcome.claims.token_id.hex() if outcome.claims else "",
+    )

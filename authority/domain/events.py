@@ -92,9 +92,10 @@ def new_event_id(now_ms: int | None = None) -> str:
 
 
 def event(
-    kind: EventKind, action: str, outcome: str, *, ts_ms: int | None = None, **facts: str
+    kind: EventKind, action: str, outcome: str, ts_ms: int | None = None, /, **facts: str
 ) -> AccessEvent:
-    """Build an event with a fresh id; ``facts`` are the optional fields."""
+    """Build an event with a fresh id (at ``ts_ms``, default now); ``facts`` are the optional
+    fields."""
     now_ms = int(time.time() * 1000) if ts_ms is None else ts_ms
     return AccessEvent(
         event_id=new_event_id(now_ms),

@@ -148,6 +148,11 @@ def _grant_from_dict(d: dict[str, Any]) -> Grant:
     )
 
 
+def encode_grant(grant: Grant) -> bytes:
+    """One grant as a JSON object (the element type of a grant list)."""
+    return _dumps(_grant_dict(grant)).encode()
+
+
 def encode_grant_list(grants: list[Grant]) -> bytes:
     """All grants of one holder for one target (``d:<door>`` or ``s:<site>``), in one field."""
     return _dumps([_grant_dict(g) for g in grants]).encode()

@@ -24,7 +24,9 @@ that same round trip before deciding, so a change is seen by the very next decis
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -81,6 +83,7 @@ class RedisStore:
         self._dir_snapshot = client.register_script(scripts.DIRECTORY_SNAPSHOT)
         self._holder_create = client.register_script(scripts.HOLDER_CREATE)
         self._field_cas = client.register_script(scripts.HOLDER_FIELD_CAS)
+        self._grant_append = client.register_script(scripts.GRANT_APPEND)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -119,12 +122,7 @@ class RedisStore:
                 commands.append(
                     ("HMGET", holder_key(holder_id), "st", "cred", "d:" + door_id, "s:" + site_id)
                 )
-        try:
-            replies = await self.round_trip(commands)
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise Unavailable("the grant store is unreachable") from exc
-        except redis_errors.RedisError as exc:
-            raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
+        replies = await self.round_trip(commands)
         version = int(replies[0] or 0)
         out: list[HolderSnapshot | None] = []
         for fields in replies[1:]:
@@ -147,17 +145,22 @@ class RedisStore:
     async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]:
         """Send commands and read their replies in one round trip: on a single server through
         the lean ``PipelinedConnection``; on a cluster through redis-py's cluster pipeline, which
-        routes each command to the node owning its slot."""
-        if self._fast is not None:
-            replies = await self._fast.execute(commands)
-            for reply in replies:
-                if isinstance(reply, redis_errors.ResponseError):
-                    raise reply
-            return replies
-        pipe = self._r.pipeline()
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(await pipe.execute())
+        routes each command to the node owning its slot. Errors arrive translated."""
+        try:
+            if self._fast is not None:
+                replies = await self._fast.execute(commands)
+                for reply in replies:
+                    if isinstance(reply, redis_errors.ResponseError):
+                        raise reply
+                return replies
+            pipe = self._r.pipeline()
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute())
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            raise Unavailable("the grant store is unreachable") from exc
+        except redis_errors.RedisError as exc:
+            raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
 
     async def read_snapshot(
         self, holder_id: str, door_id: str, site_id: str | None
@@ -316,15 +319,16 @@ class RedisStore:
             max(int(grant.valid_until.timestamp() - datetime.now(UTC).timestamp()), 0) + 86_400 * 30
         )
         await self._call(self._r.set(grant_index_key(grant.grant_id), index, ex=ttl))
-        for _ in range(CAS_ATTEMPTS):
-            raw = await self._call(self._r.hget(holder_key(grant.key_holder_id), field))
-            grants = codec.decode_grant_list(raw)
-            if any(g.grant_id == grant.grant_id for g in grants):
-                return
-            new = codec.encode_grant_list([*_live(grants, datetime.now(UTC)), grant])
-            if await self._cas(grant.key_holder_id, field, raw or b"", new):
-                return
-        raise Conflict(f"grants of {grant.key_holder_id} are being changed concurrently; retry")
+        # Appending is one atomic script (no read-modify-write race, however many concurrent
+        # issuers); pruning long-expired grants happens on the compare-and-set paths.
+        result = await self._call(
+            self._grant_append(
+                keys=[holder_key(grant.key_holder_id)],
+                args=[field, codec.encode_grant(grant), f'"id":"{grant.grant_id}"'],
+            )
+        )
+        if int(result) == -1:
+            raise NotFound(f"key holder {grant.key_holder_id} does not exist")
 
     async def _locate_grant(self, grant_id: str) -> tuple[str, str] | None:
         raw = await self._call(self._r.get(grant_index_key(grant_id)))
@@ -354,9 +358,10 @@ class RedisStore:
             if target.revoked_at is not None:
                 return target
             revoked = replace(target, revoked_at=at)
-            new = [revoked if g.grant_id == grant_id else g for g in grants]
+            new = _live([revoked if g.grant_id == grant_id else g for g in grants], at)
             if await self._cas(holder_id, field, raw or b"", codec.encode_grant_list(new)):
                 return revoked
+            await asyncio.sleep(random.random() * 0.002)  # noqa: S311 - jitter, not security
         raise Conflict(f"grants of {holder_id} are being changed concurrently; retry")
 
     async def list_grants(self, holder_id: str) -> list[Grant]:
@@ -411,6 +416,7 @@ def _pairs_values(flat: Sequence[Any]) -> list[Any]:
 
 
 def _live(grants: list[Grant], now: datetime) -> list[Grant]:
-    """Drop grants that ended more than 30 days ago so a holder's fields stay small."""
+    """Drop grants that ended more than 30 days ago so a holder's fields stay small (the revoked
+    one itself is always kept: it ends later than that or is the grant being revoked)."""
     horizon = now.timestamp() - 30 * 86_400
-    return [g for g in grants if g.valid_until.timestamp() > horizon]
+    return [g for g in grants if g.valid_until.timestamp() > horizon or g.revoked_at == now]

@@ -46,3 +46,18 @@ if (cur or '') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
+
+# Append one grant (JSON object) to a holder field holding a JSON array, unless a grant with the
+# same id is there already. KEYS: holder hash. ARGV: field, grant JSON, '"id":"<grant id>"'.
+# 1 appended, 0 already there, -1 no such holder.
+GRANT_APPEND = """
+if redis.call('HEXISTS', KEYS[1], 'st') == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or cur == '' or cur == '[]' then
+  redis.call('HSET', KEYS[1], ARGV[1], '[' .. ARGV[2] .. ']')
+  return 1
+end
+if string.find(cur, ARGV[3], 1, true) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(cur, 1, -2) .. ',' .. ARGV[2] .. ']')
+return 1
+"""

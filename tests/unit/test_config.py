@@ -259,6 +259,10 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "max_message_bytes": "4096",
         "coalesce_max_batch": "8",
         "coalesce_linger_ms": "2.5",
+        "clickhouse_url": "https://ch.internal:8443",
+        "event_shards": "8",
+        "event_shard": "3",
+        "event_max_backlog": "20000",
         "log_format": "console",
         "log_level": "ERROR",
     }

@@ -25,7 +25,7 @@ from authority.domain.model import (
 )
 from authority.store.coalescing import CoalescingSnapshotReader
 from authority.store.directory import DirectoryReplica
-from authority.testing import FixedClock, InMemoryStore
+from authority.testing import FixedClock, InMemoryStore, MemoryEventRecorder
 from authority.tokens.keyring import Keyring, SigningKey
 
 
@@ -61,7 +61,7 @@ async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, 
     ring = Keyring([SigningKey.generate(now=0)], publish_retired_for=60)
     service = UnlockService(
         directory=replica, snapshots=CoalescingSnapshotReader(store), signer=ring,
-        clock=clock, issuer="authority", token_ttl=60,
+        clock=clock, events=MemoryEventRecorder(), issuer="authority", token_ttl=60,
     )  # fmt: skip
     return service, credential
 

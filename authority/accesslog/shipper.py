@@ -1,0 +1,687 @@
+"""The shipper: drains the Redis Stream buffers into ClickHouse, hash-chained, exactly once.
+
+Per shard (``{log:<shard>}:…`` keys, one cluster slot), one cycle is:
+
+1. **read** (one Lua script): take or renew the shard's lease, create the consumer group if
+   needed, read the chain head, then the entries of the group's pending list if there are any
+   (a batch read before a crash or a failed insert), else up to ``batch_max`` new ones.
+2. **prepare** (a worker thread): check and canonicalise each entry, extend the hash chain from
+   the head, and build one JSONEachRow body. Entries that are not valid events are set aside.
+3. **insert** the batch in one INSERT with ``insert_deduplication_token`` =
+   ``events:<shard>:<first seq>:<last seq>:<last hash>``.
+4. **acknowledge** (one Lua script): if this shipper still holds the lease and the head has not
+   moved, XACK + XDEL the batch's entries, move rejected entries to ``{log:<shard>}:rejected``,
+   and store the new head, atomically.
+5. every ``checkpoint_events`` events or ``checkpoint_seconds``, sign the head with the audit
+   key and insert the checkpoint.
+
+Exactly once. A batch is only read from new entries when the pending list is empty, and it is
+acknowledged as a whole, so after any failure or crash the pending list *is* the last batch:
+the retry reads the same entries from the same head, computes the same rows and the same token,
+and ClickHouse drops the insert if it had already committed it (verified on chDB in
+tests/accesslog/test_shipper.py; the token covers the last hash, so different rows can never
+share a token, e.g. after the head was lost). The token is tracked per partition, so a batch
+whose insert committed only some partitions before failing is completed by the retry.
+
+Leases. Every authority process may run a shipper; each shard is shipped by whoever holds its
+lease (``{log:<shard>}:lease``, renewed at every read). Two shippers on one shard would fork the
+chain. A shipper that stalls beyond its lease can still insert the batch it holds, but it is the
+same batch as its successor's (same pending list, same head), so the insert is deduplicated, and
+its acknowledgement is refused.
+
+When ClickHouse fails, the cycle is retried with exponential backoff and the streams grow (the
+buffer refuses new events past its ``max_backlog``: decisions fail closed rather than go
+unlogged). If the head is missing from Redis (a new or reset Redis) while ClickHouse has rows for
+the shard, the chain continues from ClickHouse's last row instead of restarting at seq 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import redis.exceptions as redis_errors
+
+from authority.accesslog.buffer import GROUP, stream_key
+from authority.accesslog.chain import (
+    GENESIS,
+    AuditKey,
+    ChainHead,
+    Checkpoint,
+    canonical_from_entry,
+)
+from authority.accesslog.clickhouse import clickhouse_errors, query_rows
+from authority.accesslog.schema import CHECKPOINTS_TABLE, EVENTS_TABLE, migrate
+from authority.domain.errors import AuthorityError, Conflict, InvalidArgument, Unavailable
+from authority.domain.events import EVENT_FIELDS
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "shipper"
+"""One consumer name for every shipper: the pending list must be the same whoever reads it."""
+
+
+def head_key(shard: int) -> str:
+    return f"{{log:{shard}}}:head"
+
+
+def lease_key(shard: int) -> str:
+    return f"{{log:{shard}}}:lease"
+
+
+def rejected_key(shard: int) -> str:
+    return f"{{log:{shard}}}:rejected"
+
+
+# -- the port, and its ClickHouse adapter ------------------------------------------------------
+
+
+class EventSink(Protocol):
+    """Where shipped batches go. Synchronous (the shipper calls it in a worker thread); errors
+    are the product's (``Unavailable`` when the store is down)."""
+
+    def prepare(self) -> None:
+        """Make the store ready (the schema migrated); idempotent."""
+        ...
+
+    def insert_events(self, body: bytes, *, dedup_token: str) -> None:
+        """Insert one JSONEachRow batch; an insert repeated with the same token is dropped."""
+        ...
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def chain_head(self, shard: int) -> ChainHead | None:
+        """The shard's last stored (seq, hash), or ``None`` if it has no rows."""
+        ...
+
+
+INSERT_COLUMNS: tuple[str, ...] = (*EVENT_FIELDS, "shard", "seq", "hash_hex")
+"""The columns of a shipped row: the event's canonical JSON plus the chain fields. ``ts_ms`` and
+``hash_hex`` are EPHEMERAL inputs from which ClickHouse derives ``ts`` and ``hash``."""
+CHECKPOINT_COLUMNS = ("shard", "seq", "hash", "ts", "kid", "signature")
+
+
+class ClickHouseSink:
+    """Implements ``EventSink`` on a clickhouse-connect client. The client is opened on first
+    use and reopened after a failure (a restarted server, a closed chDB client)."""
+
+    def __init__(
+        self,
+        opener: Callable[[], Client],
+        *,
+        events_table: str = EVENTS_TABLE,
+        checkpoints_table: str = CHECKPOINTS_TABLE,
+        insert_settings: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """``insert_settings``: extra settings for event inserts, e.g.
+        ``{"distributed_foreground_insert": 1}`` on a cluster (docs/accesslog.md)."""
+        self._opener = opener
+        self._events = events_table
+        self._checkpoints = checkpoints_table
+        self._insert_settings = dict(insert_settings or {})
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    def _use(self, what: str, call: Callable[[Client], Any]) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._opener()
+            client = self._client
+        try:
+            with clickhouse_errors(what):
+                return call(client)
+        except Unavailable:
+            self._discard(client)
+            raise
+
+    def _discard(self, client: Client) -> None:
+        with self._lock:
+            if self._client is client:
+                self._client = None
+        try:
+            client.close()
+        except Exception:  # already broken; closing is best effort
+            log.debug("closing a failed ClickHouse client failed", exc_info=True)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def prepare(self) -> None:
+        self._use("migrating the access-log schema", migrate)
+
+    def insert_events(self, body: bytes, *, dedup_token: str) -> None:
+        settings = {
+            "insert_deduplicate": 1,
+            "insert_deduplication_token": dedup_token,
+            "async_insert": 0,  # deduplication by token is for synchronous inserts
+            "input_format_skip_unknown_fields": 0,
+            **self._insert_settings,
+        }
+        self._use(
+            "inserting access events",
+            lambda c: c.raw_insert(
+                self._events, INSERT_COLUMNS, body, fmt="JSONEachRow", settings=settings
+            ),
+        )
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        cp = checkpoint
+        row = [cp.shard, cp.seq, cp.hash, cp.ts_ms, cp.kid, cp.signature]
+        token = f"checkpoint:{cp.shard}:{cp.seq}:{cp.ts_ms}"
+        self._use(
+            "inserting an access-log checkpoint",
+            lambda c: c.insert(
+                self._checkpoints,
+                [row],
+                column_names=CHECKPOINT_COLUMNS,
+                settings={"insert_deduplication_token": token},
+            ),
+        )
+
+    def chain_head(self, shard: int) -> ChainHead | None:
+        rows = self._use(
+            "reading the chain head",
+            lambda c: query_rows(
+                c,
+                f"SELECT seq, hash FROM {self._events} WHERE shard = {{shard:UInt16}} "  # noqa: S608 - fixed table name
+                "ORDER BY seq DESC LIMIT 1",
+                parameters={"shard": shard},
+                what="reading the chain head",
+            ),
+        )
+        if not rows:
+            return None
+        seq, chain_hash = rows[0]
+        return ChainHead(int(seq), bytes(chain_hash))
+
+
+# -- preparing a batch (pure, CPU-bound: runs in a worker thread) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    entry_id: bytes
+    raw: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    shard: int
+    entry_ids: list[bytes]
+    """Every entry read, shipped or rejected: all are acknowledged together."""
+    body: bytes
+    events: int
+    start: ChainHead
+    head: ChainHead
+    """The chain head after the batch (``start`` if nothing was shippable)."""
+    rejected: list[Rejected]
+
+    @property
+    def dedup_token(self) -> str:
+        return f"events:{self.shard}:{self.start.seq + 1}:{self.head.seq}:{self.head.hash.hex()}"
+
+
+def _entry_value(fields: Sequence[bytes] | None) -> bytes | None:
+    if not fields:
+        return None  # the entry was deleted from the stream while pending
+    if fields[0] == b"e":
+        return fields[1]
+    pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+    return pairs.get(b"e")
+
+
+def prepare_batch(
+    shard: int, start: ChainHead, entries: Sequence[tuple[bytes, Sequence[bytes] | None]]
+) -> PreparedBatch:
+    """Chain ``entries`` (stream id, fields) onto ``start`` and build the insert body."""
+    sha256 = hashlib.sha256
+    seq, chain_hash = start.seq, start.hash
+    lines: list[bytes] = []
+    rejected: list[Rejected] = []
+    ids: list[bytes] = []
+    suffix = b',"shard":%d,"seq":%%d,"hash_hex":"%%s"}\n' % shard
+    for entry_id, fields in entries:
+        ids.append(entry_id)
+        raw = _entry_value(fields)
+        if raw is None:
+            rejected.append(Rejected(entry_id, b"", "the entry has no event (field 'e')"))
+            continue
+        try:
+            canonical = canonical_from_entry(raw)
+        except InvalidArgument as exc:
+            rejected.append(Rejected(entry_id, raw, str(exc)))
+            continue
+        seq += 1
+        chain_hash = sha256(chain_hash + canonical).digest()
+        lines.append(canonical[:-1] + suffix % (seq, chain_hash.hex().encode()))
+    return PreparedBatch(
+        shard=shard,
+        entry_ids=ids,
+        body=b"".join(lines),
+        events=len(lines),
+        start=start,
+        head=ChainHead(seq, chain_hash),
+        rejected=rejected,
+    )
+
+
+# -- Redis scripts (each touches one shard's keys: one cluster slot) ---------------------------
+
+_READ = """
+-- KEYS: stream, head, lease. ARGV: group, consumer, count, owner, lease ms
+local owner = redis.call('GET', KEYS[3])
+if owner and owner ~= ARGV[4] then return {0, redis.call('XLEN', KEYS[1])} end
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5])
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])[1]
+local reply
+if pending > 0 then
+  reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', pending,
+                     'STREAMS', KEYS[1], '0')
+else
+  reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                     'STREAMS', KEYS[1], '>')
+end
+local entries = {}
+if reply then entries = reply[1][2] end
+return {1, head[1], head[2], pending, entries, redis.call('XLEN', KEYS[1])}
+"""
+
+_ACK = """
+-- KEYS: stream, head, lease, rejected.
+-- ARGV: group, owner, expected seq, new seq, new hash, n rejected, (id, raw, reason) * n, ids...
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return redis.error_reply('LEASE this shipper no longer holds the shard')
+end
+local current = redis.call('HGET', KEYS[2], 'seq') or '0'
+if current ~= ARGV[3] then
+  return redis.error_reply('HEADMOVED the chain head moved to ' .. current)
+end
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
+  redis.call('XADD', KEYS[4], '*', 'id', ARGV[i], 'e', ARGV[i + 1], 'reason', ARGV[i + 2])
+  i = i + 3
+end
+local n = #ARGV
+while i <= n do
+  local j = math.min(i + 4999, n)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, j))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+if ARGV[4] ~= ARGV[3] then
+  redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'hash', ARGV[5])
+end
+return redis.call('XLEN', KEYS[1])
+"""
+
+_SET_HEAD = """
+-- KEYS: head, lease. ARGV: owner, seq, hash. Only where no head exists.
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('LEASE this shipper no longer holds the shard')
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'hash', ARGV[3])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+# -- the shipper -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShipperConfig:
+    shards: int
+    """Buffer streams to drain, 0 .. shards-1 (``event_shards`` in the settings)."""
+    batch_max: int = 50_000
+    """Most entries per batch (one INSERT)."""
+    interval: float = 1.0
+    """Pause after a batch that was not full, in seconds: at low load ClickHouse gets about one
+    insert per shard per interval (it wants few, large inserts), at high load batches fill and
+    follow each other at once."""
+    checkpoint_events: int = 100_000
+    """Sign a checkpoint after this many events on a shard ..."""
+    checkpoint_seconds: float = 60.0
+    """... or this long after the last one, whichever comes first (if events were shipped)."""
+    lease_seconds: float = 30.0
+    """How long a shard stays with a shipper that stopped renewing its lease (crashed)."""
+    unhealthy_after: float = 60.0
+    """``healthy()`` turns false when shipping has failed continuously for this long."""
+    backoff_min: float = 0.1
+    backoff_max: float = 5.0
+    """Retry delays after a failure, doubling from min to max."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shards <= 256:
+            raise InvalidArgument("shards must be 1-256")
+        if self.batch_max < 1:
+            raise InvalidArgument("batch_max must be at least 1")
+        if self.lease_seconds <= 2 * self.backoff_max:
+            raise InvalidArgument("lease_seconds must exceed twice backoff_max")
+
+
+@dataclass(slots=True)
+class ShardStatus:
+    shard: int
+    backlog: int = 0
+    """Entries in the stream not yet shipped (XLEN), as of the last read or ack."""
+    shipped: int = 0
+    rejected: int = 0
+    errors: int = 0
+    checkpoints: int = 0
+    head_seq: int = 0
+    last_ship_ms: int | None = None
+    """Wall-clock time (POSIX ms) of the last batch acknowledged."""
+    last_error: str = ""
+    leased: bool = False
+    """Whether this shipper held the shard's lease at its last read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShipperMetrics:
+    shards: tuple[ShardStatus, ...]
+    healthy: bool
+    failing_seconds: float
+    """How long shipping has been failing without a success (0 when it works)."""
+
+    @property
+    def backlog(self) -> int:
+        return sum(s.backlog for s in self.shards)
+
+    @property
+    def shipped(self) -> int:
+        return sum(s.shipped for s in self.shards)
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.shards)
+
+
+@dataclass(slots=True)
+class _Shard:
+    status: ShardStatus
+    checkpointed_seq: int = 0
+    since_checkpoint: int = 0
+    checkpoint_at: float = -math.inf
+    keys: tuple[str, str, str, str] = field(default=("", "", "", ""))
+
+
+class Shipper:
+    def __init__(
+        self,
+        *,
+        redis: Redis | RedisCluster,
+        sink: EventSink,
+        audit_key: AuditKey,
+        config: ShipperConfig,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        """``redis``: a redis-py asyncio client returning bytes (no ``decode_responses``);
+        ``clock_ms``: wall clock for checkpoint times (tests; default the system clock)."""
+        self._redis = redis
+        self._sink = sink
+        self._key = audit_key
+        self.config = config
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._read = redis.register_script(_READ)
+        self._ack = redis.register_script(_ACK)
+        self._set_head = redis.register_script(_SET_HEAD)
+        self._release = redis.register_script(_RELEASE)
+        self._shards = [
+            _Shard(
+                ShardStatus(s),
+                keys=(stream_key(s), head_key(s), lease_key(s), rejected_key(s)),
+            )
+            for s in range(config.shards)
+        ]
+        self._prepared = False
+        self._prepare_lock = asyncio.Lock()
+        self._failing_since: float | None = None
+
+    # -- observation -------------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        failing = self._failing_since
+        return failing is None or time.monotonic() - failing <= self.config.unhealthy_after
+
+    def metrics(self) -> ShipperMetrics:
+        failing = self._failing_since
+        return ShipperMetrics(
+            shards=tuple(replace(s.status) for s in self._shards),
+            healthy=self.healthy(),
+            failing_seconds=0.0 if failing is None else time.monotonic() - failing,
+        )
+
+    # -- driving -----------------------------------------------------------------------------
+
+    async def ship_once(self) -> int:
+        """One cycle on every shard, one after the other; return the events shipped. Errors
+        propagate (after being counted)."""
+        total = 0
+        for shard in self._shards:
+            total += await self._cycle(shard)
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ship until ``stop`` is set, each shard in its own task, retrying failures with
+        backoff; then try a last checkpoint and hand the leases back."""
+        tasks = [asyncio.create_task(self._run_shard(s, stop)) for s in self._shards]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._shutdown()
+
+    async def _run_shard(self, shard: _Shard, stop: asyncio.Event) -> None:
+        delay = 0.0
+        while not stop.is_set():
+            try:
+                shipped = await self._cycle(shard)
+            except AuthorityError as exc:
+                delay = min(self.config.backoff_max, max(self.config.backoff_min, delay * 2))
+                level = logging.INFO if isinstance(exc, Conflict) else logging.WARNING
+                log.log(
+                    level,
+                    "access-log shipping failed; retrying",
+                    extra={"shard": shard.status.shard, "error": str(exc), "retry_in": delay},
+                )
+                await _sleep(stop, delay)
+                continue
+            delay = 0.0
+            if shipped < self.config.batch_max:
+                await _sleep(stop, self.config.interval)
+
+    async def _shutdown(self) -> None:
+        for shard in self._shards:
+            if not shard.status.leased:
+                continue
+            try:
+                await asyncio.wait_for(self._checkpoint_now(shard), timeout=5.0)
+            except (AuthorityError, TimeoutError) as exc:
+                log.warning(
+                    "last checkpoint failed", extra={"shard": shard.status.shard, "error": str(exc)}
+                )
+            try:
+                await self._release(keys=[shard.keys[2]], args=[self.owner])
+            except (redis_errors.RedisError, OSError):
+                log.warning("could not release the lease", extra={"shard": shard.status.shard})
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    async def _cycle(self, shard: _Shard) -> int:
+        status = shard.status
+        try:
+            shipped = await self._ship(shard)
+        except Conflict as exc:
+            status.leased = False
+            status.last_error = str(exc)
+            raise
+        except AuthorityError as exc:
+            status.errors += 1
+            status.last_error = str(exc)
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+            raise
+        self._failing_since = None
+        return shipped
+
+    async def _ship(self, shard: _Shard) -> int:
+        status = shard.status
+        stream, head_k, lease_k, rejected_k = shard.keys
+        if not self._prepared:
+            async with self._prepare_lock:
+                if not self._prepared:
+                    await asyncio.to_thread(self._sink.prepare)
+                    self._prepared = True
+        reply = await self._redis_call(
+            self._read(
+                keys=[stream, head_k, lease_k],
+                args=[
+                    GROUP,
+                    CONSUMER,
+                    self.config.batch_max,
+                    self.owner,
+                    int(self.config.lease_seconds * 1000),
+                ],
+            )
+        )
+        if reply[0] == 0:  # another shipper holds the shard
+            status.leased = False
+            status.backlog = int(reply[1])
+            return 0
+        status.leased = True
+        _, raw_seq, raw_hash, _pending, entries, backlog = reply
+        status.backlog = int(backlog)
+        head = GENESIS if raw_seq is None else ChainHead(int(raw_seq), bytes(raw_hash))
+        if not entries:
+            status.head_seq = head.seq
+            await self._maybe_checkpoint(shard, head)
+            return 0
+        if raw_seq is None:
+            head = await self._recover_head(shard)
+        batch = await asyncio.to_thread(prepare_batch, status.shard, head, entries)
+        if batch.events:
+            await asyncio.to_thread(
+                self._sink.insert_events, batch.body, dedup_token=batch.dedup_token
+            )
+        args: list[bytes | str | int] = [
+            GROUP,
+            self.owner,
+            head.seq,
+            batch.head.seq,
+            batch.head.hash,
+            len(batch.rejected),
+        ]
+        for r in batch.rejected:
+            args += [r.entry_id, r.raw, r.reason]
+        args += batch.entry_ids
+        backlog = await self._redis_call(
+            self._ack(keys=[stream, head_k, lease_k, rejected_k], args=args)
+        )
+        for r in batch.rejected:
+            log.error(
+                "access-log entry is not a valid event; moved aside",
+                extra={"shard": status.shard, "entry": r.entry_id.decode(), "reason": r.reason},
+            )
+        status.backlog = int(backlog)
+        status.shipped += batch.events
+        status.rejected += len(batch.rejected)
+        status.head_seq = batch.head.seq
+        status.last_ship_ms = self._clock_ms()
+        shard.since_checkpoint += batch.events
+        log.debug(
+            "shipped access events",
+            extra={"shard": status.shard, "events": batch.events, "seq": batch.head.seq},
+        )
+        await self._maybe_checkpoint(shard, batch.head)
+        return batch.events
+
+    async def _recover_head(self, shard: _Shard) -> ChainHead:
+        """No head in Redis: continue ClickHouse's chain if it has one (a reset Redis), rather
+        than restart at seq 1 and duplicate seqs."""
+        stored = await asyncio.to_thread(self._sink.chain_head, shard.status.shard)
+        if stored is None or stored.seq == 0:
+            return GENESIS
+        _, head_k, lease_k, _ = shard.keys
+        written = await self._redis_call(
+            self._set_head(keys=[head_k, lease_k], args=[self.owner, stored.seq, stored.hash])
+        )
+        log.warning(
+            "access-log chain head missing in Redis; continuing from ClickHouse",
+            extra={"shard": shard.status.shard, "seq": stored.seq, "written": bool(written)},
+        )
+        return stored
+
+    async def _maybe_checkpoint(self, shard: _Shard, head: ChainHead) -> None:
+        if head.seq <= shard.checkpointed_seq:
+            return
+        due = (
+            shard.since_checkpoint >= self.config.checkpoint_events
+            or time.monotonic() - shard.checkpoint_at >= self.config.checkpoint_seconds
+        )
+        if due:
+            await self._sign_and_insert(shard, head)
+
+    async def _checkpoint_now(self, shard: _Shard) -> None:
+        raw = await self._redis_call(self._redis.hmget(shard.keys[1], ["seq", "hash"]))
+        if raw[0] is None:
+            return
+        head = ChainHead(int(raw[0]), bytes(raw[1]))
+        if head.seq > shard.checkpointed_seq:
+            await self._sign_and_insert(shard, head)
+
+    async def _sign_and_insert(self, shard: _Shard, head: ChainHead) -> None:
+        checkpoint = self._key.sign(shard.status.shard, head, self._clock_ms())
+        await asyncio.to_thread(self._sink.insert_checkpoint, checkpoint)
+        shard.checkpointed_seq = head.seq
+        shard.since_checkpoint = 0
+        shard.checkpoint_at = time.monotonic()
+        shard.status.checkpoints += 1
+
+    async def _redis_call(self, call: Any) -> Any:
+        try:
+            return await call
+        except redis_errors.ResponseError as exc:
+            text = str(exc)
+            if text.startswith(("LEASE", "HEADMOVED")):
+                raise Conflict(f"access-log shard: {text.split(' ', 1)[1]}") from exc
+            raise Unavailable(f"the event buffer (Redis) failed: {text[:200]}") from exc
+        except (redis_errors.RedisError, OSError) as exc:
+            raise Unavailable(f"the event buffer (Redis) is unreachable: {exc}") from exc
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``stop`` is set."""
+    if seconds <= 0 or stop.is_set():
+        return
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return

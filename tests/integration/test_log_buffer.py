@@ -1,0 +1,53 @@
+"""The access-log buffer is bounded: when it is full the authority refuses to act and says so."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from authority.config import Settings
+from authority.v1 import authority_pb2 as pb
+from tests.conftest import ServerHandle, run_server_in_thread
+from tests.integration.helpers import build_world
+
+
+@pytest.fixture
+def server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
+    """A server whose log buffer holds at most 50 unshipped events per shard."""
+    settings = Settings.load(
+        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=redis_url,
+        grace_seconds=1.0, log_level="ERROR", event_max_backlog=50,
+    )  # fmt: skip
+    yield from run_server_in_thread(settings)
+
+
+def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
+    w = build_world(server.admin)
+    runtime = server.running.runtime
+
+    def on_server(commands: list[tuple[str, ...]]) -> object:
+        call = runtime.store.round_trip(commands)
+        return asyncio.run_coroutine_threadsafe(call, server.loop).result(10)
+
+    # ClickHouse has been away for a while: this shard's stream is at its limit.
+    on_server([("XADD", runtime.events.key, "*", "e", "{}")] * runtime.events.max_backlog)
+    deadline = time.monotonic() + 10
+    while server.admin.check_health() != health_pb2.HealthCheckResponse.NOT_SERVING:
+        assert time.monotonic() < deadline, "health stayed SERVING with a full log buffer"
+        time.sleep(0.1)
+    with pytest.raises(grpc.RpcError) as info:
+        w.holder.request_unlock(w.door_id)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "access-log buffer" in (info.value.details() or "")
+    on_server([("DEL", runtime.events.key)])
+    deadline = time.monotonic() + 10
+    while server.admin.check_health() != health_pb2.HealthCheckResponse.SERVING:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
