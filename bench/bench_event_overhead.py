@@ -1,0 +1,159 @@
+"""What recording every decision in the access log costs the unlock path.
+
+Two authority processes share one Redis (the first one's embedded redis-server): the product,
+which appends every decision to the Redis Stream buffer before answering (and runs whatever else
+the product runs in-process), and ``nolog_server.py``, the same code with recording replaced by a
+no-op. h2load drives both alternately with the same request; the figure is server CPU per call
+(process user+system time over the window / calls completed), medians over rounds, and the ratio
+product / baseline (target <= 1.10).
+
+    .venv/bin/python bench/bench_event_overhead.py [--rounds 5] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+from bench_unlock import Children, _proc_cpu, wait_for_info  # noqa: E402
+from fixture import build_fixture  # noqa: E402
+
+from authority.v1 import authority_pb2 as pb  # noqa: E402
+
+console = Console(highlight=False)
+METHOD = "/authority.v1.UnlockService/RequestUnlock"
+
+
+def h2load(
+    target: str, body: Path, credential: str, seconds: float, inflight: int
+) -> dict[str, float]:
+    clients = 4
+    out = subprocess.run(
+        ["h2load", "-c", str(clients), "-m", str(max(1, inflight // clients)), "-t", "1",
+         "-D", f"{seconds:g}", "-d", str(body), "-H", "content-type: application/grpc",
+         "-H", "te: trailers", "-H", f"authorization: Bearer {credential}",
+         f"http://{target}{METHOD}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("requests:"))
+    done = int(line.split(",")[2].split()[0])
+    failed = int(line.split(",")[4].split()[0])
+    return {"done": done, "failed": failed}
+
+
+def measure(
+    target: str, pid: int, body: Path, credential: str, ns: argparse.Namespace
+) -> dict[str, float]:
+    h2load(target, body, credential, ns.warmup, ns.inflight)
+    cpu0, _ = _proc_cpu(pid)
+    t0 = time.perf_counter()
+    res = h2load(target, body, credential, ns.duration, ns.inflight)
+    wall = time.perf_counter() - t0
+    cpu1, _ = _proc_cpu(pid)
+    return {
+        "calls_per_s": res["done"] / wall,
+        "us_per_call": (cpu1 - cpu0) / max(res["done"], 1) * 1e6,
+        "server_pct": 100 * (cpu1 - cpu0) / wall,
+        "failed": res["failed"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--inflight", type=int, default=128)
+    ns = parser.parse_args()
+    if shutil.which("h2load") is None:
+        console.print("h2load is needed: apt-get install -y nghttp2-client")
+        return 2
+    children = Children()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    try:
+        env = {**os.environ, "AUTHORITY_LOG_LEVEL": "WARNING", "AUTHORITY_LOG_FORMAT": "json"}
+        env.pop("REDIS_URL", None)
+        with (tmp / "product.log").open("wb") as log:
+            product = children.start(
+                "product", [sys.executable, "-m", "authority.cli", "serve", "--data-dir",
+                            str(tmp / "product"), "--listen", "127.0.0.1:0"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        pinfo = wait_for_info(tmp / "product" / "server.json", product, tmp / "product.log")
+        sock = tmp / "product" / "redis" / "redis.sock"
+        with (tmp / "baseline.log").open("wb") as log:
+            baseline = children.start(
+                "baseline", [sys.executable, str(BENCH / "nolog_server.py"), "--data-dir",
+                             str(tmp / "baseline"), "--listen", "127.0.0.1:0"],
+                env={**env, "REDIS_URL": f"unix://{sock}"}, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        binfo = wait_for_info(tmp / "baseline" / "server.json", baseline, tmp / "baseline.log")
+        admin = (tmp / "product" / "admin.credential").read_text().strip()
+        fixture = build_fixture(pinfo["target"], admin, holders=50, doors=10, sites=2)
+        pair = fixture.pairs[0]
+        msg = pb.RequestUnlockRequest(door_id=pair.door_id, relay_challenge=os.urandom(16))
+        raw = msg.SerializeToString()
+        body = tmp / "request.grpc"
+        body.write_bytes(b"\x00" + struct.pack(">I", len(raw)) + raw)
+        runs: dict[str, list[dict[str, float]]] = {"product": [], "baseline": []}
+        targets = {
+            "product": (pinfo["target"], product.pid),
+            "baseline": (binfo["target"], baseline.pid),
+        }
+        for rnd in range(ns.rounds):
+            order = ["product", "baseline"] if rnd % 2 == 0 else ["baseline", "product"]
+            for name in order:
+                target, pid = targets[name]
+                r = measure(target, pid, body, pair.credential, ns)
+                runs[name].append(r)
+                console.print(f"  r{rnd} {name:8s} {r['calls_per_s']:7.0f}/s  {r['us_per_call']:6.0f} µs/call  "
+                              f"server {r['server_pct']:4.0f}%  failed {r['failed']:.0f}")  # fmt: skip
+        med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
+        ratio = med["product"]["us_per_call"] / med["baseline"]["us_per_call"]
+        table = Table(
+            title=f"access-log recording overhead (h2load, {ns.inflight} in flight, medians of {ns.rounds})"
+        )
+        for col in ("server", "calls/s", "server µs/call", "server CPU"):
+            table.add_column(col)
+        for name in ("baseline", "product"):
+            m = med[name]
+            table.add_row(
+                name,
+                f"{m['calls_per_s']:.0f}",
+                f"{m['us_per_call']:.0f}",
+                f"{m['server_pct']:.0f}%",
+            )
+        console.print(table)
+        verdict = "met" if ratio <= 1.10 else "missed"
+        console.print(f"recording adds {100 * (ratio - 1):+.1f}% server CPU per unlock "
+                      f"(ratio {ratio:.3f}; target <= 1.10: {verdict})")  # fmt: skip
+        (BENCH / "results").mkdir(exist_ok=True)
+        (BENCH / "results" / "event_overhead.json").write_text(
+            json.dumps({"medians": med, "ratio": ratio, "runs": runs}, indent=2)
+        )
+        return 0
+    finally:
+        children.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The spine's unlock path *without* access-log recording, as the baseline of
+bench_event_overhead.py. The product has no such switch: this script replaces the event buffer's
+``record`` with a no-op in its own process before starting the ordinary server."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from authority.accesslog.buffer import RedisEventBuffer
+from authority.cli import main
+from authority.domain.events import AccessEvent
+
+
+async def _discard(self: RedisEventBuffer, events: Sequence[AccessEvent]) -> None:
+    return None
+
+
+RedisEventBuffer.record = _discard  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(main(["serve", *sys.argv[1:]]))
