@@ -124,12 +124,16 @@ def main() -> int:
                 target, pid = targets[name]
                 r = measure(target, pid, body, pair.credential, ns)
                 runs[name].append(r)
-                console.print(f"  r{rnd} {name:8s} {r['calls_per_s']:7.0f}/s  {r['us_per_call']:6.0f} µs/call  "
-                              f"server {r['server_pct']:4.0f}%  failed {r['failed']:.0f}")  # fmt: skip
+                console.print(
+                    f"  r{rnd} {name:8s} {r['calls_per_s']:7.0f}/s  "
+                    f"{r['us_per_call']:6.0f} µs/call  server {r['server_pct']:4.0f}%  "
+                    f"failed {r['failed']:.0f}"
+                )
         med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
         ratio = med["product"]["us_per_call"] / med["baseline"]["us_per_call"]
         table = Table(
-            title=f"access-log recording overhead (h2load, {ns.inflight} in flight, medians of {ns.rounds})"
+            title="access-log recording overhead "
+            f"(h2load, {ns.inflight} in flight, medians of {ns.rounds})"
         )
         for col in ("server", "calls/s", "server µs/call", "server CPU"):
             table.add_column(col)
