@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     from authority.client_cli import add_client_commands  # noqa: PLC0415
 
     add_client_commands(sub)
+    from authority.accesslog.query_cli import add_logs_commands  # noqa: PLC0415
+
+    add_logs_commands(sub)
     return parser
 
 

@@ -14,9 +14,15 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from authority.accesslog.buffer import RedisEventBuffer
-from authority.app.auth import Authenticator
+from authority.accesslog.clickhouse import open_clickhouse
+from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
+from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
+from authority.accesslog.query import AccessLogQueries, ClickHouseEventLog
+from authority.accesslog.schema import migrate
+from authority.app.auth import Authenticator, ReaderCredentials
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
 from authority.app.unlock import UnlockService
@@ -24,7 +30,6 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.ports import Clock
 from authority.store.coalescing import CoalescingSnapshotReader
-from authority.store.directory import DirectoryReplica
 from authority.store.embedded import EmbeddedRedis
 from authority.store.redis_store import RedisStore
 from authority.tokens.keyring import Keyring, b64url_decode
@@ -42,7 +47,12 @@ class SystemClock:
 class Runtime:
     settings: Settings
     store: RedisStore
-    directory: DirectoryReplica
+    directory: OwnerIndexedDirectory
+    log_client: Any
+    """The ClickHouse client (chDB in data_dir/clickhouse, or CLICKHOUSE_URL)."""
+    access_log_queries: AccessLogQueries
+    owner_log_requests: OwnerLogRequests
+    reader_credentials: ReaderCredentials
     keyring: Keyring
     snapshots: CoalescingSnapshotReader
     unlock: UnlockService
@@ -65,13 +75,22 @@ class Runtime:
                 data_dir, binary=settings.redis_server, appendfsync=settings.redis_appendfsync
             )
             url = await asyncio.to_thread(embedded.start)
+        log_client: Any = None
         try:
             store = RedisStore.from_url(url)
-            directory = DirectoryReplica(store)
+            directory = OwnerIndexedDirectory(store)
             await directory.load()
             keyring = _load_keyring(settings)
             admin_file = await _ensure_admin_credential(settings, store)
+            # The access log: this process owns the chDB directory (or talks to CLICKHOUSE_URL),
+            # migrates the schema, and serves the log queries.
+            log_client = await asyncio.to_thread(
+                open_clickhouse, url=settings.clickhouse_url, path=data_dir / "clickhouse"
+            )
+            await asyncio.to_thread(migrate, log_client)
         except BaseException:
+            if log_client is not None:
+                await asyncio.to_thread(log_client.close)
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
             raise
@@ -88,9 +107,23 @@ class Runtime:
             max_batch=settings.coalesce_max_batch,
             linger=settings.coalesce_linger_ms / 1000,
         )
+        event_log = ClickHouseEventLog(log_client)
         return cls(
             settings=settings,
             store=store,
+            log_client=log_client,
+            access_log_queries=AccessLogQueries(
+                log=event_log, directory=directory, holders=store, recorder=events, clock=clock
+            ),
+            owner_log_requests=OwnerLogRequests(
+                store=RedisOwnerRequestStore(store.client),
+                directory=directory,
+                grants=RedisSiteGrants(store.client),
+                log=event_log,
+                recorder=events,
+                clock=clock,
+            ),
+            reader_credentials=ReaderCredentials(store, store),
             directory=directory,
             keyring=keyring,
             snapshots=snapshots,
@@ -116,6 +149,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.log_client.close)
         with contextlib.suppress(Exception):
             await self.store.close()
         if self.embedded is not None:

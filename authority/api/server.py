@@ -23,6 +23,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from authority.api.accesslog_servicer import (
+    ACCESSLOG_SERVICE_NAMES,
+    register_accesslog_services,
+)
 from authority.api.servicers import (
     DirectoryServicer,
     GrantServicer,
@@ -37,7 +41,10 @@ from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
 log = logging.getLogger("authority.server")
-SERVICE_NAMES = tuple(s.full_name for s in pb.DESCRIPTOR.services_by_name.values())
+SERVICE_NAMES = (
+    *(s.full_name for s in pb.DESCRIPTOR.services_by_name.values()),
+    *ACCESSLOG_SERVICE_NAMES,
+)
 HEALTH_INTERVAL = 1.0
 
 
@@ -67,6 +74,13 @@ async def start_server(runtime: Runtime) -> RunningServer:
         GrantServicer(runtime.authenticator, runtime.grant_commands), server
     )
     pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
+    register_accesslog_services(
+        server,
+        authenticator=runtime.authenticator,
+        queries=runtime.access_log_queries,
+        owner_requests=runtime.owner_log_requests,
+        credentials=runtime.reader_credentials,
+    )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

@@ -143,7 +143,8 @@ def _strict_loads(data: bytes, what: str) -> Any:
     try:
         stream = io.BytesIO(data)
         value = cbor2.CBORDecoder(stream).decode()
-    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+    except Exception as exc:
+        # anything from ValueError to decimal.InvalidOperation or re.error; all mean "malformed"
         raise MalformedToken(f"{what} is not valid CBOR") from exc
     if stream.tell() != len(data):
         raise MalformedToken(f"{what} has trailing bytes")
