@@ -472,6 +472,7 @@ class OwnerLogRequests:
             kinds=frozenset({EventKind.UNLOCK}),
             site_ids=frozenset({request.site_id}),
             outcome="allow",
+            with_people=False,
         )
         orgs = self._dir.organisations
         out: list[StairwellEntry] = []

@@ -140,6 +140,9 @@ class EventSelection:
     holder_id: str | None = None
     outcome: str | None = None
     reason: str | None = None
+    with_people: bool = True
+    """Whether the pseudonym columns (actor, holder, grant, token) and ``detail`` may be read at
+    all; site owners' selections say no, and the adapter then does not read them."""
 
     @property
     def matches_nothing(self) -> bool:
@@ -376,6 +379,7 @@ class AccessLogQueries:
             holder_id=f.holder_id or None,
             outcome=f.outcome or None,
             reason=f.reason or None,
+            with_people=not scope.redact_people,
         )
         return selection, scope
 
@@ -547,6 +551,12 @@ _EVENT_COLUMNS = (
     "toString(event_id), toUnixTimestamp64Milli(ts), kind, action, outcome, reason, actor_role, "
     "actor_id, organisation_id, site_id, door_id, holder_id, grant_id, token_id, relay_id, detail"
 )
+_EVENT_COLUMNS_WITHOUT_PEOPLE = (
+    "toString(event_id), toUnixTimestamp64Milli(ts), kind, action, outcome, reason, actor_role, "
+    "'', organisation_id, site_id, door_id, '', '', '', relay_id, ''"
+)
+"""The same shape with the pseudonym columns never read (which also makes the owner query
+cheaper: those columns are most of what a matching granule decompresses)."""
 
 
 def where_clause(selection: EventSelection) -> tuple[str, dict[str, Any]]:
@@ -619,8 +629,9 @@ class ClickHouseEventLog:
             )
             params["after_ms"], params["after_id"] = after.ts_ms, after.event_id
         params["limit"] = limit
+        columns = _EVENT_COLUMNS if selection.with_people else _EVENT_COLUMNS_WITHOUT_PEOPLE
         rows = await self._select(
-            _EVENT_COLUMNS, where, "ORDER BY ts, event_id LIMIT {limit:UInt32}", params
+            columns, where, "ORDER BY ts, event_id LIMIT {limit:UInt32}", params
         )
         return [_event_from_row(r) for r in rows]
 
