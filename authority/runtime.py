@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authority.accesslog.audit import load_or_create_audit_key
 from authority.accesslog.buffer import RedisEventBuffer
 from authority.accesslog.clickhouse import open_clickhouse
 from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
 from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
 from authority.accesslog.query import AccessLogQueries, ClickHouseEventLog
 from authority.accesslog.schema import migrate
+from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.app.auth import Authenticator, ReaderCredentials
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
@@ -50,6 +52,10 @@ class Runtime:
     directory: OwnerIndexedDirectory
     log_client: Any
     """The ClickHouse client (chDB in data_dir/clickhouse, or CLICKHOUSE_URL)."""
+    shipper: Shipper
+    """Drains the event buffer into ClickHouse (run by the server's lifecycle)."""
+    shipper_redis: RedisStore
+    shipper_sink: ClickHouseSink
     access_log_queries: AccessLogQueries
     owner_log_requests: OwnerLogRequests
     reader_credentials: ReaderCredentials
@@ -88,6 +94,7 @@ class Runtime:
                 open_clickhouse, url=settings.clickhouse_url, path=data_dir / "clickhouse"
             )
             await asyncio.to_thread(migrate, log_client)
+            audit_key = await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys")
         except BaseException:
             if log_client is not None:
                 await asyncio.to_thread(log_client.close)
@@ -108,10 +115,24 @@ class Runtime:
             linger=settings.coalesce_linger_ms / 1000,
         )
         event_log = ClickHouseEventLog(log_client)
+        clickhouse_path = data_dir / "clickhouse"
+        shipper_redis = RedisStore.from_url(url)  # its own connections: 50,000-entry batches
+        shipper_sink = ClickHouseSink(
+            lambda: open_clickhouse(url=settings.clickhouse_url, path=clickhouse_path)
+        )
+        shipper = Shipper(
+            redis=shipper_redis,
+            sink=shipper_sink,
+            audit_key=audit_key,
+            config=ShipperConfig(shards=settings.event_shards),
+        )
         return cls(
             settings=settings,
             store=store,
             log_client=log_client,
+            shipper=shipper,
+            shipper_redis=shipper_redis,
+            shipper_sink=shipper_sink,
             access_log_queries=AccessLogQueries(
                 log=event_log, directory=directory, holders=store, recorder=events, clock=clock
             ),
@@ -149,6 +170,10 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.shipper_sink.close)
+        with contextlib.suppress(Exception):
+            await self.shipper_redis.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.log_client.close)
         with contextlib.suppress(Exception):

@@ -105,20 +105,28 @@ async def start_server(runtime: Runtime) -> RunningServer:
     return RunningServer(server=server, health=health, port=port, runtime=runtime)
 
 
-async def _set_health(health: HealthServicer, *, serving: bool) -> None:
-    status = (
+ACCESS_LOG_HEALTH = "authority.v1.AccessLogShipping"
+"""Health entry that is NOT_SERVING while events cannot reach ClickHouse (buffer growing)."""
+
+
+def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    return (
         health_pb2.HealthCheckResponse.SERVING
         if serving
         else health_pb2.HealthCheckResponse.NOT_SERVING
     )
+
+
+async def _set_health(health: HealthServicer, *, serving: bool) -> None:
     for name in ("", *SERVICE_NAMES):
-        await health.set(name, status)
+        await health.set(name, _status(serving))
 
 
 async def _watch_health(running: RunningServer) -> None:
     """SERVING only while Redis answers and the access-log buffer has room; flips back as soon
     as both hold again."""
     serving: bool | None = None
+    shipping_serving: bool | None = None
     runtime = running.runtime
     while True:
         ok = await runtime.store.ping()
@@ -131,6 +139,14 @@ async def _watch_health(running: RunningServer) -> None:
             else:
                 if runtime.events.full:
                     ok, why = False, f"access-log buffer full ({backlog} events unshipped)"
+        shipping_ok = runtime.shipper.healthy()
+        if shipping_ok != shipping_serving:
+            # A clear signal that ClickHouse is not keeping up, while unlocks still work (until
+            # the buffer is full): the access-log service's own health entry.
+            await running.health.set(ACCESS_LOG_HEALTH, _status(shipping_ok))
+            if not shipping_ok:
+                log.error("access-log shipping failing", extra={"backlog": runtime.events.backlog})
+            shipping_serving = shipping_ok
         if ok != serving:
             await _set_health(running.health, serving=ok)
             if ok:
@@ -171,6 +187,8 @@ async def serve(
     try:
         running = await start_server(runtime)
         watcher = asyncio.create_task(_watch_health(running))
+        stop_shipping = asyncio.Event()
+        shipping = asyncio.create_task(runtime.shipper.run(stop_shipping))
         if install_signal_handlers:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -196,6 +214,8 @@ async def serve(
             await watcher
         await running.health.enter_graceful_shutdown()  # NOT_SERVING, and it stays so
         await running.server.stop(settings.grace_seconds)
+        stop_shipping.set()  # after the drain: the last calls' events are shipped if possible
+        await shipping
         log.info("stopped")
     finally:
         await runtime.close()

@@ -35,7 +35,10 @@ def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
         call = runtime.store.round_trip(commands)
         return asyncio.run_coroutine_threadsafe(call, server.loop).result(10)
 
-    # ClickHouse has been away for a while: this shard's stream is at its limit.
+    # The shard's shipper is stuck elsewhere (another process holds its lease and does not
+    # ship: ClickHouse away), so the stream grows to its limit.
+    lease = runtime.events.key.replace(":events", ":lease")
+    on_server([("SET", lease, "a-stalled-shipper", "PX", "60000")])
     on_server([("XADD", runtime.events.key, "*", "e", "{}")] * runtime.events.max_backlog)
     deadline = time.monotonic() + 10
     while server.admin.check_health() != health_pb2.HealthCheckResponse.NOT_SERVING:
@@ -45,7 +48,7 @@ def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
         w.holder.request_unlock(w.door_id)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "access-log buffer" in (info.value.details() or "")
-    on_server([("DEL", runtime.events.key)])
+    on_server([("DEL", runtime.events.key, lease)])  # the stalled lease expires, the log drains
     deadline = time.monotonic() + 10
     while server.admin.check_health() != health_pb2.HealthCheckResponse.SERVING:
         assert time.monotonic() < deadline

@@ -37,6 +37,7 @@ class ServerProcess:
             env["REDIS_URL"] = redis_url
         self.log = data_dir.parent / f"server-{self.port}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "server.json").unlink(missing_ok=True)  # left by a killed predecessor
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "authority", "serve", "--data-dir", str(data_dir),
