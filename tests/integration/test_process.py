@@ -3,13 +3,8 @@ processes sharing one Redis, and health following Redis."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,63 +13,13 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2
 
-from authority.client import AuthorityClient
 from authority.config import Settings
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import _start_redis, free_port, run_server_in_thread
+from tests.integration.conftest import ServerProcess
 from tests.integration.helpers import build_world
 
 pytestmark = pytest.mark.slow
-
-
-class ServerProcess:
-    def __init__(self, data_dir: Path, *, redis_url: str | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        env = {**os.environ, "AUTHORITY_LOG_FORMAT": "json", "AUTHORITY_GRACE_SECONDS": "10"}
-        env.pop("REDIS_URL", None)
-        if redis_url:
-            env["REDIS_URL"] = redis_url
-        self.log = data_dir.parent / f"server-{self.port}.log"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "server.json").unlink(missing_ok=True)  # left by a killed predecessor
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "authority", "serve", "--data-dir", str(data_dir),
-                 "--listen", f"127.0.0.1:{self.port}"],
-                env=env, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while not (data_dir / "server.json").exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        self.target = json.loads((data_dir / "server.json").read_text())["target"]
-        self.admin = AuthorityClient(
-            self.target, credential=(data_dir / "admin.credential").read_text().strip()
-        )
-
-    def stop(self) -> int:
-        self.admin.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[type[ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    class Tracked(ServerProcess):
-        def __init__(self, data_dir: Path, *, redis_url: str | None = None) -> None:
-            super().__init__(data_dir, redis_url=redis_url)
-            started.append(self)
-
-    yield Tracked
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
 
 
 def _redis_children(data_dir: Path) -> list[int]:
