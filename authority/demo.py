@@ -1,4 +1,5 @@
-"""``authority demo``: a scripted morning round of a postal carrier, against a real server.
+"""``authority demo``: a scripted morning round of a postal carrier, against a real server, then
+the same morning as the access log shows it (a log query, a site owner's log request).
 
 A real grpc.aio server with the embedded defaults (a private redis-server with AOF in a temporary
 data directory, Ed25519 keys generated on first run) is started in this process; the demo talks to
@@ -15,6 +16,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.api.server import RunningServer, serve
 from authority.client import AuthorityClient
 from authority.config import Settings
@@ -212,6 +215,15 @@ def _scenario(
         " after revocation",
     )
 
+    steps += _access_log_part(
+        target=target,
+        admin_credential=admin_credential,
+        clock=clock,
+        monday=monday,
+        site_id=site.site_id,
+        org_id=org_id,
+    )
+
     table = Table(title="What happened (simulated site-local time)")
     for col in ("when", "action", "expected", "outcome", ""):
         table.add_column(col, overflow="fold")
@@ -232,3 +244,76 @@ def _scenario(
         return 0
     console.print("[bold red]demo failed:[/] some outcomes differ from what was expected")
     return 1
+
+
+def _access_log_part(
+    *,
+    target: str,
+    admin_credential: str,
+    clock: FixedClock,
+    monday: datetime,
+    site_id: str,
+    org_id: str,
+) -> list[Step]:
+    """The same morning as the access log shows it: an analyst's query, then the site owner's
+    written log request (one stairwell, at most a week), delivered by the operator."""
+    console.rule("[bold]The access log")
+    admin_log = AccessLogClient(target, credential=admin_credential)
+    week = EventQuery(
+        start=monday.astimezone(UTC) - timedelta(days=1),
+        end=monday.astimezone(UTC) + timedelta(days=7),
+        site_id=site_id,
+        kind="unlock",
+    )
+    deadline = time.monotonic() + 30
+    events = list(admin_log.iter_events(week))
+    while len(events) < 5 and time.monotonic() < deadline:  # the shipper runs every second
+        time.sleep(0.3)
+        events = list(admin_log.iter_events(week))
+    table = Table(title=f"logs query: unlocks at {site_id} (as ClickHouse has them)")
+    for col in ("time (UTC)", "door", "outcome", "reason", "holder (pseudonym)", "token"):
+        table.add_column(col)
+    for e in events:
+        ts = e.time.ToDatetime(tzinfo=UTC).strftime("%a %H:%M:%S")
+        table.add_row(ts, e.door_id, e.outcome, e.reason, e.key_holder_id, e.token_id[:12])
+    console.print(table)
+    steps = [Step("-", "query the log: unlocks at the site", "5 events", f"{len(events)} events")]
+
+    owner_id = "andelsforeningen-nbg12"
+    owner_credential = admin_log.create_site_owner_credential(owner_id).credential
+    owner = AccessLogClient(target, credential=owner_credential)
+    clock.set((monday + timedelta(days=1)).replace(hour=12).astimezone(UTC))
+    request = owner.file_request(
+        site_id=site_id,
+        start=monday.astimezone(UTC),
+        end=(monday + timedelta(days=1)).replace(hour=12).astimezone(UTC),
+        purpose="Residents report the front door left open on Monday morning",
+        suspected_crime=False,
+    )
+    fee = "free" if request.fee_total_ore == 0 else f"{request.fee_total_ore / 100:.2f} DKK"
+    console.print(
+        f"owner log request {request.request_id}: 1 stairwell, 36 hours, "
+        f"request {request.sequence_in_year} of {request.year}: {fee}"
+    )
+    steps.append(Step("Tue 12:00", "site owner files a log request", "free", fee))
+    delivered, entries = admin_log.deliver_request(request.request_id)
+    table = Table(title="delivered to the site owner: who entered the stairwell, and when")
+    for col in ("time (UTC)", "door", "organisation"):
+        table.add_column(col)
+    for entry in entries:
+        when = entry.time.ToDatetime(tzinfo=UTC).strftime("%a %H:%M:%S")
+        table.add_row(when, entry.door_id, f"{entry.organisation_name} ({entry.organisation_id})")
+    console.print(table)
+    orgs = {entry.organisation_id for entry in entries}
+    steps.append(
+        Step(
+            "Tue 12:00",
+            "operator delivers it (organisations only)",
+            f"2 entries by {org_id}",
+            f"{len(entries)} entries by {', '.join(sorted(orgs)) or 'nobody'}",
+        )
+    )
+    _ = delivered
+    admin_log.close()
+    owner.close()
+    return steps
