@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     from authority.accesslog.query_cli import add_logs_commands  # noqa: PLC0415
 
     add_logs_commands(sub)
+    from authority.accesslog.audit_cli import add_audit_commands  # noqa: PLC0415
+
+    add_audit_commands(sub)
     return parser
 
 

@@ -1,6 +1,6 @@
 """``authority audit …``: verify the access log from ClickHouse, show the latest checkpoints.
 
-    authority audit verify [--data-dir D] [--clickhouse-url URL] [--public-key KEY]… [--json]
+    authority audit verify [--data-dir D] [--clickhouse-url URL] [--public-key=KEY]… [--json]
     authority audit checkpoint [--data-dir D] [--clickhouse-url URL] [--json]
 
 ``verify`` exits 0 when every shard's chain and checkpoints are intact, 1 when something is
@@ -62,7 +62,8 @@ def add_audit_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         action="append",
         default=[],
         metavar="KEY",
-        help="also trust this audit public key (base64url, 32 bytes); repeatable",
+        help="also trust this audit public key (base64url, 32 bytes; write --public-key=KEY, "
+        "a key may start with '-'); repeatable",
     )
     p.set_defaults(func=cmd_audit_verify)
 

@@ -153,7 +153,8 @@ def _entry_pattern(order: Sequence[str]) -> re.Pattern[bytes]:
 _SORTED_ENTRY = _entry_pattern(CANONICAL_FIELDS)
 _FIELD_ORDER_ENTRY = _entry_pattern(EVENT_FIELDS)
 """``AccessEvent.to_dict()`` order: what ``RedisEventBuffer`` writes today."""
-_REORDER = tuple(EVENT_FIELDS.index(name) for name in CANONICAL_FIELDS)
+_REORDER = tuple(EVENT_FIELDS.index(name) + 1 for name in CANONICAL_FIELDS)
+"""Group numbers of ``_FIELD_ORDER_ENTRY`` in canonical order (``match.group(*_REORDER)``)."""
 _BYTES_TEMPLATE = _TEMPLATE.replace("%s", '"%s"').encode()
 _BYTES_TEMPLATE = _BYTES_TEMPLATE.replace(b'"ts_ms":"%s"', b'"ts_ms":%s')
 
@@ -162,16 +163,16 @@ def canonical_from_entry(raw: bytes) -> bytes:
     """The canonical bytes of the event a buffer entry (compact JSON) holds.
 
     Raises ``InvalidArgument`` if the entry is not a valid event (see ``canonical_event``)."""
-    try:
-        raw.decode()  # the patterns accept any byte >= 0x80: make sure they form UTF-8
-    except UnicodeDecodeError as exc:
-        raise InvalidArgument("the entry is not UTF-8") from exc
+    if not raw.isascii():  # the patterns accept any byte >= 0x80: make sure they form UTF-8
+        try:
+            raw.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument("the entry is not UTF-8") from exc
     if _SORTED_ENTRY.fullmatch(raw):
         return raw
     match = _FIELD_ORDER_ENTRY.fullmatch(raw)
     if match:
-        groups = match.groups()
-        return _BYTES_TEMPLATE % tuple(groups[i] for i in _REORDER)
+        return _BYTES_TEMPLATE % match.group(*_REORDER)
     try:
         parsed = json.loads(raw)
     except ValueError as exc:

@@ -2,32 +2,41 @@
 
 Per shard (``{log:<shard>}:…`` keys, one cluster slot), one cycle is:
 
-1. **read** (one Lua script): take or renew the shard's lease, create the consumer group if
-   needed, read the chain head, then the entries of the group's pending list if there are any
-   (a batch read before a crash or a failed insert), else up to ``batch_max`` new ones.
-2. **prepare** (a worker thread): check and canonicalise each entry, extend the hash chain from
-   the head, and build one JSONEachRow body. Entries that are not valid events are set aside.
-3. **insert** the batch in one INSERT with ``insert_deduplication_token`` =
+1. **begin** (a small Lua script): take or renew the shard's lease; read the chain head and the
+   batch in flight, if any (``{log:<shard>}:head`` = seq, hash, batch_last, batch_count).
+2. **read** with XRANGE: the batch in flight (a batch whose insert may or may not have committed
+   before a crash or a failure) from the start of the stream to its recorded last id, else up to
+   ``batch_max`` new entries, which are then **marked** as in flight (last id and count) before
+   anything is inserted. The stream holds exactly the entries not yet shipped: shipped ones are
+   trimmed when their batch is acknowledged, so it always starts with the next batch.
+3. **prepare** (a worker thread): check and canonicalise each entry, extend the hash chain from
+   the head, build one JSONEachRow body. Entries that are not valid events are set aside.
+4. **insert** the batch in one INSERT with ``insert_deduplication_token`` =
    ``events:<shard>:<first seq>:<last seq>:<last hash>``.
-4. **acknowledge** (one Lua script): if this shipper still holds the lease and the head has not
-   moved, XACK + XDEL the batch's entries, move rejected entries to ``{log:<shard>}:rejected``,
-   and store the new head, atomically.
-5. every ``checkpoint_events`` events or ``checkpoint_seconds``, sign the head with the audit
+5. **acknowledge** (Lua): if this shipper still holds the lease and the head and the batch in
+   flight are still the ones it started from: XTRIM the stream up to the batch's last id, move
+   rejected entries to ``{log:<shard>}:rejected``, store the new head, clear the mark, at once.
+6. every ``checkpoint_events`` events or ``checkpoint_seconds``, sign the head with the audit
    key and insert the checkpoint.
 
-Exactly once. A batch is only read from new entries when the pending list is empty, and it is
-acknowledged as a whole, so after any failure or crash the pending list *is* the last batch:
-the retry reads the same entries from the same head, computes the same rows and the same token,
-and ClickHouse drops the insert if it had already committed it (verified on chDB in
-tests/accesslog/test_shipper.py; the token covers the last hash, so different rows can never
-share a token, e.g. after the head was lost). The token is tracked per partition, so a batch
-whose insert committed only some partitions before failing is completed by the retry.
+Exactly once. After a crash or a failed insert the mark names the batch exactly (its last id and
+size), so the retry reads the same entries from the same head, computes the same rows and the
+same token, and ClickHouse drops the insert if it had already committed it (verified on chDB in
+tests/accesslog/test_shipper.py). The token covers the last hash, so different rows can never
+share a token (e.g. after the head was lost). Tokens are tracked per partition, so a batch whose
+insert committed only some partitions before failing is completed by the retry.
+
+Why not a consumer group (XREADGROUP / XACK): a shard's chain admits one reader at a time, so a
+group's load balancing buys nothing, while its per-entry bookkeeping (the pending list, an XCLAIM
+propagated to the AOF per entry read, an XACK per entry) measured ~2x the Redis CPU of XRANGE +
+XTRIM on these machines, and a pending list only names the last batch if nothing ever changes
+the batch size. The mark is exact whatever ``batch_max`` was.
 
 Leases. Every authority process may run a shipper; each shard is shipped by whoever holds its
-lease (``{log:<shard>}:lease``, renewed at every read). Two shippers on one shard would fork the
+lease (``{log:<shard>}:lease``, renewed every cycle). Two shippers on one shard would fork the
 chain. A shipper that stalls beyond its lease can still insert the batch it holds, but it is the
-same batch as its successor's (same pending list, same head), so the insert is deduplicated, and
-its acknowledgement is refused.
+batch its successor finds marked (same entries, same head), so that insert is deduplicated, and
+the stalled shipper's acknowledgement is refused.
 
 When ClickHouse fails, the cycle is retried with exponential backoff and the streams grow (the
 buffer refuses new events past its ``max_backlog``: decisions fail closed rather than go
@@ -38,6 +47,7 @@ the shard, the chain continues from ClickHouse's last row instead of restarting 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -45,13 +55,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from binascii import hexlify
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import redis.exceptions as redis_errors
 
-from authority.accesslog.buffer import GROUP, stream_key
+from authority.accesslog.buffer import RoundTrip, stream_key
 from authority.accesslog.chain import (
     GENESIS,
     AuditKey,
@@ -66,13 +77,12 @@ from authority.domain.events import EVENT_FIELDS
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
-    from redis.asyncio import Redis
-    from redis.asyncio.cluster import RedisCluster
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "shipper"
-"""One consumer name for every shipper: the pending list must be the same whoever reads it."""
+
+READ_CHUNK = 10_000
+"""Most entries per XRANGE round trip (~4 MB)."""
 
 
 def head_key(shard: int) -> str:
@@ -225,8 +235,10 @@ class Rejected:
 @dataclass(frozen=True, slots=True)
 class PreparedBatch:
     shard: int
-    entry_ids: list[bytes]
-    """Every entry read, shipped or rejected: all are acknowledged together."""
+    last_id: bytes
+    """The stream id of the batch's last entry (shipped or rejected)."""
+    count: int
+    """Entries in the batch, shipped or rejected."""
     body: bytes
     events: int
     start: ChainHead
@@ -239,28 +251,35 @@ class PreparedBatch:
         return f"events:{self.shard}:{self.start.seq + 1}:{self.head.seq}:{self.head.hash.hex()}"
 
 
-def _entry_value(fields: Sequence[bytes] | None) -> bytes | None:
-    if not fields:
-        return None  # the entry was deleted from the stream while pending
-    if fields[0] == b"e":
-        return fields[1]
-    pairs = dict(zip(fields[::2], fields[1::2], strict=True))
-    return pairs.get(b"e")
+Entry = Sequence[Any]
+"""A stream entry as XRANGE returns it: ``[id, [field, value, ...]]`` (or, through redis-py's
+cluster pipeline, ``(id, {field: value})``)."""
+
+
+def _entry_value(fields: Any) -> bytes | None:
+    if isinstance(fields, dict):
+        value = fields.get(b"e")
+    elif fields and fields[0] == b"e":
+        value = fields[1]
+    else:
+        pairs = dict(zip(fields[::2], fields[1::2], strict=False)) if fields else {}
+        value = pairs.get(b"e")
+    return value if isinstance(value, bytes) else None
 
 
 def prepare_batch(
-    shard: int, start: ChainHead, entries: Sequence[tuple[bytes, Sequence[bytes] | None]]
+    shard: int, start: ChainHead, entries: Sequence[Entry], *, last_id: bytes | None = None
 ) -> PreparedBatch:
-    """Chain ``entries`` (stream id, fields) onto ``start`` and build the insert body."""
+    """Chain ``entries`` (in stream order) onto ``start`` and build the insert body.
+    ``last_id``: the batch's end if it is not the last entry's id (entries gone missing)."""
     sha256 = hashlib.sha256
     seq, chain_hash = start.seq, start.hash
     lines: list[bytes] = []
     rejected: list[Rejected] = []
-    ids: list[bytes] = []
     suffix = b',"shard":%d,"seq":%%d,"hash_hex":"%%s"}\n' % shard
     for entry_id, fields in entries:
-        ids.append(entry_id)
-        raw = _entry_value(fields)
+        # The buffer writes one field, so the entry is almost always [b"e", value].
+        raw = fields[1] if type(fields) is list and fields[0] == b"e" else _entry_value(fields)
         if raw is None:
             rejected.append(Rejected(entry_id, b"", "the entry has no event (field 'e')"))
             continue
@@ -271,10 +290,11 @@ def prepare_batch(
             continue
         seq += 1
         chain_hash = sha256(chain_hash + canonical).digest()
-        lines.append(canonical[:-1] + suffix % (seq, chain_hash.hex().encode()))
+        lines.append(canonical[:-1] + suffix % (seq, hexlify(chain_hash)))
     return PreparedBatch(
         shard=shard,
-        entry_ids=ids,
+        last_id=last_id or bytes(entries[-1][0]),
+        count=len(entries),
         body=b"".join(lines),
         events=len(lines),
         start=start,
@@ -283,54 +303,60 @@ def prepare_batch(
     )
 
 
+def _after(stream_id: bytes) -> bytes:
+    """The smallest stream id greater than ``stream_id`` (XTRIM MINID keeps ids >= it)."""
+    ms, _, seq = stream_id.partition(b"-")
+    if int(seq) == 2**64 - 1:
+        return b"%d-0" % (int(ms) + 1)
+    return b"%s-%d" % (ms, int(seq) + 1)
+
+
 # -- Redis scripts (each touches one shard's keys: one cluster slot) ---------------------------
 
-_READ = """
--- KEYS: stream, head, lease. ARGV: group, consumer, count, owner, lease ms
+_BEGIN = """
+-- KEYS: stream, head, lease. ARGV: owner, lease ms.
+local length = redis.call('XLEN', KEYS[1])
 local owner = redis.call('GET', KEYS[3])
-if owner and owner ~= ARGV[4] then return {0, redis.call('XLEN', KEYS[1])} end
-redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5])
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1])[1]
-local reply
-if pending > 0 then
-  reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', pending,
-                     'STREAMS', KEYS[1], '0')
-else
-  reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
-                     'STREAMS', KEYS[1], '>')
+if owner and owner ~= ARGV[1] then return {0, length} end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+local h = redis.call('HMGET', KEYS[2], 'seq', 'hash', 'batch_last', 'batch_count')
+return {1, length, h[1], h[2], h[3], h[4]}
+"""
+
+_MARK = """
+-- KEYS: head, lease. ARGV: owner, head seq, head hash, batch last id, batch count.
+-- Writes the head too: a batch in flight always has the head it is chained from.
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('LEASE this shipper no longer holds the shard')
 end
-local entries = {}
-if reply then entries = reply[1][2] end
-return {1, head[1], head[2], pending, entries, redis.call('XLEN', KEYS[1])}
+local h = redis.call('HMGET', KEYS[1], 'seq', 'batch_last')
+if (h[1] or '0') ~= ARGV[2] or h[2] then
+  return redis.error_reply('HEADMOVED the chain head or the batch in flight changed')
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'hash', ARGV[3],
+           'batch_last', ARGV[4], 'batch_count', ARGV[5])
+return 1
 """
 
 _ACK = """
 -- KEYS: stream, head, lease, rejected.
--- ARGV: group, owner, expected seq, new seq, new hash, n rejected, (id, raw, reason) * n, ids...
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+-- ARGV: owner, head seq, new seq, new hash, batch last id, trim below, n rejected,
+--       then (id, raw, reason) per rejected entry.
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
   return redis.error_reply('LEASE this shipper no longer holds the shard')
 end
-local current = redis.call('HGET', KEYS[2], 'seq') or '0'
-if current ~= ARGV[3] then
-  return redis.error_reply('HEADMOVED the chain head moved to ' .. current)
+local h = redis.call('HMGET', KEYS[2], 'seq', 'batch_last')
+if (h[1] or '0') ~= ARGV[2] or h[2] ~= ARGV[5] then
+  return redis.error_reply('HEADMOVED the chain head or the batch in flight changed')
 end
-local i = 7
-for _ = 1, tonumber(ARGV[6]) do
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
   redis.call('XADD', KEYS[4], '*', 'id', ARGV[i], 'e', ARGV[i + 1], 'reason', ARGV[i + 2])
   i = i + 3
 end
-local n = #ARGV
-while i <= n do
-  local j = math.min(i + 4999, n)
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, j))
-  redis.call('XDEL', KEYS[1], unpack(ARGV, i, j))
-  i = j + 1
-end
-if ARGV[4] ~= ARGV[3] then
-  redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'hash', ARGV[5])
-end
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[6])
+redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
+redis.call('HDEL', KEYS[2], 'batch_last', 'batch_count')
 return redis.call('XLEN', KEYS[1])
 """
 
@@ -380,8 +406,9 @@ class ShipperConfig:
             raise InvalidArgument("shards must be 1-256")
         if self.batch_max < 1:
             raise InvalidArgument("batch_max must be at least 1")
-        if self.lease_seconds <= 2 * self.backoff_max:
-            raise InvalidArgument("lease_seconds must exceed twice backoff_max")
+        if self.lease_seconds <= 2 * max(self.backoff_max, self.interval):
+            # The lease is renewed every cycle: waits between cycles must fit in it, twice.
+            raise InvalidArgument("lease_seconds must exceed twice backoff_max and interval")
 
 
 @dataclass(slots=True)
@@ -434,24 +461,21 @@ class Shipper:
     def __init__(
         self,
         *,
-        redis: Redis | RedisCluster,
+        redis: RoundTrip,
         sink: EventSink,
         audit_key: AuditKey,
         config: ShipperConfig,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
-        """``redis``: a redis-py asyncio client returning bytes (no ``decode_responses``);
-        ``clock_ms``: wall clock for checkpoint times (tests; default the system clock)."""
+        """``redis``: a ``RedisStore`` of its own (``round_trip`` sends raw commands and returns
+        raw replies: a batch of 50,000 entries is not turned into dicts); ``clock_ms``: wall
+        clock for checkpoint times (tests; default the system clock)."""
         self._redis = redis
         self._sink = sink
         self._key = audit_key
         self.config = config
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._read = redis.register_script(_READ)
-        self._ack = redis.register_script(_ACK)
-        self._set_head = redis.register_script(_SET_HEAD)
-        self._release = redis.register_script(_RELEASE)
         self._shards = [
             _Shard(
                 ShardStatus(s),
@@ -480,16 +504,16 @@ class Shipper:
     # -- driving -----------------------------------------------------------------------------
 
     async def ship_once(self) -> int:
-        """One cycle on every shard, one after the other; return the events shipped. Errors
-        propagate (after being counted)."""
-        total = 0
+        """One cycle on every shard, one after the other; return the events shipped (entries
+        set aside not counted). Errors propagate (after being counted)."""
+        before = sum(s.status.shipped for s in self._shards)
         for shard in self._shards:
-            total += await self._cycle(shard)
-        return total
+            await self._cycle(shard)
+        return sum(s.status.shipped for s in self._shards) - before
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ship until ``stop`` is set, each shard in its own task, retrying failures with
-        backoff; then try a last checkpoint and hand the leases back."""
+        backoff; then ``shutdown``."""
         tasks = [asyncio.create_task(self._run_shard(s, stop)) for s in self._shards]
         try:
             await asyncio.gather(*tasks)
@@ -497,13 +521,29 @@ class Shipper:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        await self._shutdown()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Sign a last checkpoint where events were shipped since the previous one, and hand
+        the leases back so another shipper can take over at once."""
+        for shard in self._shards:
+            if not shard.status.leased:
+                continue
+            try:
+                await asyncio.wait_for(self._checkpoint_now(shard), timeout=5.0)
+            except (AuthorityError, TimeoutError) as exc:
+                log.warning(
+                    "last checkpoint failed", extra={"shard": shard.status.shard, "error": str(exc)}
+                )
+            with contextlib.suppress(AuthorityError):
+                await self._eval(_RELEASE, [shard.keys[2]], [self.owner])
+            shard.status.leased = False
 
     async def _run_shard(self, shard: _Shard, stop: asyncio.Event) -> None:
         delay = 0.0
         while not stop.is_set():
             try:
-                shipped = await self._cycle(shard)
+                consumed = await self._cycle(shard)
             except AuthorityError as exc:
                 delay = min(self.config.backoff_max, max(self.config.backoff_min, delay * 2))
                 level = logging.INFO if isinstance(exc, Conflict) else logging.WARNING
@@ -515,30 +555,16 @@ class Shipper:
                 await _sleep(stop, delay)
                 continue
             delay = 0.0
-            if shipped < self.config.batch_max:
+            if consumed < self.config.batch_max:  # a full batch: more are probably waiting
                 await _sleep(stop, self.config.interval)
-
-    async def _shutdown(self) -> None:
-        for shard in self._shards:
-            if not shard.status.leased:
-                continue
-            try:
-                await asyncio.wait_for(self._checkpoint_now(shard), timeout=5.0)
-            except (AuthorityError, TimeoutError) as exc:
-                log.warning(
-                    "last checkpoint failed", extra={"shard": shard.status.shard, "error": str(exc)}
-                )
-            try:
-                await self._release(keys=[shard.keys[2]], args=[self.owner])
-            except (redis_errors.RedisError, OSError):
-                log.warning("could not release the lease", extra={"shard": shard.status.shard})
 
     # -- one cycle ---------------------------------------------------------------------------
 
     async def _cycle(self, shard: _Shard) -> int:
+        """One cycle on one shard; return the entries it consumed (shipped or set aside)."""
         status = shard.status
         try:
-            shipped = await self._ship(shard)
+            consumed = await self._ship(shard)
         except Conflict as exc:
             status.leased = False
             status.last_error = str(exc)
@@ -550,7 +576,7 @@ class Shipper:
                 self._failing_since = time.monotonic()
             raise
         self._failing_since = None
-        return shipped
+        return consumed
 
     async def _ship(self, shard: _Shard) -> int:
         status = shard.status
@@ -560,51 +586,60 @@ class Shipper:
                 if not self._prepared:
                     await asyncio.to_thread(self._sink.prepare)
                     self._prepared = True
-        reply = await self._redis_call(
-            self._read(
-                keys=[stream, head_k, lease_k],
-                args=[
-                    GROUP,
-                    CONSUMER,
-                    self.config.batch_max,
-                    self.owner,
-                    int(self.config.lease_seconds * 1000),
-                ],
-            )
-        )
-        if reply[0] == 0:  # another shipper holds the shard
+        lease_ms = int(self.config.lease_seconds * 1000)
+        begin = await self._eval(_BEGIN, [stream, head_k, lease_k], [self.owner, lease_ms])
+        status.backlog = int(begin[1])
+        if begin[0] == 0:  # another shipper holds the shard
             status.leased = False
-            status.backlog = int(reply[1])
             return 0
         status.leased = True
-        _, raw_seq, raw_hash, _pending, entries, backlog = reply
-        status.backlog = int(backlog)
+        _, length, raw_seq, raw_hash, in_flight, in_flight_count = begin
         head = GENESIS if raw_seq is None else ChainHead(int(raw_seq), bytes(raw_hash))
-        if not entries:
-            status.head_seq = head.seq
+        status.head_seq = head.seq
+        if int(length) == 0:
             await self._maybe_checkpoint(shard, head)
             return 0
-        if raw_seq is None:
-            head = await self._recover_head(shard)
-        batch = await asyncio.to_thread(prepare_batch, status.shard, head, entries)
+        if in_flight is not None:
+            last_id = bytes(in_flight)
+            entries = await self._read(stream, b"-", last_id, None)
+            if len(entries) != int(in_flight_count):
+                # Someone deleted entries from Redis: ship what is left (the audit will show
+                # whatever this does to rows already inserted) rather than stall the shard.
+                log.error(
+                    "entries of the batch in flight vanished from the stream",
+                    extra={"shard": status.shard, "expected": int(in_flight_count)},
+                )
+        else:
+            entries = await self._read(stream, b"-", b"+", self.config.batch_max)
+            if not entries:
+                return 0
+            last_id = bytes(entries[-1][0])
+        if in_flight is None:
+            if raw_seq is None:
+                head = await self._recover_head(shard)
+            await self._eval(
+                _MARK,
+                [head_k, lease_k],
+                [self.owner, head.seq, head.hash, last_id, len(entries)],
+            )
+        batch = await asyncio.to_thread(prepare_batch, status.shard, head, entries, last_id=last_id)
+        del entries
         if batch.events:
             await asyncio.to_thread(
                 self._sink.insert_events, batch.body, dedup_token=batch.dedup_token
             )
         args: list[bytes | str | int] = [
-            GROUP,
             self.owner,
             head.seq,
             batch.head.seq,
             batch.head.hash,
+            batch.last_id,
+            _after(batch.last_id),
             len(batch.rejected),
         ]
         for r in batch.rejected:
             args += [r.entry_id, r.raw, r.reason]
-        args += batch.entry_ids
-        backlog = await self._redis_call(
-            self._ack(keys=[stream, head_k, lease_k, rejected_k], args=args)
-        )
+        backlog = await self._eval(_ACK, [stream, head_k, lease_k, rejected_k], args)
         for r in batch.rejected:
             log.error(
                 "access-log entry is not a valid event; moved aside",
@@ -621,7 +656,22 @@ class Shipper:
             extra={"shard": status.shard, "events": batch.events, "seq": batch.head.seq},
         )
         await self._maybe_checkpoint(shard, batch.head)
-        return batch.events
+        return batch.count
+
+    async def _read(self, stream: str, start: bytes, end: bytes, count: int | None) -> list[Entry]:
+        """XRANGE ``start``..``end`` (at most ``count`` entries) in round trips of at most
+        ``READ_CHUNK`` entries: a 50,000-entry batch is ~20 MB, which as one reply can outlast
+        a connection's timeout on a busy machine, and every retry would read it whole again."""
+        entries: list[Entry] = []
+        while count is None or len(entries) < count:
+            chunk = READ_CHUNK if count is None else min(READ_CHUNK, count - len(entries))
+            command = ("XRANGE", stream, start, end, "COUNT", chunk)
+            (got,) = await self._redis_call(self._redis.round_trip([command]))  # type: ignore[list-item]
+            entries += got
+            if len(got) < chunk:
+                break
+            start = b"(" + bytes(got[-1][0])
+        return entries
 
     async def _recover_head(self, shard: _Shard) -> ChainHead:
         """No head in Redis: continue ClickHouse's chain if it has one (a reset Redis), rather
@@ -630,8 +680,8 @@ class Shipper:
         if stored is None or stored.seq == 0:
             return GENESIS
         _, head_k, lease_k, _ = shard.keys
-        written = await self._redis_call(
-            self._set_head(keys=[head_k, lease_k], args=[self.owner, stored.seq, stored.hash])
+        written = await self._eval(
+            _SET_HEAD, [head_k, lease_k], [self.owner, stored.seq, stored.hash]
         )
         log.warning(
             "access-log chain head missing in Redis; continuing from ClickHouse",
@@ -650,10 +700,12 @@ class Shipper:
             await self._sign_and_insert(shard, head)
 
     async def _checkpoint_now(self, shard: _Shard) -> None:
-        raw = await self._redis_call(self._redis.hmget(shard.keys[1], ["seq", "hash"]))
-        if raw[0] is None:
+        ((seq, chain_hash),) = await self._redis_call(
+            self._redis.round_trip([("HMGET", shard.keys[1], "seq", "hash")])
+        )
+        if seq is None:
             return
-        head = ChainHead(int(raw[0]), bytes(raw[1]))
+        head = ChainHead(int(seq), bytes(chain_hash))
         if head.seq > shard.checkpointed_seq:
             await self._sign_and_insert(shard, head)
 
@@ -665,7 +717,12 @@ class Shipper:
         shard.checkpoint_at = time.monotonic()
         shard.status.checkpoints += 1
 
-    async def _redis_call(self, call: Any) -> Any:
+    async def _eval(self, script: str, keys: list[str], args: Sequence[Any]) -> Any:
+        command = ("EVAL", script, len(keys), *keys, *args)
+        (reply,) = await self._redis_call(self._redis.round_trip([command]))
+        return reply
+
+    async def _redis_call(self, call: Awaitable[list[Any]]) -> list[Any]:
         try:
             return await call
         except redis_errors.ResponseError as exc:
