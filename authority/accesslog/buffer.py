@@ -36,7 +36,10 @@ class RoundTrip(Protocol):
     async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]: ...
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Sorted keys: each entry is then byte for byte the event's canonical form
+# (``AccessEvent.canonical_bytes``), which the shipper hashes without re-encoding (measured +15%
+# shipping throughput, bench/README.md).
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
 
 class RedisEventBuffer:
