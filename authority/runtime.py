@@ -80,7 +80,9 @@ class Runtime:
             embedded = EmbeddedRedis(
                 data_dir, binary=settings.redis_server, appendfsync=settings.redis_appendfsync
             )
-            url = await asyncio.to_thread(embedded.start)
+            # On this (the loop's) thread, not a worker's: PR_SET_PDEATHSIG fires when the
+            # *thread* that started the child exits, and a pool thread may exit before we do.
+            url = embedded.start()  # blocks the loop ~50 ms, once, before anything is served
         log_client: Any = None
         try:
             store = RedisStore.from_url(url)

@@ -2,8 +2,9 @@
 
 Why a Redis Stream (and not a local spool file): the authority already depends on Redis, which
 is durable (AOF, ``appendfsync always`` on the embedded default: an XADD acknowledged is on disk)
-and shared by every authority process and host, so one shipper (a consumer group) drains the
-events of all of them; a local spool would need a shipper per host and would be lost with it.
+and shared by every authority process and host, so the shippers (one per shard at a time, by
+lease) drain the events of all of them; a local spool would need a shipper per host and would be
+lost with it.
 
 Layout: ``{log:<shard>}:events`` streams (the hash tag keeps each on one cluster slot), entries
 ``e`` = the event as compact JSON. Each authority process appends to one shard (its pid modulo
@@ -24,8 +25,6 @@ from typing import Any, Protocol
 from authority.domain.errors import Unavailable
 from authority.domain.events import AccessEvent
 from authority.store.coalescing import BatchCoalescer
-
-GROUP = "shipper"
 
 
 def stream_key(shard: int) -> str:
@@ -83,8 +82,7 @@ class RedisEventBuffer:
         return [None] * len(batches)
 
     async def measure_backlog(self) -> int:
-        """Entries not yet acknowledged by the shipper on this shard (XLEN: shipped entries are
-        deleted once acknowledged)."""
+        """Entries not yet shipped on this shard (XLEN: the shipper trims what it shipped)."""
         (length,) = await self._redis.round_trip([("XLEN", self.key)])
         self.backlog = int(length)
         return self.backlog

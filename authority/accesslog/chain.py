@@ -152,7 +152,8 @@ def _entry_pattern(order: Sequence[str]) -> re.Pattern[bytes]:
 
 _SORTED_ENTRY = _entry_pattern(CANONICAL_FIELDS)
 _FIELD_ORDER_ENTRY = _entry_pattern(EVENT_FIELDS)
-"""``AccessEvent.to_dict()`` order: what ``RedisEventBuffer`` writes today."""
+"""``AccessEvent.to_dict()`` order: the buffer's encoding before it sorted keys (entries may
+still wait in a stream after an upgrade); it now writes the canonical bytes themselves."""
 _REORDER = tuple(EVENT_FIELDS.index(name) + 1 for name in CANONICAL_FIELDS)
 """Group numbers of ``_FIELD_ORDER_ENTRY`` in canonical order (``match.group(*_REORDER)``)."""
 _BYTES_TEMPLATE = _TEMPLATE.replace("%s", '"%s"').encode()

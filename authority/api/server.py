@@ -157,6 +157,13 @@ async def _watch_health(running: RunningServer) -> None:
         await asyncio.sleep(HEALTH_INTERVAL)
 
 
+def _report_shipper_exit(task: asyncio.Task[None]) -> None:
+    """The shipper only returns when told to stop; anything else is a bug worth a loud log
+    (its health entry then stays failing, as nothing ships)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("access-log shipper stopped unexpectedly", exc_info=task.exception())
+
+
 def _write_server_info(settings: Settings, port: int) -> Path:
     """Let local tools (the CLI, the demo) find this server without configuration."""
     host, _ = settings.listen_host_port
@@ -189,6 +196,7 @@ async def serve(
         watcher = asyncio.create_task(_watch_health(running))
         stop_shipping = asyncio.Event()
         shipping = asyncio.create_task(runtime.shipper.run(stop_shipping))
+        shipping.add_done_callback(_report_shipper_exit)
         if install_signal_handlers:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

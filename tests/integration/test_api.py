@@ -227,12 +227,14 @@ def test_key_holder_may_list_own_grants(server: ServerHandle) -> None:
 
 
 def test_every_action_decision_and_lookup_is_buffered_for_the_log(server: ServerHandle) -> None:
+    runtime = server.running.runtime
+    client = redis.Redis.from_url(runtime.settings.redis_url or "")
+    # Keep this shard's shipper away (another holds its lease) so the buffer keeps what we read.
+    client.set(runtime.events.key.replace(":events", ":lease"), "elsewhere", px=60_000)
     w = build_world(server.admin)
     w.holder.request_unlock(w.door_id)
     w.holder.request_unlock("door-unknown")
     w.org.list_grants(w.holder_id)
-    runtime = server.running.runtime
-    client = redis.Redis.from_url(runtime.settings.redis_url or "")
     entries = client.xrange(runtime.events.key)
     events = [json.loads(fields[b"e"]) for _, fields in entries]
     actions = [(e["kind"], e["action"], e["outcome"]) for e in events]
