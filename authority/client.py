@@ -41,6 +41,19 @@ class ServerInfo:
         return cls(target=str(raw["target"]), pid=int(raw["pid"]))
 
 
+def open_channel(target: str, root_certificates: bytes | None = None) -> grpc.Channel:
+    """A channel to the authority: TLS when a root certificate is given, else plaintext."""
+    if root_certificates is not None:
+        return grpc.secure_channel(
+            target, grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        )
+    return grpc.insecure_channel(target)
+
+
+def bearer_metadata(credential: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {credential}"),) if credential else ()
+
+
 class AuthorityClient:
     def __init__(
         self,
@@ -50,13 +63,8 @@ class AuthorityClient:
         root_certificates: bytes | None = None,
         timeout: float = 10.0,
     ) -> None:
-        if root_certificates is not None:
-            self.channel = grpc.secure_channel(
-                target, grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            )
-        else:
-            self.channel = grpc.insecure_channel(target)
-        self._metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+        self.channel = open_channel(target, root_certificates)
+        self._metadata = bearer_metadata(credential)
         self._timeout = timeout
         self.unlock_stub = pb_grpc.UnlockServiceStub(self.channel)
         self.directory = pb_grpc.DirectoryServiceStub(self.channel)
@@ -67,7 +75,7 @@ class AuthorityClient:
     def with_credential(self, credential: str) -> AuthorityClient:
         other = object.__new__(AuthorityClient)
         other.__dict__.update(self.__dict__)
-        other._metadata = (("authorization", f"Bearer {credential}"),)
+        other._metadata = bearer_metadata(credential)
         return other
 
     def close(self) -> None:

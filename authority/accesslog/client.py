@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authority.client import bearer_metadata, open_channel
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
 
@@ -74,13 +74,8 @@ class AccessLogClient:
         root_certificates: bytes | None = None,
         timeout: float = 60.0,
     ) -> None:
-        if root_certificates is not None:
-            self.channel = grpc.secure_channel(
-                target, grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            )
-        else:
-            self.channel = grpc.insecure_channel(target)
-        self._metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+        self.channel = open_channel(target, root_certificates)
+        self._metadata = bearer_metadata(credential)
         self._timeout = timeout
         self.logs = lpb_grpc.AccessLogServiceStub(self.channel)
         self.owners = lpb_grpc.SiteOwnerServiceStub(self.channel)
