@@ -27,3 +27,10 @@ class UnlockClaims:
     """``cti``: random and unique; relays refuse a cti they have seen."""
     cnonce: bytes | None = None
     """``cnonce`` (RFC 9200): the relay challenge this token answers, when given."""
+    revocation_epoch: int = 0
+    """The site's revocation epoch when the token was issued (0: none yet). A relay that has
+    learnt a higher epoch refuses the token; a genuine token with a higher epoch than the relay
+    knows raises the relay's epoch (this is how revocations reach offline relays)."""
+    confirmation_key: bytes | None = None
+    """``cnf`` (RFC 8747): the holder's device Ed25519 public key (32 bytes) for offline
+    tokens; the relay then also requires the device's signature over its challenge."""

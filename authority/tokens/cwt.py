@@ -4,7 +4,9 @@ Wire format (deterministic CBOR, RFC 8949 section 4.2)::
 
     COSE_Sign1 = #6.18([ protected: bstr .cbor {1: -8 (EdDSA), 4: kid}, unprotected: {},
                          payload: bstr .cbor CWT-claims, signature: bstr(64) ])
-    CWT-claims = {1: iss, 2: sub, 3: aud, 4: exp, 5: nbf, 6: iat, 7: cti, ?39: cnonce}
+    CWT-claims = {1: iss, 2: sub, 3: aud, 4: exp, 5: nbf, 6: iat, 7: cti, ?8: cnf,
+                  ?39: cnonce, ?-65537: revocation epoch}
+    cnf = {1: COSE_Key {1: 1 (OKP), -1: 6 (Ed25519), -2: x (32 bytes)}}   (offline tokens)
 
 ``verify_token`` is the relay's acceptance logic: it returns the claims or raises a subclass of
 ``TokenError`` naming exactly what is wrong; it never returns a boolean.
@@ -39,6 +41,10 @@ ALG_EDDSA = -8
 HDR_ALG, HDR_CRIT, HDR_KID = 1, 2, 4
 CLAIM_ISS, CLAIM_SUB, CLAIM_AUD, CLAIM_EXP, CLAIM_NBF, CLAIM_IAT, CLAIM_CTI = 1, 2, 3, 4, 5, 6, 7
 CLAIM_CNONCE = 39  # RFC 9200 section 5.3.1
+CLAIM_CNF = 8  # RFC 8747: proof-of-possession key, {1: COSE_Key}
+CLAIM_REVOCATION_EPOCH = -65537  # private-use claim: the site's revocation epoch at issue
+CNF_COSE_KEY = 1
+KTY, KTY_OKP, OKP_CRV, CRV_ED25519, OKP_X = 1, 1, -1, 6, -2
 MAX_TOKEN_BYTES = 512
 """Relays refuse anything larger before parsing it (a typical token is ~170 bytes)."""
 
@@ -64,8 +70,14 @@ def encode_claims(claims: UnlockClaims) -> dict[int, object]:
         CLAIM_IAT: claims.issued_at,
         CLAIM_CTI: claims.token_id,
     }
+    if claims.confirmation_key is not None:
+        out[CLAIM_CNF] = {
+            CNF_COSE_KEY: {KTY: KTY_OKP, OKP_CRV: CRV_ED25519, OKP_X: claims.confirmation_key}
+        }
     if claims.cnonce is not None:
         out[CLAIM_CNONCE] = claims.cnonce
+    if claims.revocation_epoch:
+        out[CLAIM_REVOCATION_EPOCH] = claims.revocation_epoch
     return out
 
 
@@ -106,6 +118,7 @@ _SIG1_PREFIX = b"\x84" + _dumps("Signature1")  # array of 4, "Signature1"
 _SIGN1_PREFIX = b"\xd2\x84"  # tag 18, array of 4
 _EMPTY_MAP, _EMPTY_BSTR = b"\xa0", b"\x40"
 _CNONCE_KEY = _dumps(CLAIM_CNONCE)
+_EPOCH_KEY = _dumps(CLAIM_REVOCATION_EPOCH)
 _MAX_UINT64 = (1 << 64) - 1
 
 
@@ -113,11 +126,14 @@ def encode_claims_cbor(claims: UnlockClaims) -> bytes:
     """The claims map in deterministic CBOR, identical to ``cbor2.dumps(encode_claims(c),
     canonical=True)``."""
     times = (claims.expires_at, claims.not_before, claims.issued_at)
-    if not all(0 <= t <= _MAX_UINT64 for t in times):
-        return _dumps(encode_claims(claims))  # negative times: leave the rare case to cbor2
+    if claims.confirmation_key is not None or not all(
+        0 <= t <= _MAX_UINT64 for t in (*times, claims.revocation_epoch)
+    ):
+        # offline tokens and negative numbers: leave the rare cases to cbor2
+        return _dumps(encode_claims(claims))
     exp, nbf, iat = times
     out = (
-        _head(5, 7 if claims.cnonce is None else 8)
+        _head(5, 7 + (claims.cnonce is not None) + (claims.revocation_epoch > 0))
         + b"\x01" + _tstr(claims.issuer)
         + b"\x02" + _tstr(claims.subject)
         + b"\x03" + _tstr(claims.audience)
@@ -128,6 +144,8 @@ def encode_claims_cbor(claims: UnlockClaims) -> bytes:
     )  # fmt: skip
     if claims.cnonce is not None:
         out += _CNONCE_KEY + _bstr(claims.cnonce)
+    if claims.revocation_epoch > 0:
+        out += _EPOCH_KEY + _head(0, claims.revocation_epoch)
     return out
 
 
@@ -211,6 +229,9 @@ def _claims_from_map(raw: Any) -> UnlockClaims:
     cnonce = raw.get(CLAIM_CNONCE)
     if cnonce is not None and not isinstance(cnonce, bytes):
         raise MalformedToken("claim cnonce must be a byte string")
+    epoch = raw.get(CLAIM_REVOCATION_EPOCH, 0)
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise MalformedToken("claim revocation epoch must be a non-negative integer")
     return UnlockClaims(
         issuer=text(CLAIM_ISS, "iss"),
         subject=text(CLAIM_SUB, "sub"),
@@ -220,7 +241,25 @@ def _claims_from_map(raw: Any) -> UnlockClaims:
         issued_at=number(CLAIM_IAT, "iat"),
         token_id=cti,
         cnonce=cnonce,
+        revocation_epoch=epoch,
+        confirmation_key=_confirmation_key(raw.get(CLAIM_CNF)),
     )
+
+
+def _confirmation_key(cnf: Any) -> bytes | None:
+    if cnf is None:
+        return None
+    key = cnf.get(CNF_COSE_KEY) if isinstance(cnf, dict) else None
+    if (
+        not isinstance(key, dict)
+        or key.get(KTY) != KTY_OKP
+        or key.get(OKP_CRV) != CRV_ED25519
+        or not isinstance(key.get(OKP_X), bytes)
+        or len(key[OKP_X]) != 32
+    ):
+        raise MalformedToken("claim cnf must hold an Ed25519 OKP COSE_Key with a 32-byte x")
+    x: bytes = key[OKP_X]
+    return x
 
 
 def decode_unverified(token: bytes) -> tuple[bytes, UnlockClaims]:
@@ -268,3 +307,26 @@ def verify_token(
     if nonce is not None and claims.cnonce != nonce:
         raise NonceMismatch("token is not bound to this relay's current challenge")
     return claims
+
+
+def sign_payload(payload: bytes, *, key: NaclSigningKey, kid: bytes) -> bytes:
+    """Any payload as a tagged COSE_Sign1 (EdDSA) under ``kid``: relay results and
+    revocation-epoch notices use the same envelope as tokens."""
+    protected = _bstr(protected_header(kid))
+    signature = key.sign(_SIG1_PREFIX + protected + _EMPTY_BSTR + _bstr(payload)).signature
+    return _SIGN1_PREFIX + protected + _EMPTY_MAP + _bstr(payload) + _bstr(signature)
+
+
+def verify_payload(data: bytes, *, keys: VerificationKeys) -> tuple[bytes, bytes]:
+    """The ``(kid, payload)`` of a COSE_Sign1 whose signature verifies under a trusted key, or
+    ``UnknownKey`` / ``BadSignature`` / ``MalformedToken``."""
+    protected, unprotected, payload, signature = _split(data)
+    kid = _header_kid(protected, unprotected)
+    key = keys.get(kid)
+    if key is None:
+        raise UnknownKey(f"no trusted key with kid {kid.hex()}")
+    try:
+        key.verify(_sig_structure(protected, payload), signature)
+    except BadSignatureError as exc:
+        raise BadSignature("signature does not verify") from exc
+    return kid, payload

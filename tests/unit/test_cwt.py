@@ -94,8 +94,12 @@ def claims_map(claims: UnlockClaims = CLAIMS) -> dict[int, Any]:
         6: claims.issued_at,
         7: claims.token_id,
     }
+    if claims.confirmation_key is not None:
+        out[8] = {1: {1: 1, -1: 6, -2: claims.confirmation_key}}
     if claims.cnonce is not None:
         out[39] = claims.cnonce
+    if claims.revocation_epoch:
+        out[-65537] = claims.revocation_epoch
     return out
 
 
@@ -155,6 +159,8 @@ claims_strategy = st.builds(
     expires_at=_ints,
     token_id=st.binary(min_size=8, max_size=32),
     cnonce=st.none() | st.binary(max_size=64),
+    revocation_epoch=st.just(0) | st.integers(0, 2**64 - 1),
+    confirmation_key=st.none() | st.binary(min_size=32, max_size=32),
 )
 
 short_claims = st.builds(  # tokens that stay under MAX_TOKEN_BYTES
@@ -167,6 +173,8 @@ short_claims = st.builds(  # tokens that stay under MAX_TOKEN_BYTES
     expires_at=_ints,
     token_id=st.binary(min_size=8, max_size=32),
     cnonce=st.none() | st.binary(max_size=32),
+    revocation_epoch=st.integers(0, 2**32),
+    confirmation_key=st.none() | st.binary(min_size=32, max_size=32),
 )
 
 
@@ -455,7 +463,29 @@ def test_cti_length_bounds_are_inclusive() -> None:
 
 
 def test_unknown_claims_are_ignored() -> None:
-    assert verify(reference_sign({**claims_map(), 8: {"cnf": 1}, "x": 1})) == CLAIMS
+    assert verify(reference_sign({**claims_map(), 9: {"scope": 1}, "x": 1})) == CLAIMS
+
+
+@pytest.mark.parametrize(
+    "cnf",
+    [
+        pytest.param({"cnf": 1}, id="not-cose-key"),
+        pytest.param({1: {1: 2, -1: 6, -2: bytes(32)}}, id="ec2-kty"),
+        pytest.param({1: {1: 1, -1: 4, -2: bytes(32)}}, id="x25519-crv"),
+        pytest.param({1: {1: 1, -1: 6, -2: bytes(31)}}, id="short-x"),
+        pytest.param([1], id="array"),
+    ],
+)
+def test_cnf_must_be_an_ed25519_key(cnf: object) -> None:
+    with pytest.raises(MalformedToken, match="cnf"):
+        verify(reference_sign({**claims_map(), 8: cnf}))
+
+
+def test_offline_claims_round_trip() -> None:
+    claims = replace(CLAIMS, confirmation_key=bytes(range(32)), revocation_epoch=7)
+    assert verify(sign_claims(claims, key=KEY, kid=KID)) == claims
+    with pytest.raises(MalformedToken, match="epoch"):
+        verify(reference_sign({**claims_map(), -65537: -1}))
 
 
 # -- tampering and garbage: only ever a TokenError -----------------------------------------------
