@@ -85,8 +85,6 @@ class RejectReason(IntEnum):
     DEVICE_PROOF_INVALID = 14
     OFFLINE_NOT_ALLOWED = 15
     """An offline token at a relay whose site does not allow offline opening."""
-    BUSY = 16
-    """The door is already opening for another submission."""
 
 
 def _dumps(obj: object) -> bytes:
@@ -180,6 +178,12 @@ class Submission:
         if proof is not None and (not isinstance(proof, bytes) or len(proof) != 64):
             raise ProtocolError("submission device proof must be a 64-byte Ed25519 signature")
         return cls(token=_field(m, 1, bytes, "submission"), device_proof=proof)
+
+
+def result_kid(relay_id: str) -> bytes:
+    """The COSE ``kid`` of a relay's signed results: its relay id in UTF-8 (the authority looks
+    up the public key registered for the door whose relay this is)."""
+    return relay_id.encode()
 
 
 def device_proof_message(relay_id: str, nonce: bytes) -> bytes:
