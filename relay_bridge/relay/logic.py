@@ -160,13 +160,20 @@ class RelayLogic:
     # -- challenge -------------------------------------------------------------------------------
 
     def challenge(self, session: Hashable) -> Challenge:
-        """A fresh single-use nonce for ``session`` (one BLE connection), replacing any earlier
-        one of the same session."""
-        nonce = self._random(NONCE_BYTES)
-        self._challenges.pop(session, None)
-        self._challenges[session] = (nonce, self._clock())
-        while len(self._challenges) > self.config.max_sessions:
-            self._challenges.popitem(last=False)
+        """The live challenge of ``session`` (one BLE connection): a fresh single-use nonce
+        created on the first read after connecting, after the previous one was used by a
+        submission, or once it is older than the challenge TTL. Repeated reads return the same
+        value until then, so a long (blob) read at a small MTU sees one consistent value."""
+        now = self._clock()
+        live = self._challenges.get(session)
+        if live is not None and now - live[1] <= self.config.challenge_ttl_s:
+            nonce = live[0]
+        else:
+            nonce = self._random(NONCE_BYTES)
+            self._challenges.pop(session, None)
+            self._challenges[session] = (nonce, now)
+            while len(self._challenges) > self.config.max_sessions:
+                self._challenges.popitem(last=False)
         return Challenge(
             relay_id=self.config.relay_id,
             nonce=nonce,
