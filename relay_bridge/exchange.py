@@ -49,7 +49,11 @@ class ResultLost(ExchangeError):
 
 class ForgedResult(ExchangeError):
     """A RESULT value that is not signed by the relay's registered key, or answers another
-    challenge: never believed."""
+    challenge: never believed. ``signed`` is the offending value, for the authority's log."""
+
+    def __init__(self, message: str, signed: bytes = b"") -> None:
+        super().__init__(message)
+        self.signed = signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +160,9 @@ def _check_result(signed: bytes, challenge: Challenge, key: bytes | None) -> Res
         else:
             body = verify_result(signed, relay_id=challenge.relay_id, relay_public_key=key)
     except (TokenError, ProtocolError) as exc:
-        raise ForgedResult(f"result is not genuine: {exc}") from exc
+        raise ForgedResult(f"result is not genuine: {exc}", signed) from exc
     if body.nonce != challenge.nonce or body.relay_id != challenge.relay_id:
-        raise ForgedResult("result answers another challenge or relay")
+        raise ForgedResult("result answers another challenge or relay", signed)
     return body
 
 
