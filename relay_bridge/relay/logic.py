@@ -141,7 +141,8 @@ class RelayLogic:
     ) -> None:
         self.config = config
         self._key = relay_key
-        self._clock = clock
+        self.clock = clock
+        """The relay's real-time clock (POSIX seconds); an emulator may skew it."""
         self._random = random_bytes
         self._epoch = epoch
         self._on_open = on_open
@@ -164,7 +165,7 @@ class RelayLogic:
         created on the first read after connecting, after the previous one was used by a
         submission, or once it is older than the challenge TTL. Repeated reads return the same
         value until then, so a long (blob) read at a small MTU sees one consistent value."""
-        now = self._clock()
+        now = self.clock()
         live = self._challenges.get(session)
         if live is not None and now - live[1] <= self.config.challenge_ttl_s:
             nonce = live[0]
@@ -189,7 +190,7 @@ class RelayLogic:
     def submit(self, session: Hashable, data: bytes) -> Verdict:
         """Judge a TOKEN write on ``session``; the session's challenge is used up either way."""
         live = self._challenges.pop(session, None)
-        now = self._clock()
+        now = self.clock()
         nonce = live[0] if live else b""
         try:
             claims = self._check(data, live, now)
@@ -262,7 +263,7 @@ class RelayLogic:
         connection, so a forgotten cti still cannot open twice. Offline tokens are reusable by
         design within their lifetime; each use needs the device's signature over a fresh
         challenge, which is what makes replaying one useless."""
-        now_s = int(self._clock())
+        now_s = int(self.clock())
         drift = self.config.clock_drift_s
         while self._seen:
             oldest, exp = next(iter(self._seen.items()))
