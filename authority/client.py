@@ -70,6 +70,7 @@ class AuthorityClient:
         self.directory = pb_grpc.DirectoryServiceStub(self.channel)
         self.grants = pb_grpc.GrantServiceStub(self.channel)
         self.keys = pb_grpc.KeyServiceStub(self.channel)
+        self.relays = pb_grpc.RelayServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
     def with_credential(self, credential: str) -> AuthorityClient:
@@ -111,8 +112,24 @@ class AuthorityClient:
     def create_site(self, **fields: Any) -> pb.Site:
         return self._call(self.directory.CreateSite, pb.CreateSiteRequest(**fields))
 
+    def get_site(self, site_id: str) -> pb.Site:
+        return self._call(self.directory.GetSite, pb.GetSiteRequest(site_id=site_id))
+
     def create_door(self, **fields: Any) -> pb.Door:
         return self._call(self.directory.CreateDoor, pb.CreateDoorRequest(**fields))
+
+    def get_door(self, door_id: str) -> pb.Door:
+        return self._call(self.directory.GetDoor, pb.GetDoorRequest(door_id=door_id))
+
+    def set_door_relay_key(
+        self, door_id: str, relay_public_key: bytes, relay_id: str = ""
+    ) -> pb.Door:
+        return self._call(
+            self.directory.SetDoorRelayKey,
+            pb.SetDoorRelayKeyRequest(
+                door_id=door_id, relay_public_key=relay_public_key, relay_id=relay_id
+            ),
+        )
 
     def create_key_holder(self, organisation_id: str = "") -> pb.CreateKeyHolderResponse:
         return self._call(
@@ -162,10 +179,31 @@ class AuthorityClient:
     def list_grants(self, key_holder_id: str) -> pb.ListGrantsResponse:
         return self._call(self.grants.ListGrants, pb.ListGrantsRequest(key_holder_id=key_holder_id))
 
-    def request_unlock(self, door_id: str, challenge: bytes = b"") -> pb.RequestUnlockResponse:
+    def request_unlock(
+        self, door_id: str, challenge: bytes = b"", *, offline: bool = False
+    ) -> pb.RequestUnlockResponse:
         return self._call(
             self.unlock_stub.RequestUnlock,
-            pb.RequestUnlockRequest(door_id=door_id, relay_challenge=challenge),
+            pb.RequestUnlockRequest(door_id=door_id, relay_challenge=challenge, offline=offline),
+        )
+
+    def register_device_key(self, device_public_key: bytes) -> pb.RegisterDeviceKeyResponse:
+        return self._call(
+            self.unlock_stub.RegisterDeviceKey,
+            pb.RegisterDeviceKeyRequest(device_public_key=device_public_key),
+        )
+
+    def report_relay_outcome(
+        self, door_id: str, signed_result: bytes
+    ) -> pb.ReportRelayOutcomeResponse:
+        return self._call(
+            self.relays.ReportRelayOutcome,
+            pb.ReportRelayOutcomeRequest(door_id=door_id, signed_result=signed_result),
+        )
+
+    def revocation_notice(self, door_id: str) -> pb.GetRevocationNoticeResponse:
+        return self._call(
+            self.relays.GetRevocationNotice, pb.GetRevocationNoticeRequest(door_id=door_id)
         )
 
     def verification_keys(self) -> pb.GetVerificationKeysResponse:

@@ -133,12 +133,50 @@ def _site_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _hex_key(text: str | None, flag: str) -> bytes:
+    if not text:
+        return b""
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{flag} must be hex (64 hex digits for an Ed25519 key)") from exc
+
+
 def _door_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    _output(
-        ns,
-        c.create_door(door_id=ns.door_id, site_id=ns.site, relay_id=ns.relay, label=ns.label or ""),
-        "door created",
+    door = c.create_door(
+        door_id=ns.door_id,
+        site_id=ns.site,
+        relay_id=ns.relay,
+        label=ns.label or "",
+        relay_public_key=_hex_key(ns.relay_public_key, "--relay-public-key"),
     )
+    _output(ns, door, "door created")
+    return 0
+
+
+def _door_set_relay_key(c: AuthorityClient, ns: argparse.Namespace) -> int:
+    door = c.set_door_relay_key(
+        ns.door_id, _hex_key(ns.relay_public_key, "--relay-public-key"), ns.relay or ""
+    )
+    _output(ns, door, "relay key set")
+    return 0
+
+
+def _relay_notice(c: AuthorityClient, ns: argparse.Namespace) -> int:
+    resp = c.revocation_notice(ns.door)
+    if ns.json:
+        print(
+            json.dumps(
+                {
+                    "relay_id": resp.relay_id,
+                    "epoch": resp.epoch,
+                    "issued_at": resp.issued_at.seconds,
+                    "notice_hex": resp.notice.hex(),
+                }
+            )
+        )
+    else:
+        print(resp.notice.hex())
     return 0
 
 
@@ -198,7 +236,9 @@ def _grant_list(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 
 def _unlock(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    resp = c.request_unlock(ns.door, bytes.fromhex(ns.challenge) if ns.challenge else b"")
+    resp = c.request_unlock(
+        ns.door, bytes.fromhex(ns.challenge) if ns.challenge else b"", offline=ns.offline
+    )
     _output(ns, resp, "unlock decision")
     return 0 if resp.decision == pb.DECISION_ALLOW else 3
 
@@ -254,6 +294,27 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--site", required=True)
     p.add_argument("--relay", required=True)
     p.add_argument("--label")
+    p.add_argument(
+        "--relay-public-key", metavar="HEX", help="the relay's Ed25519 public key (32 bytes, hex)"
+    )
+    p = client_parser(
+        door,
+        "set-relay-key",
+        "register or replace a door's relay key (relay installed or replaced)",
+        _door_set_relay_key,
+    )
+    p.add_argument("door_id")
+    p.add_argument("--relay-public-key", metavar="HEX", required=True, help="32 bytes, hex")
+    p.add_argument("--relay", help="the new relay's id, if it has another identity")
+
+    relay = sub.add_parser("relay", help="door relays").add_subparsers(dest="relay", required=True)
+    p = client_parser(
+        relay,
+        "notice",
+        "print the signed revocation-epoch notice for a door's relay (hex)",
+        _relay_notice,
+    )
+    p.add_argument("--door", required=True)
 
     holder = sub.add_parser("holder", help="key holders").add_subparsers(
         dest="holder", required=True
@@ -288,5 +349,8 @@ def add_client_commands(sub: Any) -> None:
     )
     p.add_argument("--door", required=True)
     p.add_argument("--challenge", help="relay challenge, hex")
+    p.add_argument(
+        "--offline", action="store_true", help="ask for an offline token (device key registered)"
+    )
 
     client_parser(sub, "health", "check the server's health (exit 0 when SERVING)", _health)

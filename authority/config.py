@@ -70,6 +70,12 @@ class Settings:
     token_ttl_seconds: int = field(default=60, metadata={"env": "AUTHORITY_TOKEN_TTL_SECONDS"})
     """Lifetime of an unlock token (``exp - iat``), 5-300 seconds."""
 
+    offline_token_ttl_seconds: int = field(
+        default=12 * 3600, metadata={"env": "AUTHORITY_OFFLINE_TOKEN_TTL_SECONDS"}
+    )
+    """Longest lifetime of an offline token (offline sites only), 300-604800 seconds; never past
+    the grant's end or its schedule window. Revocation reaches a relay nobody visits within it."""
+
     signing_key: Secret | None = field(default=None, metadata={"env": "AUTHORITY_SIGNING_KEY"})
     """Base64url Ed25519 seed shared by several hosts; empty: keys generated in data_dir/keys."""
 
@@ -124,6 +130,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not 5 <= self.token_ttl_seconds <= 300:
             raise InvalidArgument("token_ttl_seconds must be 5-300")
+        if not 300 <= self.offline_token_ttl_seconds <= 7 * 86400:
+            raise InvalidArgument("offline_token_ttl_seconds must be 300-604800 (7 days)")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidArgument("log_level must be DEBUG, INFO, WARNING or ERROR")
         if not 1 <= self.event_shards <= 256:

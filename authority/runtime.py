@@ -27,14 +27,18 @@ from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.app.auth import Authenticator, ReaderCredentials
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
+from authority.app.epochs import EpochBumps
+from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.ports import Clock
 from authority.store.coalescing import CoalescingSnapshotReader
 from authority.store.embedded import EmbeddedRedis
+from authority.store.once_events import RedisOnceEventRecorder
 from authority.store.redis_store import RedisStore
 from authority.tokens.keyring import Keyring, b64url_decode
+from authority.tokens.relay_messages import RelayMessages
 
 log = logging.getLogger(__name__)
 ADMIN_CREDENTIAL_FILE = "admin.credential"
@@ -64,6 +68,7 @@ class Runtime:
     unlock: UnlockService
     directory_commands: DirectoryCommands
     grant_commands: GrantCommands
+    relay_reports: RelayReports
     authenticator: Authenticator
     events: RedisEventBuffer
     admin_credential_file: Path | None
@@ -117,6 +122,8 @@ class Runtime:
             linger=settings.coalesce_linger_ms / 1000,
         )
         event_log = ClickHouseEventLog(log_client)
+        epoch_bumps = EpochBumps(directory=store, epochs=store)
+        relay_messages = RelayMessages(keyring)
         clickhouse_path = data_dir / "clickhouse"
         shipper_redis = RedisStore.from_url(url)  # its own connections: 50,000-entry batches
         shipper_sink = ClickHouseSink(
@@ -158,12 +165,38 @@ class Runtime:
                 events=events,
                 issuer=settings.issuer,
                 token_ttl=settings.token_ttl_seconds,
+                offline_token_ttl=settings.offline_token_ttl_seconds,
             ),
             directory_commands=DirectoryCommands(
-                directory=store, holders=store, credentials=store, clock=clock, events=events
+                directory=store,
+                holders=store,
+                credentials=store,
+                clock=clock,
+                events=events,
+                grants=store,
+                device_keys=store,
+                epoch_bumps=epoch_bumps,
             ),
             grant_commands=GrantCommands(
-                directory=store, holders=store, grants=store, clock=clock, events=events
+                directory=store,
+                holders=store,
+                grants=store,
+                clock=clock,
+                events=events,
+                epoch_bumps=epoch_bumps,
+            ),
+            relay_reports=RelayReports(
+                directory=store,
+                holders=store,
+                verifier=relay_messages,
+                notices=relay_messages,
+                events=events,
+                once=RedisOnceEventRecorder(
+                    store.client,
+                    shards=settings.event_shards,
+                    max_backlog=settings.event_max_backlog,
+                ),
+                clock=clock,
             ),
             events=events,
             authenticator=Authenticator(store, store),
@@ -186,7 +219,7 @@ class Runtime:
 
 def _load_keyring(settings: Settings) -> Keyring:
     # A retired key stays published for the longest token lifetime plus clock drift.
-    grace = settings.token_ttl_seconds + 300
+    grace = max(settings.token_ttl_seconds, settings.offline_token_ttl_seconds) + 300
     if settings.signing_key is not None:
         try:
             seed = b64url_decode(settings.signing_key.reveal())

@@ -44,6 +44,13 @@ class MemoryEventRecorder:
     async def record(self, events: Sequence[AccessEvent]) -> None:
         self.events.extend(events)
 
+    async def record_once(self, event: AccessEvent) -> bool:
+        """``OnceEventRecorder``: remembers every id (the real one forgets after hours)."""
+        if any(e.event_id == event.event_id for e in self.events):
+            return False
+        self.events.append(event)
+        return True
+
 
 class InMemoryStore:
     """Implements the same ports as ``authority.store.redis_store.RedisStore``."""
@@ -52,6 +59,7 @@ class InMemoryStore:
         self._orgs: dict[str, bytes] = {}
         self._sites: dict[str, bytes] = {}
         self._doors: dict[str, bytes] = {}
+        self._epochs: dict[str, int] = {}
         self._log: list[tuple[bytes, int, str, bytes]] = []
         self._holders: dict[str, dict[str, bytes]] = {}
         self._grant_index: dict[str, tuple[str, str]] = {}
@@ -86,6 +94,7 @@ class InMemoryStore:
                     credential_digest=fields["cred"],
                     grants=grants,
                     directory_version=len(self._log),
+                    device_key=fields.get("dk"),
                 )
             )
         return out
@@ -106,7 +115,7 @@ class InMemoryStore:
         return (
             len(self._log),
             {k: codec.decode_organisation(v) for k, v in self._orgs.items()},
-            {k: codec.decode_site(v) for k, v in self._sites.items()},
+            {k: codec.decode_site(v, self._epochs.get(k, 0)) for k, v in self._sites.items()},
             {k: codec.decode_door(v) for k, v in self._doors.items()},
             self._log[-1][0] if self._log else b"0-0",
         )
@@ -143,7 +152,7 @@ class InMemoryStore:
             create=create,
         )
 
-    async def put_door(self, door: Door) -> None:
+    async def put_door(self, door: Door, *, expected: Door | None = None) -> None:
         if door.site_id not in self._sites:
             raise NotFound(f"site {door.site_id} does not exist")
         self._put(
@@ -151,9 +160,18 @@ class InMemoryStore:
             kind="door",
             key=door.door_id,
             record=codec.encode_door(door),
-            expected=None,
-            create=True,
+            expected=codec.encode_door(expected) if expected else None,
+            create=expected is None,
         )
+
+    async def bump_revocation_epochs(self, site_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for site_id in site_ids:
+            if site_id in self._sites:
+                epoch = self._epochs[site_id] = self._epochs.get(site_id, 0) + 1
+                self._record("epoch", codec.encode_epoch_change(site_id, epoch))
+                out[site_id] = epoch
+        return out
 
     def _put(
         self,
@@ -182,11 +200,17 @@ class InMemoryStore:
 
     async def get_site(self, site_id: str) -> Site | None:
         raw = self._sites.get(site_id)
-        return codec.decode_site(raw) if raw else None
+        return codec.decode_site(raw, self._epochs.get(site_id, 0)) if raw else None
 
     async def get_door(self, door_id: str) -> Door | None:
         raw = self._doors.get(door_id)
         return codec.decode_door(raw) if raw else None
+
+    async def get_sites(self, site_ids: Sequence[str]) -> dict[str, Site]:
+        return {s: site for s in site_ids if (site := await self.get_site(s)) is not None}
+
+    async def get_doors(self, door_ids: Sequence[str]) -> dict[str, Door]:
+        return {d: door for d in door_ids if (door := await self.get_door(d)) is not None}
 
     # -- holders and grants ------------------------------------------------------------------
 
@@ -201,6 +225,14 @@ class InMemoryStore:
     async def get_holder(self, holder_id: str) -> KeyHolder | None:
         fields = self._holders.get(holder_id)
         return codec.decode_holder(fields["st"]) if fields else None
+
+    async def set_device_key(self, holder_id: str, device_key: bytes) -> bytes | None:
+        fields = self._holders.get(holder_id)
+        if fields is None:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        previous = fields.get("dk")
+        fields["dk"] = bytes(device_key)
+        return previous
 
     async def holder_credential_digest(self, holder_id: str) -> bytes | None:
         fields = self._holders.get(holder_id)

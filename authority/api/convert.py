@@ -19,6 +19,7 @@ from authority.domain.model import (
     Purpose,
     Site,
 )
+from authority.domain.relay import RelayOutcome
 from authority.domain.schedule import WeeklyWindow
 from authority.v1 import authority_pb2 as pb
 
@@ -55,6 +56,11 @@ REASON_TO_PB = {
     ),
     DecisionReason.DOOR_UNKNOWN: pb.DECISION_REASON_DOOR_UNKNOWN,
     DecisionReason.HOLDER_SUSPENDED: pb.DECISION_REASON_HOLDER_SUSPENDED,
+    DecisionReason.OFFLINE_NOT_ALLOWED: pb.DECISION_REASON_OFFLINE_NOT_ALLOWED,
+}
+RELAY_OUTCOME_TO_PB = {
+    RelayOutcome.OPENED: pb.RELAY_OUTCOME_OPENED,
+    RelayOutcome.REJECTED: pb.RELAY_OUTCOME_REJECTED,
 }
 
 
@@ -120,11 +126,18 @@ def site_to_pb(s: Site) -> pb.Site:
         time_zone=s.time_zone,
         offline_allowed=s.offline_allowed,
         blocked_organisation_ids=sorted(s.blocked_organisations),
+        revocation_epoch=s.revocation_epoch,
     )
 
 
 def door_to_pb(d: Door) -> pb.Door:
-    return pb.Door(door_id=d.door_id, site_id=d.site_id, relay_id=d.relay_id, label=d.label)
+    return pb.Door(
+        door_id=d.door_id,
+        site_id=d.site_id,
+        relay_id=d.relay_id,
+        label=d.label,
+        relay_public_key=d.relay_public_key or b"",
+    )
 
 
 def holder_to_pb(h: KeyHolder) -> pb.KeyHolder:

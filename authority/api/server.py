@@ -31,6 +31,7 @@ from authority.api.servicers import (
     DirectoryServicer,
     GrantServicer,
     KeyServicer,
+    RelayServicer,
     UnlockServicer,
 )
 from authority.config import Settings
@@ -66,7 +67,12 @@ async def start_server(runtime: Runtime) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ]
     )
-    pb_grpc.add_UnlockServiceServicer_to_server(UnlockServicer(runtime.unlock), server)
+    pb_grpc.add_UnlockServiceServicer_to_server(
+        UnlockServicer(runtime.unlock, runtime.authenticator, runtime.directory_commands), server
+    )
+    pb_grpc.add_RelayServiceServicer_to_server(
+        RelayServicer(runtime.authenticator, runtime.relay_reports), server
+    )
     pb_grpc.add_DirectoryServiceServicer_to_server(
         DirectoryServicer(runtime.authenticator, runtime.directory_commands), server
     )

@@ -13,6 +13,7 @@ from authority.api.errors import grpc_errors
 from authority.app.auth import Authenticator
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, parse_bearer
+from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.domain.model import HolderStatus, OrganisationStatus
 from authority.tokens.keyring import Keyring
@@ -29,17 +30,30 @@ def authorization(context: Context) -> str | None:
     return None
 
 
-class UnlockServicer(pb_grpc.UnlockServiceServicer):
-    def __init__(self, unlock: UnlockService) -> None:
+class _Authenticated:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
+
+    async def principal(self, context: Context) -> Principal:
+        return await self._auth.authenticate(authorization(context))
+
+
+class UnlockServicer(_Authenticated, pb_grpc.UnlockServiceServicer):
+    def __init__(
+        self, unlock: UnlockService, authenticator: Authenticator, commands: DirectoryCommands
+    ) -> None:
+        super().__init__(authenticator)
         self._unlock = unlock
+        self._cmd = commands
 
     @grpc_errors
     async def RequestUnlock(
         self, request: pb.RequestUnlockRequest, context: Context
     ) -> pb.RequestUnlockResponse:
+        # Authenticated inside the unlock's one round trip, not by the Authenticator.
         credential = parse_bearer(authorization(context))
         outcome = await self._unlock.request_unlock(
-            credential, request.door_id, request.relay_challenge or None
+            credential, request.door_id, request.relay_challenge or None, offline=request.offline
         )
         reason = convert.REASON_TO_PB[outcome.decision.reason]
         if outcome.claims is None or outcome.token is None:
@@ -52,17 +66,20 @@ class UnlockServicer(pb_grpc.UnlockServiceServicer):
             token_id=claims.token_id.hex(),
             relay_id=claims.audience,
             grant_id=outcome.decision.grant.grant_id if outcome.decision.grant else "",
+            revocation_epoch=claims.revocation_epoch,
         )
         response.expires_at.seconds = claims.expires_at
         return response
 
-
-class _Authenticated:
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._auth = authenticator
-
-    async def principal(self, context: Context) -> Principal:
-        return await self._auth.authenticate(authorization(context))
+    @grpc_errors
+    async def RegisterDeviceKey(
+        self, request: pb.RegisterDeviceKeyRequest, context: Context
+    ) -> pb.RegisterDeviceKeyResponse:
+        principal = await self.principal(context)
+        replaced = await self._cmd.register_device_key(principal, request.device_public_key)
+        return pb.RegisterDeviceKeyResponse(
+            key_holder_id=principal.key_holder_id or "", replaced=replaced
+        )
 
 
 class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
@@ -133,6 +150,19 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
             site_id=request.site_id,
             relay_id=request.relay_id,
             label=request.label,
+            relay_public_key=request.relay_public_key,
+        )
+        return convert.door_to_pb(door)
+
+    @grpc_errors
+    async def SetDoorRelayKey(
+        self, request: pb.SetDoorRelayKeyRequest, context: Context
+    ) -> pb.Door:
+        door = await self._cmd.set_door_relay_key(
+            await self.principal(context),
+            door_id=request.door_id,
+            relay_public_key=request.relay_public_key,
+            relay_id=request.relay_id,
         )
         return convert.door_to_pb(door)
 
@@ -202,6 +232,45 @@ class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):
     ) -> pb.ListGrantsResponse:
         grants = await self._cmd.list_grants(await self.principal(context), request.key_holder_id)
         return pb.ListGrantsResponse(grants=[convert.grant_to_pb(g) for g in grants])
+
+
+class RelayServicer(_Authenticated, pb_grpc.RelayServiceServicer):
+    def __init__(self, authenticator: Authenticator, reports: RelayReports) -> None:
+        super().__init__(authenticator)
+        self._reports = reports
+
+    @grpc_errors
+    async def ReportRelayOutcome(
+        self, request: pb.ReportRelayOutcomeRequest, context: Context
+    ) -> pb.ReportRelayOutcomeResponse:
+        report = await self._reports.report_outcome(
+            await self.principal(context), request.door_id, request.signed_result
+        )
+        result = report.result
+        return pb.ReportRelayOutcomeResponse(
+            outcome=convert.RELAY_OUTCOME_TO_PB[result.outcome],
+            reason=result.reason,
+            relay_id=result.relay_id,
+            token_id=result.token_id.hex(),
+            key_holder_id=result.subject,
+            relay_epoch=max(result.epoch, 0),
+            site_epoch=report.site_epoch,
+            event_id=report.event_id,
+            already_reported=not report.first_report,
+        )
+
+    @grpc_errors
+    async def GetRevocationNotice(
+        self, request: pb.GetRevocationNoticeRequest, context: Context
+    ) -> pb.GetRevocationNoticeResponse:
+        notice = await self._reports.revocation_notice(
+            await self.principal(context), request.door_id
+        )
+        response = pb.GetRevocationNoticeResponse(
+            notice=notice.notice, relay_id=notice.door.relay_id, epoch=notice.epoch
+        )
+        response.issued_at.seconds = notice.issued_at
+        return response
 
 
 class KeyServicer(pb_grpc.KeyServiceServicer):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from authority.app.auth import acting_organisation, may_see_organisation_data, require_admin
 from authority.app.credentials import (
@@ -19,7 +20,8 @@ from authority.app.credentials import (
     new_credential,
     new_organisation_key,
 )
-from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from authority.app.epochs import EpochBumps
+from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from authority.domain.events import EventKind, event
 from authority.domain.model import (
     Door,
@@ -38,15 +40,22 @@ from authority.domain.model import (
     validate_text,
     validate_time_zone,
 )
+from authority.domain.offline import live_targets
 from authority.domain.ports import (
     Clock,
     CredentialStore,
+    DeviceKeyStore,
     DirectoryWriter,
     EventRecorder,
     GrantStore,
     HolderStore,
 )
+from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
 from authority.domain.schedule import WeeklyWindow
+
+
+class GrantLister(Protocol):
+    async def list_grants(self, holder_id: str) -> list[Grant]: ...
 
 
 class DirectoryCommands:
@@ -58,12 +67,18 @@ class DirectoryCommands:
         credentials: CredentialStore,
         clock: Clock,
         events: EventRecorder,
+        grants: GrantLister,
+        device_keys: DeviceKeyStore,
+        epoch_bumps: EpochBumps,
     ) -> None:
         self._dir = directory
         self._holders = holders
         self._creds = credentials
         self._clock = clock
         self._audit = AuditTrail(events)
+        self._grants = grants
+        self._device_keys = device_keys
+        self._bumps = epoch_bumps
 
     # -- organisations -----------------------------------------------------------------------
 
@@ -171,7 +186,14 @@ class DirectoryCommands:
         return site
 
     async def create_door(
-        self, principal: Principal, *, door_id: str, site_id: str, relay_id: str, label: str
+        self,
+        principal: Principal,
+        *,
+        door_id: str,
+        site_id: str,
+        relay_id: str,
+        label: str,
+        relay_public_key: bytes = b"",
     ) -> Door:
         require_admin(principal)
         door = Door(
@@ -179,6 +201,11 @@ class DirectoryCommands:
             site_id=validate_id(site_id, field_name="site_id"),
             relay_id=validate_id(relay_id, field_name="relay_id"),
             label=validate_text(label, field_name="label", max_len=100, required=False),
+            relay_public_key=validate_ed25519_public_key(
+                relay_public_key, field_name="relay_public_key"
+            )
+            if relay_public_key
+            else None,
         )
         await self._dir.put_door(door)
         await self._audit.admin(
@@ -187,8 +214,35 @@ class DirectoryCommands:
             door_id=door.door_id,
             site_id=door.site_id,
             relay_id=door.relay_id,
+            detail=_relay_key_detail(door),
         )
         return door
+
+    async def set_door_relay_key(
+        self, principal: Principal, *, door_id: str, relay_public_key: bytes, relay_id: str
+    ) -> Door:
+        """Register or replace the public key of a door's relay (a relay installed or replaced);
+        ``relay_id`` (optional) renames the relay too, when the new one has another identity."""
+        require_admin(principal)
+        key = validate_ed25519_public_key(relay_public_key, field_name="relay_public_key")
+        current = await self._dir.get_door(validate_id(door_id, field_name="door_id"))
+        if current is None:
+            raise NotFound(f"door {door_id} does not exist")
+        updated = replace(
+            current,
+            relay_public_key=key,
+            relay_id=validate_id(relay_id, field_name="relay_id") if relay_id else current.relay_id,
+        )
+        await self._dir.put_door(updated, expected=current)
+        await self._audit.admin(
+            principal,
+            "door.relay_key",
+            door_id=updated.door_id,
+            site_id=updated.site_id,
+            relay_id=updated.relay_id,
+            detail=_relay_key_detail(updated, previous=current),
+        )
+        return updated
 
     async def get_door(self, principal: Principal, door_id: str) -> Door:
         require_admin(principal)
@@ -245,13 +299,51 @@ class DirectoryCommands:
         if not may_see_organisation_data(principal, holder.organisation_id):
             raise NotFound(f"key holder {holder_id} does not exist")
         updated = await self._holders.set_holder_status(holder_id, status)
+        bumped: dict[str, int] = {}
+        if status is HolderStatus.SUSPENDED:  # a lost phone: its offline tokens must die too
+            bumped = await self._bump_holder_sites(holder_id)
         await self._audit.admin(
             principal,
             f"holder.{status.value}",
             organisation_id=holder.organisation_id,
             holder_id=holder_id,
+            detail=_epochs_detail(bumped),
         )
         return updated
+
+    async def register_device_key(self, principal: Principal, device_key: bytes) -> bool:
+        """A key holder registers their device's Ed25519 public key (offline tokens are bound to
+        it). Replacing a key raises the revocation epoch of the offline sites the holder has
+        grants for, so offline tokens bound to the old device stop opening doors. Whether a
+        different key was replaced."""
+        if principal.role is not Role.KEY_HOLDER or principal.key_holder_id is None:
+            raise PermissionDenied("only key holders register device keys (use the app credential)")
+        key = validate_ed25519_public_key(device_key, field_name="device_public_key")
+        holder_id = principal.key_holder_id
+        previous = await self._device_keys.set_device_key(holder_id, key)
+        replaced = previous is not None and previous != key
+        bumped = await self._bump_holder_sites(holder_id) if replaced else {}
+        holder = await self._holders.get_holder(holder_id)
+        await self._audit.admin(
+            principal,
+            "holder.device_key",
+            organisation_id=holder.organisation_id if holder else "",
+            holder_id=holder_id,
+            detail=json.dumps(
+                {
+                    "device_key": key_fingerprint(key),
+                    "replaced": replaced,
+                    **({"epochs": bumped} if bumped else {}),
+                },
+                sort_keys=True,
+                separators=(",", ":"),
+            ),
+        )
+        return replaced
+
+    async def _bump_holder_sites(self, holder_id: str) -> dict[str, int]:
+        grants = await self._grants.list_grants(holder_id)
+        return await self._bumps.after_revoking(live_targets(grants, self._clock.now()))
 
 
 class GrantCommands:
@@ -263,12 +355,14 @@ class GrantCommands:
         grants: GrantStore,
         clock: Clock,
         events: EventRecorder,
+        epoch_bumps: EpochBumps,
     ) -> None:
         self._dir = directory
         self._holders = holders
         self._grants = grants
         self._clock = clock
         self._audit = AuditTrail(events)
+        self._bumps = epoch_bumps
 
     async def issue_grant(
         self,
@@ -326,7 +420,11 @@ class GrantCommands:
         if grant is None or not may_see_organisation_data(principal, grant.organisation_id):
             raise NotFound(f"grant {grant_id} does not exist")
         revoked = await self._grants.revoke_grant(grant_id, at=self._clock.now())
-        await self._audit.admin(principal, "grant.revoke", **grant_facts(revoked))
+        # After the revocation is stored (see authority.app.epochs); again on a retried revoke.
+        bumped = await self._bumps.after_revoking(live_targets([revoked], self._clock.now()))
+        await self._audit.admin(
+            principal, "grant.revoke", **grant_facts(revoked), detail=_epochs_detail(bumped)
+        )
         return revoked
 
     async def list_grants(self, principal: Principal, holder_id: str) -> list[Grant]:
@@ -377,6 +475,24 @@ class AuditTrail:
                 )
             ]
         )
+
+
+def _epochs_detail(bumped: dict[str, int]) -> str:
+    """The revocation epochs a command raised, for its event (empty when none)."""
+    if not bumped:
+        return ""
+    return json.dumps({"epochs": bumped}, sort_keys=True, separators=(",", ":"))
+
+
+def _relay_key_detail(door: Door, previous: Door | None = None) -> str:
+    facts: dict[str, str] = {}
+    if door.relay_public_key is not None:
+        facts["relay_key"] = key_fingerprint(door.relay_public_key)
+    if previous is not None and previous.relay_public_key is not None:
+        facts["replaced_relay_key"] = key_fingerprint(previous.relay_public_key)
+    if previous is not None and previous.relay_id != door.relay_id:
+        facts["replaced_relay_id"] = previous.relay_id
+    return json.dumps(facts, sort_keys=True, separators=(",", ":")) if facts else ""
 
 
 def grant_facts(grant: Grant) -> dict[str, str]:

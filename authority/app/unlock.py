@@ -1,7 +1,14 @@
-"""The unlock use case: authenticate the holder, decide, sign. One Redis round trip."""
+"""The unlock use case: authenticate the holder, decide, sign. One Redis round trip.
+
+Online tokens (the usual case) live ``token_ttl`` seconds and are bound to the relay's challenge.
+Offline tokens, for sites whose owner allows offline opening, are bound to the holder's device
+key instead (``cnf``), live longer (``offline_token_ttl``, capped by the grant and its schedule
+window: ``authority.domain.offline``), and die early when the site's revocation epoch rises.
+"""
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,9 +16,15 @@ from datetime import datetime
 from authority.app.credentials import PresentedCredential
 from authority.domain.claims import UnlockClaims
 from authority.domain.decision import UnlockDecision, decide_unlock
-from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from authority.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+)
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Door, validate_id
+from authority.domain.offline import offline_token_expiry
 from authority.domain.ports import (
     Clock,
     DirectoryView,
@@ -30,6 +43,7 @@ class UnlockOutcome:
     door: Door | None
     token: bytes | None = None
     claims: UnlockClaims | None = None
+    offline: bool = False
 
 
 class UnlockService:
@@ -43,6 +57,7 @@ class UnlockService:
         events: EventRecorder,
         issuer: str,
         token_ttl: int,
+        offline_token_ttl: int = 12 * 3600,
     ) -> None:
         self._directory = directory
         self._events = events
@@ -51,15 +66,26 @@ class UnlockService:
         self._clock = clock
         self._issuer = issuer
         self._ttl = token_ttl
+        self._offline_ttl = offline_token_ttl
 
     async def request_unlock(
-        self, credential: PresentedCredential, door_id: str, challenge: bytes | None
+        self,
+        credential: PresentedCredential,
+        door_id: str,
+        challenge: bytes | None,
+        *,
+        offline: bool = False,
     ) -> UnlockOutcome:
         validate_id(door_id, field_name="door_id")
         if challenge is not None and not MIN_CHALLENGE <= len(challenge) <= MAX_CHALLENGE:
             raise InvalidArgument(
                 f"relay_challenge must be {MIN_CHALLENGE}-{MAX_CHALLENGE} bytes; "
                 f"got {len(challenge)}"
+            )
+        if offline and challenge is not None:
+            raise InvalidArgument(
+                "relay_challenge must be empty with offline=true: an offline token is bound to "
+                "the device key, and the device signs the relay's challenge at the door"
             )
         if not credential.is_holder:
             raise PermissionDenied("only key holders can request unlocks (use the app credential)")
@@ -81,31 +107,47 @@ class UnlockService:
             if fresh is None or not credential.matches(fresh.credential_digest):
                 raise Unauthenticated("invalid credential")
             snapshot = fresh
+        if offline and snapshot.device_key is None:
+            raise FailedPrecondition(
+                "no device key registered: register this device's Ed25519 public key with "
+                "RegisterDeviceKey before asking for offline tokens"
+            )
 
         now = self._clock.now()
+        site = self._directory.site(door.site_id) if door else None
         decision = decide_unlock(
             door=door,
-            site=self._directory.site(door.site_id) if door else None,
+            site=site,
             holder_status=snapshot.status,
             grants=snapshot.grants,
             organisations=self._directory.organisations,
             now=now,
+            offline=offline,
         )
-        if not decision.allowed or door is None:
-            outcome = UnlockOutcome(decision, holder_id, door)
+        if not decision.allowed or door is None or site is None:
+            outcome = UnlockOutcome(decision, holder_id, door, offline=offline)
         else:
             issued = int(now.timestamp())
+            if offline and decision.grant is not None:
+                expires = offline_token_expiry(decision.grant, site, now, self._offline_ttl)
+                expires_at = int(expires.timestamp())
+            else:
+                expires_at = issued + self._ttl
             claims = UnlockClaims(
                 issuer=self._issuer,
                 subject=holder_id,
                 audience=door.relay_id,
                 issued_at=issued,
                 not_before=issued,
-                expires_at=issued + self._ttl,
+                expires_at=expires_at,
                 token_id=secrets.token_bytes(16),
                 cnonce=challenge,
+                revocation_epoch=site.revocation_epoch,
+                confirmation_key=snapshot.device_key if offline else None,
             )
-            outcome = UnlockOutcome(decision, holder_id, door, self._signer.sign(claims), claims)
+            outcome = UnlockOutcome(
+                decision, holder_id, door, self._signer.sign(claims), claims, offline=offline
+            )
         # The decision is in the durable log before the caller hears of it.
         await self._events.record([decision_event(outcome, door_id, now)])
         return outcome
@@ -128,4 +170,14 @@ def decision_event(outcome: UnlockOutcome, door_id: str, now: datetime) -> Acces
         door_id=door_id,
         relay_id=door.relay_id if door else "",
         token_id=outcome.claims.token_id.hex() if outcome.claims else "",
+        detail=_offline_detail(outcome) if outcome.offline else "",
     )
+
+
+def _offline_detail(outcome: UnlockOutcome) -> str:
+    """Offline decisions say so in the log, with the token's lifetime and epoch."""
+    facts: dict[str, object] = {"offline": True}
+    if outcome.claims is not None:
+        facts["expires_at"] = outcome.claims.expires_at
+        facts["epoch"] = outcome.claims.revocation_epoch
+    return json.dumps(facts, sort_keys=True, separators=(",", ":"))

@@ -31,6 +31,8 @@ class DecisionReason(StrEnum):
     ORGANISATION_BLOCKED_BY_SITE_OWNER = "organisation_blocked_by_site_owner"
     DOOR_UNKNOWN = "door_unknown"
     HOLDER_SUSPENDED = "holder_suspended"
+    OFFLINE_NOT_ALLOWED = "offline_not_allowed"
+    """An offline token was asked for at a site whose owner does not allow offline opening."""
 
 
 # When no grant allows, the holder is told about the grant that came closest: a grant that is
@@ -65,11 +67,15 @@ def decide_unlock(
     grants: Sequence[Grant],
     organisations: Mapping[str, Organisation],
     now: datetime,
+    offline: bool = False,
 ) -> UnlockDecision:
     """Decide from the holder's grants for ``door`` (or its site) at instant ``now`` (aware).
 
     ``grants`` may contain grants for other doors; only those covering ``door`` count.
     ``organisations`` resolves each grant's issuing organisation (a missing one never allows).
+    ``offline``: the holder asks for an offline token; a site that does not allow offline
+    opening then refuses what would have been allowed (a refusal for another reason is reported
+    as that reason: it is what the holder needs to know).
     """
     if door is None or site is None:
         return UnlockDecision(DecisionReason.DOOR_UNKNOWN)
@@ -90,6 +96,8 @@ def decide_unlock(
                 if not any(w.contains(local_now) for w in grant.windows):
                     reason = DecisionReason.OUTSIDE_SCHEDULE
             if reason is None:
+                if offline and not site.offline_allowed:
+                    return UnlockDecision(DecisionReason.OFFLINE_NOT_ALLOWED, grant)
                 return UnlockDecision(DecisionReason.GRANTED, grant)
         if _CLOSENESS[reason] > _CLOSENESS[best]:
             best, best_grant = reason, grant

@@ -156,6 +156,10 @@ class Site:
     time_zone: str = DEFAULT_TIME_ZONE
     offline_allowed: bool = False
     blocked_organisations: frozenset[str] = field(default_factory=frozenset)
+    revocation_epoch: int = 0
+    """Raised by one on every revocation that must reach offline relays (offline sites only);
+    every token for the site carries it, and relays refuse tokens of an older epoch. Kept apart
+    from the site's record (a counter of its own), so bumping it never races an edit."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -168,6 +172,9 @@ class Door:
     site_id: str
     relay_id: str
     label: str = ""
+    relay_public_key: bytes | None = None
+    """The relay's own Ed25519 public key (32 bytes), registered at installation: it verifies
+    the results the relay signs. ``None`` until registered."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from typing import Protocol
 from authority.domain.claims import UnlockClaims
 from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
+from authority.domain.relay import RelayResult
 
 
 class Clock(Protocol):
@@ -32,6 +33,8 @@ class HolderSnapshot:
     grants: Sequence[Grant]
     directory_version: int = 0
     """The directory revision observed in the same round trip (see ``DirectoryView.sync_to``)."""
+    device_key: bytes | None = None
+    """The holder's registered device Ed25519 public key (offline tokens), if any."""
 
 
 class HolderSnapshotReader(Protocol):
@@ -74,13 +77,37 @@ class DirectoryWriter(Protocol):
 
     async def put_site(self, site: Site, *, expected: Site | None, create: bool) -> None: ...
 
-    async def put_door(self, door: Door) -> None: ...
+    async def put_door(self, door: Door, *, expected: Door | None = None) -> None:
+        """Create the door (``expected`` None) or replace ``expected`` by it (compare-and-set:
+        ``Conflict`` if the stored door is not ``expected``)."""
+        ...
 
     async def get_organisation(self, organisation_id: str) -> Organisation | None: ...
 
     async def get_site(self, site_id: str) -> Site | None: ...
 
     async def get_door(self, door_id: str) -> Door | None: ...
+
+    async def get_sites(self, site_ids: Sequence[str]) -> dict[str, Site]:
+        """The sites that exist among ``site_ids`` (one round trip)."""
+        ...
+
+    async def get_doors(self, door_ids: Sequence[str]) -> dict[str, Door]:
+        """The doors that exist among ``door_ids`` (one round trip)."""
+        ...
+
+
+class RevocationEpochs(Protocol):
+    async def bump_revocation_epochs(self, site_ids: Sequence[str]) -> dict[str, int]:
+        """Raise each existing site's revocation epoch by one, atomically, as directory changes
+        (seen by the next decision on every process); the new epochs by site."""
+        ...
+
+
+class DeviceKeyStore(Protocol):
+    async def set_device_key(self, holder_id: str, device_key: bytes) -> bytes | None:
+        """Register the holder's device public key; the key it replaced, if any."""
+        ...
 
 
 class HolderStore(Protocol):
@@ -120,4 +147,26 @@ class EventRecorder(Protocol):
 
     async def record(self, events: Sequence[AccessEvent]) -> None:
         """Return only once ``events`` are durably stored (they will reach the log)."""
+        ...
+
+
+class OnceEventRecorder(Protocol):
+    """Records events whose id is derived from what they describe, at most once."""
+
+    async def record_once(self, event: AccessEvent) -> bool:
+        """Durably store ``event`` unless an event with its id was stored before (within the
+        recorder's memory, hours at least); whether it was stored now."""
+        ...
+
+
+class RelayResultVerifier(Protocol):
+    def verify_result(self, signed: bytes, *, relay_id: str, public_key: bytes) -> RelayResult:
+        """The result signed by relay ``relay_id``'s key, or a ``TokenError``: ``MalformedToken``
+        (not a signed result), ``UnknownKey`` (signed under another kid), ``BadSignature``."""
+        ...
+
+
+class EpochNoticeSigner(Protocol):
+    def sign_epoch_notice(self, *, relay_id: str, epoch: int, issued_at: int) -> bytes:
+        """An authority-signed revocation-epoch notice for one relay."""
         ...

@@ -63,6 +63,7 @@ def decode_organisation(raw: bytes | str) -> Organisation:
 
 
 def encode_site(s: Site) -> bytes:
+    """The site's record; its revocation epoch is a counter of its own (``{dir}:epoch``)."""
     return _dumps(
         {
             "id": s.site_id,
@@ -75,7 +76,7 @@ def encode_site(s: Site) -> bytes:
     ).encode()
 
 
-def decode_site(raw: bytes | str) -> Site:
+def decode_site(raw: bytes | str, epoch: int = 0) -> Site:
     d = json.loads(raw)
     return Site(
         site_id=d["id"],
@@ -84,18 +85,42 @@ def decode_site(raw: bytes | str) -> Site:
         time_zone=d["tz"],
         offline_allowed=d["off"],
         blocked_organisations=frozenset(d["blk"] or ()),
+        revocation_epoch=epoch,
     )
 
 
 def encode_door(door: Door) -> bytes:
-    return _dumps(
-        {"id": door.door_id, "site": door.site_id, "relay": door.relay_id, "label": door.label}
-    ).encode()
+    d: dict[str, str] = {
+        "id": door.door_id,
+        "site": door.site_id,
+        "relay": door.relay_id,
+        "label": door.label,
+    }
+    if door.relay_public_key is not None:  # absent when unset: older records stay byte-equal
+        d["rpk"] = door.relay_public_key.hex()
+    return _dumps(d).encode()
 
 
 def decode_door(raw: bytes | str) -> Door:
     d = json.loads(raw)
-    return Door(door_id=d["id"], site_id=d["site"], relay_id=d["relay"], label=d["label"])
+    rpk = d.get("rpk")
+    return Door(
+        door_id=d["id"],
+        site_id=d["site"],
+        relay_id=d["relay"],
+        label=d["label"],
+        relay_public_key=bytes.fromhex(rpk) if rpk else None,
+    )
+
+
+def encode_epoch_change(site_id: str, epoch: int) -> bytes:
+    """A changelog record: the site's revocation epoch is now ``epoch``."""
+    return _dumps({"site": site_id, "ep": epoch}).encode()
+
+
+def decode_epoch_change(raw: bytes | str) -> tuple[str, int]:
+    d = json.loads(raw)
+    return str(d["site"]), int(d["ep"])
 
 
 def encode_holder(h: KeyHolder) -> bytes:

@@ -1,4 +1,4 @@
-"""An in-process replica of the directory (organisations, sites, doors).
+"""An in-process replica of the directory (organisations, sites and their revocation epochs, doors).
 
 The directory is small (a national deployment: ~100k doors and sites, thousands of
 organisations) and read on every decision, so each authority process keeps a copy in memory and
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from authority.domain.model import Door, Organisation, Site
@@ -104,8 +105,18 @@ class DirectoryReplica:
             org = codec.decode_organisation(record)
             self._orgs[org.organisation_id] = org
         elif kind == "site":
+            # A site's record never carries its revocation epoch (a counter of its own): keep
+            # the epoch the replica already knows.
             site = codec.decode_site(record)
+            known = self._sites.get(site.site_id)
+            if known is not None:
+                site = replace(site, revocation_epoch=known.revocation_epoch)
             self._sites[site.site_id] = site
+        elif kind == "epoch":
+            site_id, epoch = codec.decode_epoch_change(record)
+            known = self._sites.get(site_id)
+            if known is not None:
+                self._sites[site_id] = replace(known, revocation_epoch=epoch)
         elif kind == "door":
             door = codec.decode_door(record)
             self._doors[door.door_id] = door

@@ -7,16 +7,18 @@ key                    type    contents
 =====================  ======  ==========================================================
 ``{dir}:org``          hash    organisation id -> record
 ``{dir}:site``         hash    site id -> record (incl. organisations blocked by the owner)
+``{dir}:epoch``        hash    site id -> revocation epoch (offline sites; absent = 0)
 ``{dir}:door``         hash    door id -> record (site, relay)
 ``{dir}:ver``          string  directory version, +1 per change
 ``{dir}:log``          stream  one entry per change (version, kind, record), capped
-``h:{<holder>}``       hash    ``st`` holder record, ``cred`` credential digest,
-                               ``d:<door>`` / ``s:<site>`` the holder's grants for that target
+``h:{<holder>}``       hash    ``st`` holder record, ``cred`` credential digest, ``dk`` device
+                               key (offline tokens), ``d:<door>`` / ``s:<site>`` the holder's
+                               grants for that target
 ``gi:{<grant>}``       string  grant id -> holder and field (for revoke-by-id)
 ``cred:{<id>}``        hash    API/admin credential digest and principal
 =====================  ======  ==========================================================
 
-An unlock reads ``HMGET h:{holder} st cred d:<door> s:<site>`` plus ``GET {dir}:ver``: one
+An unlock reads ``HMGET h:{holder} st cred dk d:<door> s:<site>`` plus ``GET {dir}:ver``: one
 round trip, and the GET is shared by every request coalesced into the same pipeline. Organisations,
 sites and doors are served from an in-process replica that is brought up to the version read in
 that same round trip before deciding, so a change is seen by the very next decision.
@@ -51,6 +53,7 @@ from authority.store.pipelined import PipelinedConnection
 
 DIR_ORG, DIR_SITE, DIR_DOOR = "{dir}:org", "{dir}:site", "{dir}:door"
 DIR_VER, DIR_LOG = "{dir}:ver", "{dir}:log"
+DIR_EPOCH = "{dir}:epoch"
 CHANGELOG_MAXLEN = 100_000
 CAS_ATTEMPTS = 16
 
@@ -84,6 +87,8 @@ class RedisStore:
         self._holder_create = client.register_script(scripts.HOLDER_CREATE)
         self._field_cas = client.register_script(scripts.HOLDER_FIELD_CAS)
         self._grant_append = client.register_script(scripts.GRANT_APPEND)
+        self._epoch_bump = client.register_script(scripts.EPOCH_BUMP)
+        self._field_swap = client.register_script(scripts.HOLDER_FIELD_SWAP)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -116,12 +121,11 @@ class RedisStore:
         HMGET per request."""
         commands: list[tuple[str, ...]] = [("GET", DIR_VER)]
         for holder_id, door_id, site_id in requests:
+            key = holder_key(holder_id)
             if site_id is None:
-                commands.append(("HMGET", holder_key(holder_id), "st", "cred", "d:" + door_id))
+                commands.append(("HMGET", key, "st", "cred", "dk", "d:" + door_id))
             else:
-                commands.append(
-                    ("HMGET", holder_key(holder_id), "st", "cred", "d:" + door_id, "s:" + site_id)
-                )
+                commands.append(("HMGET", key, "st", "cred", "dk", "d:" + door_id, "s:" + site_id))
         replies = await self.round_trip(commands)
         version = int(replies[0] or 0)
         out: list[HolderSnapshot | None] = []
@@ -129,15 +133,16 @@ class RedisStore:
             if fields[0] is None:
                 out.append(None)
                 continue
-            grants = codec.decode_grant_list_cached(fields[2])
-            if len(fields) > 3 and fields[3]:
-                grants += codec.decode_grant_list_cached(fields[3])
+            grants = codec.decode_grant_list_cached(fields[3])
+            if len(fields) > 4 and fields[4]:
+                grants += codec.decode_grant_list_cached(fields[4])
             out.append(
                 HolderSnapshot(
                     status=codec.decode_holder_status(fields[0]),
                     credential_digest=fields[1] or b"",
                     grants=grants,
                     directory_version=version,
+                    device_key=bytes(fields[2]) if fields[2] else None,
                 )
             )
         return out
@@ -176,13 +181,20 @@ class RedisStore:
         self,
     ) -> tuple[int, dict[str, Organisation], dict[str, Site], dict[str, Door], bytes]:
         raw = await self._call(
-            self._dir_snapshot(keys=[DIR_VER, DIR_ORG, DIR_SITE, DIR_DOOR, DIR_LOG])
+            self._dir_snapshot(keys=[DIR_VER, DIR_ORG, DIR_SITE, DIR_DOOR, DIR_LOG, DIR_EPOCH])
         )
-        version, orgs, sites, doors, last_id = raw
+        version, orgs, sites, doors, last_id, epoch_pairs = raw
+        epochs = {
+            _text(k): int(v) for k, v in zip(epoch_pairs[::2], epoch_pairs[1::2], strict=True)
+        }
+        decoded_sites = (
+            codec.decode_site(record, epochs.get(_text(site_id), 0))
+            for site_id, record in zip(sites[::2], sites[1::2], strict=True)
+        )
         return (
             int(version),
             {o.organisation_id: o for o in map(codec.decode_organisation, _pairs_values(orgs))},
-            {s.site_id: s for s in map(codec.decode_site, _pairs_values(sites))},
+            {s.site_id: s for s in decoded_sites},
             {d.door_id: d for d in map(codec.decode_door, _pairs_values(doors))},
             last_id if isinstance(last_id, bytes) else str(last_id).encode(),
         )
@@ -255,28 +267,61 @@ class RedisStore:
             create=create,
         )
 
-    async def put_door(self, door: Door) -> None:
+    async def put_door(self, door: Door, *, expected: Door | None = None) -> None:
         await self._directory_put(
             hash_key=DIR_DOOR,
             kind="door",
             entity_id=door.door_id,
             record=codec.encode_door(door),
-            expected=None,
-            create=True,
+            expected=codec.encode_door(expected) if expected else None,
+            create=expected is None,
             parent=(DIR_SITE, door.site_id),
         )
+
+    async def bump_revocation_epochs(self, site_ids: Sequence[str]) -> dict[str, int]:
+        if not site_ids:
+            return {}
+        flat = await self._call(
+            self._epoch_bump(
+                keys=[DIR_EPOCH, DIR_VER, DIR_LOG, DIR_SITE],
+                args=[CHANGELOG_MAXLEN, *site_ids],
+            )
+        )
+        return {_text(k): int(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
 
     async def get_organisation(self, organisation_id: str) -> Organisation | None:
         raw = await self._call(self._r.hget(DIR_ORG, organisation_id))
         return codec.decode_organisation(raw) if raw else None
 
     async def get_site(self, site_id: str) -> Site | None:
-        raw = await self._call(self._r.hget(DIR_SITE, site_id))
-        return codec.decode_site(raw) if raw else None
+        return (await self.get_sites([site_id])).get(site_id)
 
     async def get_door(self, door_id: str) -> Door | None:
         raw = await self._call(self._r.hget(DIR_DOOR, door_id))
         return codec.decode_door(raw) if raw else None
+
+    async def get_sites(self, site_ids: Sequence[str]) -> dict[str, Site]:
+        if not site_ids:
+            return {}
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hmget(DIR_SITE, list(site_ids))
+        pipe.hmget(DIR_EPOCH, list(site_ids))
+        records, epochs = await self._call(pipe.execute())
+        return {
+            site_id: codec.decode_site(record, int(epoch or 0))
+            for site_id, record, epoch in zip(site_ids, records, epochs, strict=True)
+            if record
+        }
+
+    async def get_doors(self, door_ids: Sequence[str]) -> dict[str, Door]:
+        if not door_ids:
+            return {}
+        records = await self._call(self._r.hmget(DIR_DOOR, list(door_ids)))
+        return {
+            door_id: codec.decode_door(record)
+            for door_id, record in zip(door_ids, records, strict=True)
+            if record
+        }
 
     # -- holders -----------------------------------------------------------------------------
 
@@ -293,6 +338,14 @@ class RedisStore:
     async def get_holder(self, holder_id: str) -> KeyHolder | None:
         raw = await self._call(self._r.hget(holder_key(holder_id), "st"))
         return codec.decode_holder(raw) if raw else None
+
+    async def set_device_key(self, holder_id: str, device_key: bytes) -> bytes | None:
+        status, previous = await self._call(
+            self._field_swap(keys=[holder_key(holder_id)], args=["dk", device_key])
+        )
+        if int(status) == -1:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        return bytes(previous) if previous else None
 
     async def holder_credential_digest(self, holder_id: str) -> bytes | None:
         raw = await self._call(self._r.hget(holder_key(holder_id), "cred"))
@@ -408,6 +461,10 @@ class RedisStore:
             raise Unavailable("the grant store is read-only (failover in progress)") from exc
         except redis_errors.ResponseError as exc:
             raise FailedPrecondition(f"the grant store refused the operation: {exc}") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _pairs_values(flat: Sequence[Any]) -> list[Any]:

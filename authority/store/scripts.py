@@ -19,14 +19,36 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'v', v, 'k', ARGV[5], '
 return v
 """
 
-# A consistent copy of the whole directory: version, the three hashes, the changelog's last id.
-# KEYS: version, org hash, site hash, door hash, changelog
+# A consistent copy of the whole directory: version, the three hashes, the changelog's last id,
+# the sites' revocation epochs.
+# KEYS: version, org hash, site hash, door hash, changelog, epoch hash
 DIRECTORY_SNAPSHOT = """
 local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
 local last_id = '0-0'
 if #last > 0 then last_id = last[1][1] end
 return {redis.call('GET', KEYS[1]) or '0', redis.call('HGETALL', KEYS[2]),
-        redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]), last_id}
+        redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]), last_id,
+        redis.call('HGETALL', KEYS[6])}
+"""
+
+# Raise the revocation epoch of each existing site by one; each raise is a directory change
+# (version + changelog entry), so the next decision on every process sees it.
+# KEYS: epoch hash, version, changelog, site hash. ARGV: changelog maxlen, site ids…
+# Returns [site id, new epoch, …] for the sites that exist.
+EPOCH_BUMP = """
+local out = {}
+for i = 2, #ARGV do
+  local site = ARGV[i]
+  if redis.call('HEXISTS', KEYS[4], site) == 1 then
+    local ep = redis.call('HINCRBY', KEYS[1], site, 1)
+    local v = redis.call('INCR', KEYS[2])
+    local rec = cjson.encode({site = site, ep = ep})
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'v', v, 'k', 'epoch', 'r', rec)
+    out[#out + 1] = site
+    out[#out + 1] = ep
+  end
+end
+return out
 """
 
 # KEYS: holder hash. ARGV: holder record, credential digest. 1 created, 0 exists.
@@ -59,5 +81,26 @@ if not cur or cur == '' or cur == '[]' then
 end
 if string.find(cur, ARGV[3], 1, true) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], string.sub(cur, 1, -2) .. ',' .. ARGV[2] .. ']')
+return 1
+"""
+
+# Set one field of an existing holder hash and return its previous value ('' if none).
+# KEYS: holder hash. ARGV: field, new value. Returns {1, previous} or {-1, ''} (no such holder).
+HOLDER_FIELD_SWAP = """
+if redis.call('HEXISTS', KEYS[1], 'st') == 0 then return {-1, ''} end
+local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {1, cur}
+"""
+
+# Append an access-log event to a buffer stream unless the same event id was appended within the
+# guard's lifetime: the guard and the entry are written together or not at all.
+# KEYS: guard key, buffer stream (one slot). ARGV: entry, guard seconds, stream backlog limit.
+# 1 appended, 0 already appended, -1 buffer full.
+EVENT_APPEND_ONCE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[1])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
 return 1
 """

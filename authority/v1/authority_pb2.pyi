@@ -30,6 +30,13 @@ class DecisionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_REASON_ORGANISATION_BLOCKED_BY_SITE_OWNER: _ClassVar[DecisionReason]
     DECISION_REASON_DOOR_UNKNOWN: _ClassVar[DecisionReason]
     DECISION_REASON_HOLDER_SUSPENDED: _ClassVar[DecisionReason]
+    DECISION_REASON_OFFLINE_NOT_ALLOWED: _ClassVar[DecisionReason]
+
+class RelayOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RELAY_OUTCOME_UNSPECIFIED: _ClassVar[RelayOutcome]
+    RELAY_OUTCOME_OPENED: _ClassVar[RelayOutcome]
+    RELAY_OUTCOME_REJECTED: _ClassVar[RelayOutcome]
 
 class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -78,6 +85,10 @@ DECISION_REASON_ORGANISATION_SUSPENDED: DecisionReason
 DECISION_REASON_ORGANISATION_BLOCKED_BY_SITE_OWNER: DecisionReason
 DECISION_REASON_DOOR_UNKNOWN: DecisionReason
 DECISION_REASON_HOLDER_SUSPENDED: DecisionReason
+DECISION_REASON_OFFLINE_NOT_ALLOWED: DecisionReason
+RELAY_OUTCOME_UNSPECIFIED: RelayOutcome
+RELAY_OUTCOME_OPENED: RelayOutcome
+RELAY_OUTCOME_REJECTED: RelayOutcome
 PURPOSE_UNSPECIFIED: Purpose
 PURPOSE_POSTAL: Purpose
 PURPOSE_DELIVERY: Purpose
@@ -101,15 +112,17 @@ WEEKDAY_SATURDAY: Weekday
 WEEKDAY_SUNDAY: Weekday
 
 class RequestUnlockRequest(_message.Message):
-    __slots__ = ("door_id", "relay_challenge")
+    __slots__ = ("door_id", "relay_challenge", "offline")
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
     RELAY_CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_FIELD_NUMBER: _ClassVar[int]
     door_id: str
     relay_challenge: bytes
-    def __init__(self, door_id: _Optional[str] = ..., relay_challenge: _Optional[bytes] = ...) -> None: ...
+    offline: bool
+    def __init__(self, door_id: _Optional[str] = ..., relay_challenge: _Optional[bytes] = ..., offline: _Optional[bool] = ...) -> None: ...
 
 class RequestUnlockResponse(_message.Message):
-    __slots__ = ("decision", "reason", "token", "expires_at", "token_id", "relay_id", "grant_id")
+    __slots__ = ("decision", "reason", "token", "expires_at", "token_id", "relay_id", "grant_id", "revocation_epoch")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +130,7 @@ class RequestUnlockResponse(_message.Message):
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     RELAY_ID_FIELD_NUMBER: _ClassVar[int]
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_EPOCH_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     reason: DecisionReason
     token: bytes
@@ -124,7 +138,70 @@ class RequestUnlockResponse(_message.Message):
     token_id: str
     relay_id: str
     grant_id: str
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DecisionReason, str]] = ..., token: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., grant_id: _Optional[str] = ...) -> None: ...
+    revocation_epoch: int
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DecisionReason, str]] = ..., token: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., grant_id: _Optional[str] = ..., revocation_epoch: _Optional[int] = ...) -> None: ...
+
+class RegisterDeviceKeyRequest(_message.Message):
+    __slots__ = ("device_public_key",)
+    DEVICE_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    device_public_key: bytes
+    def __init__(self, device_public_key: _Optional[bytes] = ...) -> None: ...
+
+class RegisterDeviceKeyResponse(_message.Message):
+    __slots__ = ("key_holder_id", "replaced")
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    replaced: bool
+    def __init__(self, key_holder_id: _Optional[str] = ..., replaced: _Optional[bool] = ...) -> None: ...
+
+class ReportRelayOutcomeRequest(_message.Message):
+    __slots__ = ("door_id", "signed_result")
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_RESULT_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    signed_result: bytes
+    def __init__(self, door_id: _Optional[str] = ..., signed_result: _Optional[bytes] = ...) -> None: ...
+
+class ReportRelayOutcomeResponse(_message.Message):
+    __slots__ = ("outcome", "reason", "relay_id", "token_id", "key_holder_id", "relay_epoch", "site_epoch", "event_id", "already_reported")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    RELAY_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SITE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_REPORTED_FIELD_NUMBER: _ClassVar[int]
+    outcome: RelayOutcome
+    reason: str
+    relay_id: str
+    token_id: str
+    key_holder_id: str
+    relay_epoch: int
+    site_epoch: int
+    event_id: str
+    already_reported: bool
+    def __init__(self, outcome: _Optional[_Union[RelayOutcome, str]] = ..., reason: _Optional[str] = ..., relay_id: _Optional[str] = ..., token_id: _Optional[str] = ..., key_holder_id: _Optional[str] = ..., relay_epoch: _Optional[int] = ..., site_epoch: _Optional[int] = ..., event_id: _Optional[str] = ..., already_reported: _Optional[bool] = ...) -> None: ...
+
+class GetRevocationNoticeRequest(_message.Message):
+    __slots__ = ("door_id",)
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    def __init__(self, door_id: _Optional[str] = ...) -> None: ...
+
+class GetRevocationNoticeResponse(_message.Message):
+    __slots__ = ("notice", "relay_id", "epoch", "issued_at")
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    notice: bytes
+    relay_id: str
+    epoch: int
+    issued_at: _timestamp_pb2.Timestamp
+    def __init__(self, notice: _Optional[bytes] = ..., relay_id: _Optional[str] = ..., epoch: _Optional[int] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Organisation(_message.Message):
     __slots__ = ("organisation_id", "name", "cvr", "se", "public_body", "purpose", "status", "status_reason", "created_at")
@@ -187,20 +264,22 @@ class SetOrganisationStatusRequest(_message.Message):
     def __init__(self, organisation_id: _Optional[str] = ..., status: _Optional[_Union[OrganisationStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Site(_message.Message):
-    __slots__ = ("site_id", "address", "owner_id", "time_zone", "offline_allowed", "blocked_organisation_ids")
+    __slots__ = ("site_id", "address", "owner_id", "time_zone", "offline_allowed", "blocked_organisation_ids", "revocation_epoch")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     OFFLINE_ALLOWED_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_ORGANISATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_EPOCH_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     address: str
     owner_id: str
     time_zone: str
     offline_allowed: bool
     blocked_organisation_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, site_id: _Optional[str] = ..., address: _Optional[str] = ..., owner_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., offline_allowed: _Optional[bool] = ..., blocked_organisation_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    revocation_epoch: int
+    def __init__(self, site_id: _Optional[str] = ..., address: _Optional[str] = ..., owner_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., offline_allowed: _Optional[bool] = ..., blocked_organisation_ids: _Optional[_Iterable[str]] = ..., revocation_epoch: _Optional[int] = ...) -> None: ...
 
 class CreateSiteRequest(_message.Message):
     __slots__ = ("address", "owner_id", "time_zone", "offline_allowed")
@@ -221,28 +300,42 @@ class GetSiteRequest(_message.Message):
     def __init__(self, site_id: _Optional[str] = ...) -> None: ...
 
 class Door(_message.Message):
-    __slots__ = ("door_id", "site_id", "relay_id", "label")
+    __slots__ = ("door_id", "site_id", "relay_id", "label", "relay_public_key")
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     RELAY_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    RELAY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     door_id: str
     site_id: str
     relay_id: str
     label: str
-    def __init__(self, door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    relay_public_key: bytes
+    def __init__(self, door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., label: _Optional[str] = ..., relay_public_key: _Optional[bytes] = ...) -> None: ...
 
 class CreateDoorRequest(_message.Message):
-    __slots__ = ("door_id", "site_id", "relay_id", "label")
+    __slots__ = ("door_id", "site_id", "relay_id", "label", "relay_public_key")
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     RELAY_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    RELAY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     door_id: str
     site_id: str
     relay_id: str
     label: str
-    def __init__(self, door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    relay_public_key: bytes
+    def __init__(self, door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., relay_id: _Optional[str] = ..., label: _Optional[str] = ..., relay_public_key: _Optional[bytes] = ...) -> None: ...
+
+class SetDoorRelayKeyRequest(_message.Message):
+    __slots__ = ("door_id", "relay_public_key", "relay_id")
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    RELAY_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    relay_public_key: bytes
+    relay_id: str
+    def __init__(self, door_id: _Optional[str] = ..., relay_public_key: _Optional[bytes] = ..., relay_id: _Optional[str] = ...) -> None: ...
 
 class GetDoorRequest(_message.Message):
     __slots__ = ("door_id",)

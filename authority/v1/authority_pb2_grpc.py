@@ -44,6 +44,11 @@ class UnlockServiceStub:
                 request_serializer=authority_dot_v1_dot_authority__pb2.RequestUnlockRequest.SerializeToString,
                 response_deserializer=authority_dot_v1_dot_authority__pb2.RequestUnlockResponse.FromString,
                 _registered_method=True)
+        self.RegisterDeviceKey = channel.unary_unary(
+                '/authority.v1.UnlockService/RegisterDeviceKey',
+                request_serializer=authority_dot_v1_dot_authority__pb2.RegisterDeviceKeyRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.RegisterDeviceKeyResponse.FromString,
+                _registered_method=True)
 
 
 class UnlockServiceServicer:
@@ -57,6 +62,18 @@ class UnlockServiceServicer:
     def RequestUnlock(self, request, context):
         """Decide whether the calling key holder may open `door_id` now. ALLOW comes with a signed
         unlock token (CWT in COSE_Sign1, EdDSA/Ed25519) that the door's relay verifies offline.
+        With `offline` set (sites whose owner allows offline opening only), the token is bound to
+        the holder's registered device key instead of a challenge and lives longer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterDeviceKey(self, request, context):
+        """Register (or replace) the calling key holder's device Ed25519 public key, to which offline
+        tokens are bound (key holders only). Replacing a key raises the revocation epoch of every
+        offline site the holder has grants for: offline tokens bound to the old device stop opening
+        doors as soon as the relays learn the new epoch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -69,6 +86,11 @@ def add_UnlockServiceServicer_to_server(servicer, server):
                     servicer.RequestUnlock,
                     request_deserializer=authority_dot_v1_dot_authority__pb2.RequestUnlockRequest.FromString,
                     response_serializer=authority_dot_v1_dot_authority__pb2.RequestUnlockResponse.SerializeToString,
+            ),
+            'RegisterDeviceKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDeviceKey,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.RegisterDeviceKeyRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.RegisterDeviceKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -103,6 +125,187 @@ class UnlockService:
             '/authority.v1.UnlockService/RequestUnlock',
             authority_dot_v1_dot_authority__pb2.RequestUnlockRequest.SerializeToString,
             authority_dot_v1_dot_authority__pb2.RequestUnlockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterDeviceKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.UnlockService/RegisterDeviceKey',
+            authority_dot_v1_dot_authority__pb2.RegisterDeviceKeyRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.RegisterDeviceKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class RelayServiceStub:
+    """---------------------------------------------------------------------------------------------
+    Relays: results reported back, revocation notices
+    ---------------------------------------------------------------------------------------------
+
+    What bridges and key holder apps tell the authority about door relays, and the signed notices
+    they carry to them. A service of its own rather than part of UnlockService: its calls are open
+    to any authenticated caller (a bridge, the holder's app, an operator tool), because what they
+    carry is authenticated by a signature (the relay's, or the authority's), not by the caller's
+    grants; and they are off the unlock hot path (after the door opened, or between unlocks).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ReportRelayOutcome = channel.unary_unary(
+                '/authority.v1.RelayService/ReportRelayOutcome',
+                request_serializer=authority_dot_v1_dot_authority__pb2.ReportRelayOutcomeRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.ReportRelayOutcomeResponse.FromString,
+                _registered_method=True)
+        self.GetRevocationNotice = channel.unary_unary(
+                '/authority.v1.RelayService/GetRevocationNotice',
+                request_serializer=authority_dot_v1_dot_authority__pb2.GetRevocationNoticeRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.GetRevocationNoticeResponse.FromString,
+                _registered_method=True)
+
+
+class RelayServiceServicer:
+    """---------------------------------------------------------------------------------------------
+    Relays: results reported back, revocation notices
+    ---------------------------------------------------------------------------------------------
+
+    What bridges and key holder apps tell the authority about door relays, and the signed notices
+    they carry to them. A service of its own rather than part of UnlockService: its calls are open
+    to any authenticated caller (a bridge, the holder's app, an operator tool), because what they
+    carry is authenticated by a signature (the relay's, or the authority's), not by the caller's
+    grants; and they are off the unlock hot path (after the door opened, or between unlocks).
+    """
+
+    def ReportRelayOutcome(self, request, context):
+        """Record a result the door's relay signed (OPENED, or REJECTED with the relay's reason) as a
+        RELAY event in the access log, with the caller as actor. The result must verify under the
+        public key registered for the door's relay (Door.relay_public_key): its COSE kid is the relay
+        id in UTF-8. Reporting the same signed result again (a retry, or the app and a bridge both)
+        records it once. A result that does not verify is refused and logged as outcome "forged":
+        INVALID_ARGUMENT when it is not a signed result at all or names another relay,
+        PERMISSION_DENIED when its signature or key does not check out. NOT_FOUND for an unknown
+        door, FAILED_PRECONDITION when the door has no relay key registered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRevocationNotice(self, request, context):
+        """An authority-signed revocation-epoch notice for a door's relay: a COSE_Sign1 by the current
+        token signing key (kid as in tokens; verify with GetVerificationKeys) over the relay
+        protocol's EpochNotice {1: relay_id, 2: epoch, 3: issued_at}. Write it to the relay's EPOCH
+        characteristic; the relay raises its epoch and refuses older tokens. Any authenticated caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RelayServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ReportRelayOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportRelayOutcome,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.ReportRelayOutcomeRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.ReportRelayOutcomeResponse.SerializeToString,
+            ),
+            'GetRevocationNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRevocationNotice,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.GetRevocationNoticeRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.GetRevocationNoticeResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'authority.v1.RelayService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('authority.v1.RelayService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RelayService:
+    """---------------------------------------------------------------------------------------------
+    Relays: results reported back, revocation notices
+    ---------------------------------------------------------------------------------------------
+
+    What bridges and key holder apps tell the authority about door relays, and the signed notices
+    they carry to them. A service of its own rather than part of UnlockService: its calls are open
+    to any authenticated caller (a bridge, the holder's app, an operator tool), because what they
+    carry is authenticated by a signature (the relay's, or the authority's), not by the caller's
+    grants; and they are off the unlock hot path (after the door opened, or between unlocks).
+    """
+
+    @staticmethod
+    def ReportRelayOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.RelayService/ReportRelayOutcome',
+            authority_dot_v1_dot_authority__pb2.ReportRelayOutcomeRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.ReportRelayOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRevocationNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.RelayService/GetRevocationNotice',
+            authority_dot_v1_dot_authority__pb2.GetRevocationNoticeRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.GetRevocationNoticeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -162,6 +365,11 @@ class DirectoryServiceStub:
         self.GetDoor = channel.unary_unary(
                 '/authority.v1.DirectoryService/GetDoor',
                 request_serializer=authority_dot_v1_dot_authority__pb2.GetDoorRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.Door.FromString,
+                _registered_method=True)
+        self.SetDoorRelayKey = channel.unary_unary(
+                '/authority.v1.DirectoryService/SetDoorRelayKey',
+                request_serializer=authority_dot_v1_dot_authority__pb2.SetDoorRelayKeyRequest.SerializeToString,
                 response_deserializer=authority_dot_v1_dot_authority__pb2.Door.FromString,
                 _registered_method=True)
         self.CreateKeyHolder = channel.unary_unary(
@@ -239,6 +447,14 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDoorRelayKey(self, request, context):
+        """Register or replace the public key of a door's relay (platform admin): at installation when
+        not given to CreateDoor, or when the relay is replaced (optionally with a new relay id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateKeyHolder(self, request, context):
         """Register a key holder for an organisation (platform admin, or the organisation itself).
         Returns the holder's app credential once.
@@ -298,6 +514,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
             'GetDoor': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDoor,
                     request_deserializer=authority_dot_v1_dot_authority__pb2.GetDoorRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.Door.SerializeToString,
+            ),
+            'SetDoorRelayKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDoorRelayKey,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.SetDoorRelayKeyRequest.FromString,
                     response_serializer=authority_dot_v1_dot_authority__pb2.Door.SerializeToString,
             ),
             'CreateKeyHolder': grpc.unary_unary_rpc_method_handler(
@@ -510,6 +731,33 @@ class DirectoryService:
             target,
             '/authority.v1.DirectoryService/GetDoor',
             authority_dot_v1_dot_authority__pb2.GetDoorRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.Door.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDoorRelayKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.DirectoryService/SetDoorRelayKey',
+            authority_dot_v1_dot_authority__pb2.SetDoorRelayKeyRequest.SerializeToString,
             authority_dot_v1_dot_authority__pb2.Door.FromString,
             options,
             channel_credentials,

@@ -60,6 +60,14 @@ class UnlockServiceStub:
     RequestUnlock: _grpc.UnaryUnaryMultiCallable[_authority_pb2.RequestUnlockRequest, _authority_pb2.RequestUnlockResponse]
     """Decide whether the calling key holder may open `door_id` now. ALLOW comes with a signed
     unlock token (CWT in COSE_Sign1, EdDSA/Ed25519) that the door's relay verifies offline.
+    With `offline` set (sites whose owner allows offline opening only), the token is bound to
+    the holder's registered device key instead of a challenge and lives longer.
+    """
+    RegisterDeviceKey: _grpc.UnaryUnaryMultiCallable[_authority_pb2.RegisterDeviceKeyRequest, _authority_pb2.RegisterDeviceKeyResponse]
+    """Register (or replace) the calling key holder's device Ed25519 public key, to which offline
+    tokens are bound (key holders only). Replacing a key raises the revocation epoch of every
+    offline site the holder has grants for: offline tokens bound to the old device stop opening
+    doors as soon as the relays learn the new epoch.
     """
 
 @_typing.type_check_only
@@ -75,6 +83,14 @@ class UnlockServiceAsyncStub(UnlockServiceStub):
     RequestUnlock: _aio.UnaryUnaryMultiCallable[_authority_pb2.RequestUnlockRequest, _authority_pb2.RequestUnlockResponse]  # type: ignore[assignment]
     """Decide whether the calling key holder may open `door_id` now. ALLOW comes with a signed
     unlock token (CWT in COSE_Sign1, EdDSA/Ed25519) that the door's relay verifies offline.
+    With `offline` set (sites whose owner allows offline opening only), the token is bound to
+    the holder's registered device key instead of a challenge and lives longer.
+    """
+    RegisterDeviceKey: _aio.UnaryUnaryMultiCallable[_authority_pb2.RegisterDeviceKeyRequest, _authority_pb2.RegisterDeviceKeyResponse]  # type: ignore[assignment]
+    """Register (or replace) the calling key holder's device Ed25519 public key, to which offline
+    tokens are bound (key holders only). Replacing a key raises the revocation epoch of every
+    offline site the holder has grants for: offline tokens bound to the old device stop opening
+    doors as soon as the relays learn the new epoch.
     """
 
 class UnlockServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -93,9 +109,129 @@ class UnlockServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_authority_pb2.RequestUnlockResponse, _abc.Awaitable[_authority_pb2.RequestUnlockResponse]]:
         """Decide whether the calling key holder may open `door_id` now. ALLOW comes with a signed
         unlock token (CWT in COSE_Sign1, EdDSA/Ed25519) that the door's relay verifies offline.
+        With `offline` set (sites whose owner allows offline opening only), the token is bound to
+        the holder's registered device key instead of a challenge and lives longer.
+        """
+
+    @_abc_1.abstractmethod
+    def RegisterDeviceKey(
+        self,
+        request: _authority_pb2.RegisterDeviceKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.RegisterDeviceKeyResponse, _abc.Awaitable[_authority_pb2.RegisterDeviceKeyResponse]]:
+        """Register (or replace) the calling key holder's device Ed25519 public key, to which offline
+        tokens are bound (key holders only). Replacing a key raises the revocation epoch of every
+        offline site the holder has grants for: offline tokens bound to the old device stop opening
+        doors as soon as the relays learn the new epoch.
         """
 
 def add_UnlockServiceServicer_to_server(servicer: UnlockServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RelayServiceStub:
+    """---------------------------------------------------------------------------------------------
+    Relays: results reported back, revocation notices
+    ---------------------------------------------------------------------------------------------
+
+    What bridges and key holder apps tell the authority about door relays, and the signed notices
+    they carry to them. A service of its own rather than part of UnlockService: its calls are open
+    to any authenticated caller (a bridge, the holder's app, an operator tool), because what they
+    carry is authenticated by a signature (the relay's, or the authority's), not by the caller's
+    grants; and they are off the unlock hot path (after the door opened, or between unlocks).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RelayServiceAsyncStub: ...
+    ReportRelayOutcome: _grpc.UnaryUnaryMultiCallable[_authority_pb2.ReportRelayOutcomeRequest, _authority_pb2.ReportRelayOutcomeResponse]
+    """Record a result the door's relay signed (OPENED, or REJECTED with the relay's reason) as a
+    RELAY event in the access log, with the caller as actor. The result must verify under the
+    public key registered for the door's relay (Door.relay_public_key): its COSE kid is the relay
+    id in UTF-8. Reporting the same signed result again (a retry, or the app and a bridge both)
+    records it once. A result that does not verify is refused and logged as outcome "forged":
+    INVALID_ARGUMENT when it is not a signed result at all or names another relay,
+    PERMISSION_DENIED when its signature or key does not check out. NOT_FOUND for an unknown
+    door, FAILED_PRECONDITION when the door has no relay key registered.
+    """
+    GetRevocationNotice: _grpc.UnaryUnaryMultiCallable[_authority_pb2.GetRevocationNoticeRequest, _authority_pb2.GetRevocationNoticeResponse]
+    """An authority-signed revocation-epoch notice for a door's relay: a COSE_Sign1 by the current
+    token signing key (kid as in tokens; verify with GetVerificationKeys) over the relay
+    protocol's EpochNotice {1: relay_id, 2: epoch, 3: issued_at}. Write it to the relay's EPOCH
+    characteristic; the relay raises its epoch and refuses older tokens. Any authenticated caller.
+    """
+
+@_typing.type_check_only
+class RelayServiceAsyncStub(RelayServiceStub):
+    """---------------------------------------------------------------------------------------------
+    Relays: results reported back, revocation notices
+    ---------------------------------------------------------------------------------------------
+
+    What bridges and key holder apps tell the authority about door relays, and the signed notices
+    they carry to them. A service of its own rather than part of UnlockService: its calls are open
+    to any authenticated caller (a bridge, the holder's app, an operator tool), because what they
+    carry is authenticated by a signature (the relay's, or the authority's), not by the caller's
+    grants; and they are off the unlock hot path (after the door opened, or between unlocks).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ReportRelayOutcome: _aio.UnaryUnaryMultiCallable[_authority_pb2.ReportRelayOutcomeRequest, _authority_pb2.ReportRelayOutcomeResponse]  # type: ignore[assignment]
+    """Record a result the door's relay signed (OPENED, or REJECTED with the relay's reason) as a
+    RELAY event in the access log, with the caller as actor. The result must verify under the
+    public key registered for the door's relay (Door.relay_public_key): its COSE kid is the relay
+    id in UTF-8. Reporting the same signed result again (a retry, or the app and a bridge both)
+    records it once. A result that does not verify is refused and logged as outcome "forged":
+    INVALID_ARGUMENT when it is not a signed result at all or names another relay,
+    PERMISSION_DENIED when its signature or key does not check out. NOT_FOUND for an unknown
+    door, FAILED_PRECONDITION when the door has no relay key registered.
+    """
+    GetRevocationNotice: _aio.UnaryUnaryMultiCallable[_authority_pb2.GetRevocationNoticeRequest, _authority_pb2.GetRevocationNoticeResponse]  # type: ignore[assignment]
+    """An authority-signed revocation-epoch notice for a door's relay: a COSE_Sign1 by the current
+    token signing key (kid as in tokens; verify with GetVerificationKeys) over the relay
+    protocol's EpochNotice {1: relay_id, 2: epoch, 3: issued_at}. Write it to the relay's EPOCH
+    characteristic; the relay raises its epoch and refuses older tokens. Any authenticated caller.
+    """
+
+class RelayServiceServicer(metaclass=_abc_1.ABCMeta):
+    """---------------------------------------------------------------------------------------------
+    Relays: results reported back, revocation notices
+    ---------------------------------------------------------------------------------------------
+
+    What bridges and key holder apps tell the authority about door relays, and the signed notices
+    they carry to them. A service of its own rather than part of UnlockService: its calls are open
+    to any authenticated caller (a bridge, the holder's app, an operator tool), because what they
+    carry is authenticated by a signature (the relay's, or the authority's), not by the caller's
+    grants; and they are off the unlock hot path (after the door opened, or between unlocks).
+    """
+
+    @_abc_1.abstractmethod
+    def ReportRelayOutcome(
+        self,
+        request: _authority_pb2.ReportRelayOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.ReportRelayOutcomeResponse, _abc.Awaitable[_authority_pb2.ReportRelayOutcomeResponse]]:
+        """Record a result the door's relay signed (OPENED, or REJECTED with the relay's reason) as a
+        RELAY event in the access log, with the caller as actor. The result must verify under the
+        public key registered for the door's relay (Door.relay_public_key): its COSE kid is the relay
+        id in UTF-8. Reporting the same signed result again (a retry, or the app and a bridge both)
+        records it once. A result that does not verify is refused and logged as outcome "forged":
+        INVALID_ARGUMENT when it is not a signed result at all or names another relay,
+        PERMISSION_DENIED when its signature or key does not check out. NOT_FOUND for an unknown
+        door, FAILED_PRECONDITION when the door has no relay key registered.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRevocationNotice(
+        self,
+        request: _authority_pb2.GetRevocationNoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.GetRevocationNoticeResponse, _abc.Awaitable[_authority_pb2.GetRevocationNoticeResponse]]:
+        """An authority-signed revocation-epoch notice for a door's relay: a COSE_Sign1 by the current
+        token signing key (kid as in tokens; verify with GetVerificationKeys) over the relay
+        protocol's EpochNotice {1: relay_id, 2: epoch, 3: issued_at}. Write it to the relay's EPOCH
+        characteristic; the relay raises its epoch and refuses older tokens. Any authenticated caller.
+        """
+
+def add_RelayServiceServicer_to_server(servicer: RelayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class DirectoryServiceStub:
     """---------------------------------------------------------------------------------------------
@@ -124,6 +260,10 @@ class DirectoryServiceStub:
     """Register a door with its relay at a site (platform admin)."""
     GetDoor: _grpc.UnaryUnaryMultiCallable[_authority_pb2.GetDoorRequest, _authority_pb2.Door]
     """Read a door (platform admin)."""
+    SetDoorRelayKey: _grpc.UnaryUnaryMultiCallable[_authority_pb2.SetDoorRelayKeyRequest, _authority_pb2.Door]
+    """Register or replace the public key of a door's relay (platform admin): at installation when
+    not given to CreateDoor, or when the relay is replaced (optionally with a new relay id).
+    """
     CreateKeyHolder: _grpc.UnaryUnaryMultiCallable[_authority_pb2.CreateKeyHolderRequest, _authority_pb2.CreateKeyHolderResponse]
     """Register a key holder for an organisation (platform admin, or the organisation itself).
     Returns the holder's app credential once.
@@ -160,6 +300,10 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     """Register a door with its relay at a site (platform admin)."""
     GetDoor: _aio.UnaryUnaryMultiCallable[_authority_pb2.GetDoorRequest, _authority_pb2.Door]  # type: ignore[assignment]
     """Read a door (platform admin)."""
+    SetDoorRelayKey: _aio.UnaryUnaryMultiCallable[_authority_pb2.SetDoorRelayKeyRequest, _authority_pb2.Door]  # type: ignore[assignment]
+    """Register or replace the public key of a door's relay (platform admin): at installation when
+    not given to CreateDoor, or when the relay is replaced (optionally with a new relay id).
+    """
     CreateKeyHolder: _aio.UnaryUnaryMultiCallable[_authority_pb2.CreateKeyHolderRequest, _authority_pb2.CreateKeyHolderResponse]  # type: ignore[assignment]
     """Register a key holder for an organisation (platform admin, or the organisation itself).
     Returns the holder's app credential once.
@@ -235,6 +379,16 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_authority_pb2.Door, _abc.Awaitable[_authority_pb2.Door]]:
         """Read a door (platform admin)."""
+
+    @_abc_1.abstractmethod
+    def SetDoorRelayKey(
+        self,
+        request: _authority_pb2.SetDoorRelayKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.Door, _abc.Awaitable[_authority_pb2.Door]]:
+        """Register or replace the public key of a door's relay (platform admin): at installation when
+        not given to CreateDoor, or when the relay is replaced (optionally with a new relay id).
+        """
 
     @_abc_1.abstractmethod
     def CreateKeyHolder(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from authority.domain.errors import AlreadyExists, Conflict, NotFound
+from authority.accesslog.buffer import stream_key
+from authority.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
+from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import (
     Door,
     Grant,
@@ -23,12 +26,15 @@ from authority.domain.model import (
     Site,
     new_id,
 )
+from authority.domain.ports import OnceEventRecorder
+from authority.domain.relay import digest_event_id
 from authority.domain.schedule import WeeklyWindow
 from authority.store.coalescing import CoalescingSnapshotReader
 from authority.store.connect import connect
 from authority.store.directory import DirectoryReplica
+from authority.store.once_events import RedisOnceEventRecorder, shard_of
 from authority.store.redis_store import DIR_LOG, RedisStore
-from authority.testing import InMemoryStore
+from authority.testing import InMemoryStore, MemoryEventRecorder
 
 NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
 
@@ -232,5 +238,126 @@ async def test_replica_reloads_when_changelog_was_trimmed(redis_url: str) -> Non
         assert replica.version == 6
         assert replica.door("d0") is not None
         assert replica.door("d4") is not None
+    finally:
+        await s.close()
+
+
+async def test_door_relay_key_is_replaced_by_compare_and_set(store: Store) -> None:
+    s = site()
+    await store.put_site(s, expected=None, create=True)
+    replica = DirectoryReplica(store)
+    await replica.load()
+    door = Door(door_id="door-k", site_id=s.site_id, relay_id="relay-k")
+    await store.put_door(door)
+    keyed = replace(door, relay_public_key=b"\x01" * 32)
+    await store.put_door(keyed, expected=door)
+    assert await store.get_door("door-k") == keyed
+    replaced = replace(keyed, relay_public_key=b"\x02" * 32, relay_id="relay-k2")
+    with pytest.raises(Conflict):  # stale expected: someone replaced it first
+        await store.put_door(replaced, expected=door)
+    await store.put_door(replaced, expected=keyed)
+    await replica.sync_to(await store.directory_version())
+    assert replica.door("door-k") == replaced
+    with pytest.raises(NotFound):
+        await store.put_door(replace(door, door_id="door-none"), expected=door)
+    assert await store.get_doors(["door-k", "door-none"]) == {"door-k": replaced}
+    assert await store.get_doors([]) == {}
+
+
+async def test_revocation_epochs_are_directory_changes(store: Store) -> None:
+    a = replace(site(), offline_allowed=True)
+    b = replace(site(), offline_allowed=True)
+    for s in (a, b):
+        await store.put_site(s, expected=None, create=True)
+    replica = DirectoryReplica(store)
+    await replica.load()
+    before = await store.directory_version()
+    assert await store.bump_revocation_epochs([a.site_id, "site_missing", b.site_id]) == {
+        a.site_id: 1,
+        b.site_id: 1,
+    }
+    assert await store.bump_revocation_epochs([a.site_id]) == {a.site_id: 2}
+    assert await store.bump_revocation_epochs([]) == {}
+    assert await store.directory_version() == before + 3  # one change per raise
+    assert (await store.get_site(a.site_id)) == replace(a, revocation_epoch=2)
+    assert await store.get_sites([a.site_id, b.site_id, "site_missing"]) == {
+        a.site_id: replace(a, revocation_epoch=2),
+        b.site_id: replace(b, revocation_epoch=1),
+    }
+    # the next decision's sync sees the new epochs …
+    await replica.sync_to(await store.directory_version())
+    assert replica.site(a.site_id) == replace(a, revocation_epoch=2)
+    # … an edit of the site record keeps the epoch (a counter of its own), in the store and the
+    # replica, and a compare-and-set against the epoch-less record still matches
+    blocked = replace(a, blocked_organisations=frozenset({"org_x"}))
+    await store.put_site(blocked, expected=replace(a, revocation_epoch=2), create=False)
+    assert await store.get_site(a.site_id) == replace(blocked, revocation_epoch=2)
+    await replica.sync_to(await store.directory_version())
+    assert replica.site(a.site_id) == replace(blocked, revocation_epoch=2)
+    # and a fresh replica loads them from the snapshot
+    fresh = DirectoryReplica(store)
+    await fresh.load()
+    assert fresh.site(a.site_id) == replace(blocked, revocation_epoch=2)
+    assert fresh.site(b.site_id) == replace(b, revocation_epoch=1)
+
+
+async def test_device_key_is_read_with_the_snapshot(store: Store) -> None:
+    o = org()
+    h = holder(o.organisation_id)
+    await store.create_holder(h, b"digest")
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", "site_1")
+    assert snap is not None
+    assert snap.device_key is None
+    assert await store.set_device_key(h.key_holder_id, b"\x07" * 32) is None
+    assert await store.set_device_key(h.key_holder_id, b"\x08" * 32) == b"\x07" * 32
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    assert snap is not None
+    assert snap.device_key == b"\x08" * 32
+    assert snap.credential_digest == b"digest"
+    with pytest.raises(NotFound):
+        await store.set_device_key("kh_nobody", b"\x07" * 32)
+    assert await store.read_snapshot("kh_nobody", "door-1", None) is None
+
+
+def _once_recorder(store: Store, *, max_backlog: int = 1000) -> OnceEventRecorder:
+    if isinstance(store, InMemoryStore):
+        return MemoryEventRecorder()
+    return RedisOnceEventRecorder(store.client, shards=4, max_backlog=max_backlog)
+
+
+async def test_an_event_id_is_recorded_once(store: Store) -> None:
+    recorder = _once_recorder(store)
+    e = replace(
+        event(EventKind.RELAY, "relay_result", "opened"), event_id=digest_event_id(b"x" * 32)
+    )
+    other = replace(e, event_id=digest_event_id(b"y" * 32))
+    # (one call first: redis-py's cluster client races its own initialisation under concurrency)
+    assert await recorder.record_once(other) is True
+    results = await asyncio.gather(*(recorder.record_once(e) for _ in range(10)))
+    assert sorted(results) == [False] * 9 + [True]  # concurrent reports: exactly one wins
+    assert await recorder.record_once(replace(e, ts_ms=e.ts_ms + 5)) is False
+    assert await recorder.record_once(other) is False
+    if isinstance(recorder, MemoryEventRecorder):
+        recorded = recorder.events
+    else:  # in the access-log buffer stream the event id picks, in the buffer's entry format
+        recorded = []
+        for shard in range(4):
+            for _, fields in await store.client.xrange(stream_key(shard)):
+                raw = fields[b"e"]
+                recorded.append(AccessEvent.from_dict(json.loads(raw)))
+                assert raw == recorded[-1].canonical_bytes()
+                assert shard == shard_of(recorded[-1].event_id, 4)
+    assert sorted(r.event_id for r in recorded) == sorted([e.event_id, other.event_id])
+
+
+async def test_record_once_refuses_when_the_buffer_is_full(redis_url: str) -> None:
+    s = RedisStore.from_url(redis_url)
+    try:
+        recorder = RedisOnceEventRecorder(s.client, shards=1, max_backlog=1)
+        first = event(EventKind.RELAY, "relay_result", "opened")
+        assert await recorder.record_once(first) is True
+        with pytest.raises(Unavailable):
+            await recorder.record_once(event(EventKind.RELAY, "relay_result", "opened"))
+        assert await recorder.record_once(first) is False  # a retry of what is there: fine
     finally:
         await s.close()

@@ -129,6 +129,16 @@ def test_ttl_bounds_inclusive() -> None:
     assert Settings.load({"AUTHORITY_TOKEN_TTL_SECONDS": "300"}).token_ttl_seconds == 300
 
 
+def test_offline_token_lifetime_is_bounded() -> None:
+    assert Settings.load({}).offline_token_ttl_seconds == 12 * 3600
+    env = "AUTHORITY_OFFLINE_TOKEN_TTL_SECONDS"
+    assert Settings.load({env: "300"}).offline_token_ttl_seconds == 300
+    assert Settings.load({env: "604800"}).offline_token_ttl_seconds == 604800
+    for bad in ("299", "604801", "0"):
+        with pytest.raises(InvalidArgument, match="offline_token_ttl_seconds"):
+            Settings.load({env: bad})
+
+
 def test_overrides_win_over_environment_and_strings_are_parsed() -> None:
     s = Settings.load(
         {"AUTHORITY_TOKEN_TTL_SECONDS": "120", "AUTHORITY_LOG_LEVEL": "DEBUG"},
@@ -250,6 +260,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "redis_appendfsync": "no",
         "issuer": "iss-x",
         "token_ttl_seconds": "77",
+        "offline_token_ttl_seconds": "3600",
         "signing_key": "seed-x",
         "admin_credential": "adm_x.y",
         "tls_cert_file": "/c.pem",

@@ -93,6 +93,7 @@ def decide(
     site: Site | None = BLOCKING_SITE,
     door: Door | None = DOOR,
     holder_status: HolderStatus = HolderStatus.ACTIVE,
+    offline: bool = False,
 ) -> tuple[DecisionReason, str | None]:
     decision = decide_unlock(
         door=door,
@@ -101,6 +102,7 @@ def decide(
         grants=grants,
         organisations=ORGS,
         now=now,
+        offline=offline,
     )
     assert decision.allowed == (decision.reason is DecisionReason.GRANTED)
     return decision.reason, decision.grant.grant_id if decision.grant else None
@@ -239,12 +241,34 @@ def test_holder_suspended_overrides_an_allowing_grant() -> None:
     )
 
 
+def test_offline_only_where_the_site_owner_allows_it() -> None:
+    online_only, offline_site = SITE, replace(SITE, offline_allowed=True)
+    g = grant()
+    assert decide([g], site=online_only, offline=True) == (
+        DecisionReason.OFFLINE_NOT_ALLOWED,
+        "gr-1",
+    )
+    assert decide([g], site=online_only) == (DecisionReason.GRANTED, "gr-1")
+    assert decide([g], site=offline_site, offline=True) == (DecisionReason.GRANTED, "gr-1")
+
+
+@pytest.mark.parametrize("reason", list(_DENYING))
+def test_offline_refusals_for_other_reasons_keep_their_reason(reason: DecisionReason) -> None:
+    # The holder learns what they need to know: the grant's own refusal, not the site's rule.
+    assert decide([denying(reason, "g")], site=BLOCKING_SITE, offline=True) == (reason, "g")
+    assert decide([grant()], site=SITE, holder_status=HolderStatus.SUSPENDED, offline=True) == (
+        DecisionReason.HOLDER_SUSPENDED,
+        None,
+    )
+
+
 def test_every_reason_is_covered_by_these_tests() -> None:
     covered = {
         DecisionReason.GRANTED,
         DecisionReason.NO_GRANT,
         DecisionReason.DOOR_UNKNOWN,
         DecisionReason.HOLDER_SUSPENDED,
+        DecisionReason.OFFLINE_NOT_ALLOWED,
         *_DENYING,
     }
     assert covered == set(DecisionReason)
@@ -252,6 +276,7 @@ def test_every_reason_is_covered_by_these_tests() -> None:
         DecisionReason.GRANTED,
         DecisionReason.DOOR_UNKNOWN,
         DecisionReason.HOLDER_SUSPENDED,
+        DecisionReason.OFFLINE_NOT_ALLOWED,
     }
 
 
