@@ -4,6 +4,7 @@ replica catching up when concurrent requests race a directory change."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,12 @@ import pytest
 from authority.app.credentials import new_credential, parse_bearer
 from authority.app.unlock import UnlockService
 from authority.domain.decision import DecisionReason
-from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from authority.domain.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+)
 from authority.domain.model import (
     Door,
     Grant,
@@ -23,6 +29,7 @@ from authority.domain.model import (
     Purpose,
     Site,
 )
+from authority.domain.schedule import parse_window
 from authority.store.coalescing import CoalescingSnapshotReader
 from authority.store.directory import DirectoryReplica
 from authority.testing import FixedClock, InMemoryStore, MemoryEventRecorder
@@ -98,3 +105,66 @@ async def test_wrong_secret_wrong_kind_and_bad_input() -> None:
     outcome = await service.request_unlock(presented, "d", b"12345678")
     assert outcome.claims is not None
     assert outcome.claims.cnonce == b"12345678"
+
+
+async def test_offline_token_is_bound_to_the_device_and_ends_with_the_schedule_window() -> None:
+    store, clock = InMemoryStore(), FixedClock()  # Monday 08:00 Copenhagen
+    replica = DirectoryReplica(store)
+    await replica.load()
+    await store.put_organisation(
+        Organisation(
+            organisation_id="org_1", name="Post", cvr="25680839", se=None, public_body=False,
+            purpose=Purpose.POSTAL, status=OrganisationStatus.APPROVED, status_reason="",
+            created_at=clock.now(),
+        ),
+        expected=None, create=True,
+    )  # fmt: skip
+    await store.put_site(
+        Site(site_id="site_off", address="A", owner_id="o", offline_allowed=True),
+        expected=None,
+        create=True,
+    )
+    await store.put_door(Door(door_id="d", site_id="site_off", relay_id="r"))
+    await store.bump_revocation_epochs(["site_off"])
+    credential, cred_digest = new_credential("kh_1")
+    await store.create_holder(
+        KeyHolder(
+            key_holder_id="kh_1", organisation_id="org_1", status=HolderStatus.ACTIVE,
+            created_at=clock.now(),
+        ),
+        cred_digest,
+    )  # fmt: skip
+    await store.add_grant(
+        Grant(
+            grant_id="gr_1", key_holder_id="kh_1", target=GrantTarget(door_id="d"),
+            organisation_id="org_1", purpose=Purpose.POSTAL, valid_from=clock.now(),
+            valid_until=clock.now() + timedelta(days=1), windows=(parse_window("Mon 06:00-09:00"),),
+        )
+    )  # fmt: skip
+    events = MemoryEventRecorder()
+    service = UnlockService(
+        directory=replica, snapshots=CoalescingSnapshotReader(store),
+        signer=Keyring([SigningKey.generate(now=0)], publish_retired_for=60), clock=clock,
+        events=events, issuer="authority", token_ttl=60, offline_token_ttl=12 * 3600,
+    )  # fmt: skip
+    presented = parse_bearer(f"Bearer {credential}")
+    with pytest.raises(FailedPrecondition, match="RegisterDeviceKey"):
+        await service.request_unlock(presented, "d", None, offline=True)
+    await store.set_device_key("kh_1", b"\x05" * 32)
+    outcome = await service.request_unlock(presented, "d", None, offline=True)
+    claims = outcome.claims
+    assert claims is not None
+    assert claims.confirmation_key == b"\x05" * 32
+    assert claims.revocation_epoch == 1
+    assert claims.cnonce is None
+    # 09:00 Copenhagen (08:00 UTC), the end of the window: one hour, not twelve
+    assert claims.expires_at - claims.issued_at == 3600
+    online = await service.request_unlock(presented, "d", b"12345678")
+    assert online.claims is not None
+    assert online.claims.confirmation_key is None
+    assert online.claims.expires_at - online.claims.issued_at == 60
+    assert online.claims.revocation_epoch == 1
+    assert json.loads(events.events[0].detail) == {
+        "epoch": 1, "expires_at": claims.expires_at, "offline": True,
+    }  # fmt: skip
+    assert events.events[1].detail == ""
