@@ -25,10 +25,11 @@ Three departures from Bumble's stock link and controller, each for a reason:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bumble import hci, ll
 from bumble.controller import Controller
@@ -106,9 +107,40 @@ def _advertises_as(controller: Controller, address: hci.Address) -> bool:
 
 
 class _AirController(Controller):
-    """Bumble's emulated controller with prompted advertising and a working connect cancel."""
+    """Bumble's emulated controller with prompted advertising, a working connect cancel and
+    real scan responses."""
 
     link: _AirLink
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        # Bumble's controller answers an active scan with the advertising data again as the
+        # scan response; a real one sends what the advertiser set as its scan response data
+        # (where relays put their name: it does not fit beside a 128-bit service UUID).
+        if isinstance(packet, hci.HCI_LE_Extended_Advertising_Report_Event):
+            scan_rsp = hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE
+            packet = hci.HCI_LE_Extended_Advertising_Report_Event(
+                [self._scan_response(r, bool(r.event_type & scan_rsp)) for r in packet.reports]
+            )
+        elif isinstance(packet, hci.HCI_LE_Advertising_Report_Event):
+            legacy_rsp = hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP
+            packet = hci.HCI_LE_Advertising_Report_Event(
+                [self._scan_response(r, r.event_type == legacy_rsp) for r in packet.reports]
+            )
+        super().send_hci_packet(packet)
+
+    def _scan_response(self, report: Any, is_scan_response: bool) -> Any:
+        """``report``: a legacy or extended advertising report (their own dataclasses)."""
+        if not is_scan_response:
+            return report
+        for controller in self.link.controllers:
+            advertisers: list[Any] = [
+                controller.le_legacy_advertiser,
+                *controller.advertising_sets.values(),
+            ]
+            for advertiser in advertisers:
+                if advertiser.address == report.address and advertiser.scan_response_data:
+                    return dataclasses.replace(report, data=bytes(advertiser.scan_response_data))
+        return report
 
     def on_hci_le_set_scan_enable_command(
         self, command: hci.HCI_LE_Set_Scan_Enable_Command

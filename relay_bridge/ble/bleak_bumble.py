@@ -174,6 +174,18 @@ def _advertisement_data(advertisement: Advertisement) -> AdvertisementData:
     )
 
 
+def _merged(before: AdvertisementData, now: AdvertisementData) -> AdvertisementData:
+    return AdvertisementData(
+        local_name=now.local_name or before.local_name,
+        manufacturer_data={**before.manufacturer_data, **now.manufacturer_data},
+        service_data={**before.service_data, **now.service_data},
+        service_uuids=list(dict.fromkeys([*before.service_uuids, *now.service_uuids])),
+        tx_power=now.tx_power if now.tx_power is not None else before.tx_power,
+        rssi=now.rssi,
+        platform_data=now.platform_data,
+    )
+
+
 class BumbleScanner(BaseBleakScanner):
     """bleak scanner backend over a `BumbleCentral`; use ``central.scanner_backend``.
 
@@ -215,9 +227,14 @@ class BumbleScanner(BaseBleakScanner):
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         data = _advertisement_data(advertisement)
+        address = advertisement.address.to_string(with_type_qualifier=False)
+        # As BlueZ and CoreBluetooth do, a device's advertising data and scan response are
+        # merged: a relay advertises its service UUID and sends its name in the scan response.
+        seen = self.seen_devices.get(address)
+        if seen is not None:
+            data = _merged(seen[1], data)
         if not self.is_allowed_uuid(data.service_uuids):
             return
-        address = advertisement.address.to_string(with_type_qualifier=False)
         device = self.create_or_update_device(
             address, address, data.local_name, advertisement.address, data
         )

@@ -1,0 +1,211 @@
+"""App/bridge -> authority (real gRPC server, real Redis) -> bleak (our Bumble backend) ->
+emulated relay (Bumble GATT server) -> door. Every attack is refused by the relay with its
+reason, the door stays shut, and the relay's signed verdict is what the bridge reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nacl.signing import SigningKey
+
+from authority.tokens.cwt import sign_claims
+from authority.tokens.keyring import verification_keys_from_jwks
+from authority.v1 import authority_pb2 as pb
+from relay_bridge.authority_link import AuthorityLink, UnlockRefused
+from relay_bridge.ble.air import VirtualAir
+from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status
+from relay_bridge.exchange import run_exchange
+from relay_bridge.mobile import find_relay, open_door, open_door_offline
+from relay_bridge.protocol import Challenge, RejectReason, Submission
+from relay_bridge.radio import Radio
+from relay_bridge.relay.fleet import EmulatedFleet, RelaySpec
+from tests.conftest import ServerHandle
+
+CVR = "25680839"
+
+
+@dataclass
+class Scene:
+    server: ServerHandle
+    holder_id: str
+    holder_credential: str
+    site_id: str
+    doors: list[str]
+
+
+@pytest.fixture
+def scene(server: ServerHandle) -> Scene:
+    admin = server.admin
+    created = admin.create_organisation(name="PostNord", cvr=CVR, purpose=pb.PURPOSE_POSTAL)
+    org_id = created.organisation.organisation_id
+    admin.set_organisation_status(org_id, pb.ORGANISATION_STATUS_APPROVED)
+    org = admin.with_credential(created.api_credential)
+    site = admin.create_site(address="Nørrebrogade 1", owner_id="owner-1")
+    doors = ["door-1", "door-2"]
+    for door in doors:
+        admin.create_door(door_id=door, site_id=site.site_id, relay_id=f"relay-{door}")
+    h = org.create_key_holder()
+    org.issue_grant(
+        key_holder_id=h.key_holder.key_holder_id,
+        site_id=site.site_id,
+        valid_until=datetime.now(UTC) + timedelta(days=30),
+    )
+    return Scene(server, h.key_holder.key_holder_id, h.holder_credential, site.site_id, doors)
+
+
+@dataclass
+class Radios:
+    air: VirtualAir
+    fleet: EmulatedFleet
+    radio: Radio
+    link: AuthorityLink
+    entries: dict[str, RelayEntry]
+
+
+@pytest.fixture
+async def radios(scene: Scene) -> AsyncIterator[Radios]:
+    jwks = json.loads(scene.server.admin.verification_keys().jwks_json)
+    trusted = verification_keys_from_jwks(jwks)
+    async with VirtualAir() as air:
+        fleet = await EmulatedFleet.start(
+            air,
+            [RelaySpec(f"relay-{d}", d) for d in scene.doors],
+            trusted_keys=trusted,
+            issuer="authority",
+        )
+        central = await air.add_central()
+        radio = Radio(central.client_backend, central.scanner_backend)
+        link = AuthorityLink(scene.server.target, credential=scene.holder_credential)
+        entries = {
+            e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
+            for e in fleet.registry()
+        }
+        try:
+            yield Radios(air, fleet, radio, link, entries)
+        finally:
+            await link.close()
+            await fleet.stop()
+
+
+async def test_bridge_opens_the_door_with_a_fresh_token(scene: Scene, radios: Radios) -> None:
+    bridge = RelayBridge(radios.link, radios.radio, radios.entries)
+    outcome = await bridge.open("door-1", scene.holder_credential)
+    assert outcome.status is Status.OPENED, outcome
+    assert outcome.result is not None
+    assert outcome.result.authenticated
+    openings = radios.fleet.door("relay-door-1").openings
+    assert [o.subject for o in openings] == [scene.holder_id]
+    assert radios.fleet.door("relay-door-2").openings == []
+    # the door unknown to the bridge, and a holder the authority refuses
+    assert (await bridge.open("door-9", scene.holder_credential)).status is Status.UNKNOWN_DOOR
+    scene.server.admin.set_key_holder_status(scene.holder_id, pb.KEY_HOLDER_STATUS_SUSPENDED)
+    refused = await bridge.open("door-1", scene.holder_credential)
+    assert (refused.status, refused.reason) == (
+        Status.DENIED,
+        "DECISION_REASON_HOLDER_SUSPENDED",
+    )
+    assert len(openings) == 1
+
+
+async def test_phone_path_read_challenge_request_write_result(scene: Scene, radios: Radios) -> None:
+    device = await find_relay(radios.radio, "relay-door-2")
+    async with radios.radio.client(device, timeout=5) as client:
+        result = await open_door(
+            client, radios.link, "door-2", relay_public_key=radios.entries["door-2"].public_key
+        )
+    assert result.opened
+    assert result.authenticated
+    assert result.body.subject == scene.holder_id
+    assert len(radios.fleet.door("relay-door-2").openings) == 1
+
+
+async def attack(radios: Radios, relay_id: str, submission: Submission) -> RejectReason:
+    """Write ``submission`` (whatever the challenge) and return the relay's signed reason."""
+
+    async def obtain(_challenge: Challenge) -> Submission:
+        return submission
+
+    device = await find_relay(radios.radio, relay_id)
+    async with radios.radio.client(device, timeout=5) as client:
+        result = await run_exchange(
+            client, obtain, relay_public_key=radios.entries["door-1"].public_key
+        )
+    assert not result.opened
+    return result.body.reason
+
+
+async def fresh_token(radios: Radios, door_id: str, relay_id: str) -> tuple[bytes, bytes]:
+    """A genuine token for the relay's current challenge, obtained like the app would, but not
+    written: (challenge nonce, token)."""
+    device = await find_relay(radios.radio, relay_id)
+    async with radios.radio.client(device, timeout=5) as client:
+        from relay_bridge.protocol import CHALLENGE_UUID  # noqa: PLC0415
+
+        ch = Challenge.decode(bytes(await client.read_gatt_char(CHALLENGE_UUID)))
+    issued = await radios.link.request_unlock(door_id, ch.nonce)
+    return ch.nonce, issued.token
+
+
+async def test_attacks_over_the_virtual_link_never_open(scene: Scene, radios: Radios) -> None:
+    door = radios.fleet.door("relay-door-1")
+    # replay: a token that opened once, written again
+    device = await find_relay(radios.radio, "relay-door-1")
+    used: list[bytes] = []
+
+    async def obtain(ch: Challenge) -> Submission:
+        issued = await radios.link.request_unlock("door-1", ch.nonce)
+        used.append(issued.token)
+        return Submission(issued.token)
+
+    async with radios.radio.client(device, timeout=5) as client:
+        assert (await run_exchange(client, obtain, relay_public_key=None)).opened
+    assert len(door.openings) == 1
+    assert await attack(radios, "relay-door-1", Submission(used[0])) is RejectReason.REPLAYED
+    # a token for another relay
+    _, other = await fresh_token(radios, "door-2", "relay-door-2")
+    assert await attack(radios, "relay-door-1", Submission(other)) is RejectReason.WRONG_AUDIENCE
+    # the wrong nonce: a genuine token for this relay, bound to a challenge it did not give
+    issued = await radios.link.request_unlock("door-1", os.urandom(16))
+    reason = await attack(radios, "relay-door-1", Submission(issued.token))
+    assert reason is RejectReason.NONCE_MISMATCH
+    # a changed byte in the signature
+    tampered = bytearray((await radios.link.request_unlock("door-1", os.urandom(16))).token)
+    tampered[-5] ^= 0x40
+    reason = await attack(radios, "relay-door-1", Submission(bytes(tampered)))
+    assert reason is RejectReason.BAD_SIGNATURE
+    # signed by a key the relay does not trust
+    from authority.tokens.cwt import decode_unverified  # noqa: PLC0415
+
+    kid, claims = decode_unverified(used[0])
+    forged = sign_claims(claims, key=SigningKey.generate(), kid=b"mallory-key")
+    assert await attack(radios, "relay-door-1", Submission(forged)) is RejectReason.UNKNOWN_KEY
+    assert kid != b"mallory-key"
+    assert len(door.openings) == 1  # only the genuine opening
+    with pytest.raises(UnlockRefused):
+        await radios.link.request_unlock("door-unknown", os.urandom(16))
+
+
+async def test_expired_token_refused_by_a_relay_whose_clock_is_ahead(
+    scene: Scene, radios: Radios
+) -> None:
+    relay = radios.fleet.relays["relay-door-1"]
+    relay.logic.clock = lambda: time.time() + 3600
+    bridge = RelayBridge(radios.link, radios.radio, radios.entries, config=BridgeConfig())
+    outcome = await bridge.open("door-1", scene.holder_credential)
+    assert (outcome.status, outcome.reason) == (Status.REJECTED, "expired")
+    assert relay.door.openings == []
+
+
+async def test_offline_is_refused_without_the_flag(scene: Scene, radios: Radios) -> None:
+    device = await find_relay(radios.radio, "relay-door-1")
+    _, token = await fresh_token(radios, "door-1", "relay-door-1")
+    async with radios.radio.client(device, timeout=5) as client:
+        result = await open_door_offline(client, token=token, device_key=SigningKey.generate())
+    # an online token is bound to another challenge; the device proof changes nothing
+    assert result.body.reason is RejectReason.NONCE_MISMATCH
