@@ -20,7 +20,7 @@ from authority.v1 import authority_pb2 as pb
 from relay_bridge.authority_link import AuthorityLink, UnlockRefused
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status
-from relay_bridge.exchange import run_exchange
+from relay_bridge.exchange import run_exchange, write_epoch_notice
 from relay_bridge.mobile import find_relay, open_door, open_door_offline
 from relay_bridge.protocol import Challenge, RejectReason, Submission
 from relay_bridge.radio import Radio
@@ -86,6 +86,9 @@ async def radios(scene: Scene) -> AsyncIterator[Radios]:
             e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
             for e in fleet.registry()
         }
+        for entry in entries.values():  # the installer registers each relay's result key
+            assert entry.public_key is not None
+            scene.server.admin.set_door_relay_key(entry.door_id, entry.public_key)
         try:
             yield Radios(air, fleet, radio, link, entries)
         finally:
@@ -94,10 +97,16 @@ async def radios(scene: Scene) -> AsyncIterator[Radios]:
 
 
 async def test_bridge_opens_the_door_with_a_fresh_token(scene: Scene, radios: Radios) -> None:
-    bridge = RelayBridge(radios.link, radios.radio, radios.entries)
+    report = radios.link.report_result_callback()
+    bridge = RelayBridge(radios.link, radios.radio, radios.entries, report=report)
     outcome = await bridge.open("door-1", scene.holder_credential)
     assert outcome.status is Status.OPENED, outcome
+    assert outcome.reported
     assert outcome.result is not None
+    # the authority verified the relay's signature; reporting it again is recognised
+    again = await radios.link.report_result("door-1", outcome.result.signed)
+    assert again.opened
+    assert again.already_reported
     assert outcome.result.authenticated
     openings = radios.fleet.door("relay-door-1").openings
     assert [o.subject for o in openings] == [scene.holder_id]
@@ -209,3 +218,75 @@ async def test_offline_is_refused_without_the_flag(scene: Scene, radios: Radios)
         result = await open_door_offline(client, token=token, device_key=SigningKey.generate())
     # an online token is bound to another challenge; the device proof changes nothing
     assert result.body.reason is RejectReason.NONCE_MISMATCH
+
+
+async def test_offline_opening_and_revocation_reaching_the_relay(
+    scene: Scene, radios: Radios
+) -> None:
+    """A site that allows offline opening: the phone fetches an offline token while online,
+    opens with its device key at the door; after the phone is reported lost (holder suspended)
+    the revocation epoch reaches the relay through a signed notice, and the token is dead."""
+    admin = scene.server.admin
+    site = admin.create_site(address="Jagtvej 3", owner_id="owner-2", offline_allowed=True)
+    admin.create_door(
+        door_id="door-off",
+        site_id=site.site_id,
+        relay_id="relay-door-off",
+        relay_public_key=radios.entries["door-1"].public_key,  # replaced below
+    )
+    jwks = json.loads(admin.verification_keys().jwks_json)
+    fleet = await EmulatedFleet.start(
+        radios.air,
+        [RelaySpec("relay-door-off", "door-off", offline_allowed=True)],
+        trusted_keys=verification_keys_from_jwks(jwks),
+        issuer="authority",
+    )
+    relay_key = bytes.fromhex(fleet.registry()[0]["public_key"])
+    admin.set_door_relay_key("door-off", relay_key)
+    # a holder of another organisation with a grant at the offline site
+    created = admin.create_organisation(name="Hjemmeplejen", cvr=CVR, purpose=pb.PURPOSE_POSTAL)
+    admin.set_organisation_status(
+        created.organisation.organisation_id, pb.ORGANISATION_STATUS_APPROVED
+    )
+    org = admin.with_credential(created.api_credential)
+    h = org.create_key_holder()
+    org.issue_grant(
+        key_holder_id=h.key_holder.key_holder_id,
+        site_id=site.site_id,
+        valid_until=datetime.now(UTC) + timedelta(days=1),
+    )
+    phone = AuthorityLink(scene.server.target, credential=h.holder_credential)
+    device_key = SigningKey.generate()
+    await phone.register_device_key(bytes(device_key.verify_key))
+    offline_token = (await phone.request_unlock("door-off", offline=True)).token
+    # the online-only site never hands out an offline token
+    await radios.link.register_device_key(bytes(SigningKey.generate().verify_key))
+    with pytest.raises(UnlockRefused, match="OFFLINE_NOT_ALLOWED"):
+        await radios.link.request_unlock("door-1", offline=True)
+
+    door = fleet.door("relay-door-off")
+    device = await find_relay(radios.radio, "relay-door-off")
+    async with radios.radio.client(device, timeout=5) as client:  # no network needed here
+        result = await open_door_offline(
+            client, token=offline_token, device_key=device_key, relay_public_key=relay_key
+        )
+    assert result.opened
+    assert len(door.openings) == 1
+    assert (await phone.report_result("door-off", result.signed)).opened  # later, online
+    # without the device key the token is useless
+    async with radios.radio.client(device, timeout=5) as client:
+        stolen = await open_door_offline(
+            client, token=offline_token, device_key=SigningKey.generate()
+        )
+    assert stolen.body.reason is RejectReason.DEVICE_PROOF_INVALID
+    # the phone is lost: suspension raises the site's epoch; a bridge passing by hands the
+    # relay the signed notice, and the offline token stops opening
+    admin.set_key_holder_status(h.key_holder.key_holder_id, pb.KEY_HOLDER_STATUS_SUSPENDED)
+    notice = await phone.revocation_notice("door-off")
+    async with radios.radio.client(device, timeout=5) as client:
+        await write_epoch_notice(client, notice)
+        revoked = await open_door_offline(client, token=offline_token, device_key=device_key)
+    assert revoked.body.reason is RejectReason.REVOKED
+    assert len(door.openings) == 1
+    await phone.close()
+    await fleet.stop()
