@@ -224,6 +224,15 @@ def _scenario(
         org_id=org_id,
     )
 
+    steps += _relay_part(
+        target=target,
+        admin_credential=admin_credential,
+        site_id=site.site_id,
+        organisation_credential=created.api_credential,
+        clock=clock,
+        when=(monday + timedelta(days=1)).replace(hour=12, minute=30),
+    )
+
     table = Table(title="What happened (simulated site-local time)")
     for col in ("when", "action", "expected", "outcome", ""):
         table.add_column(col, overflow="fold")
@@ -244,6 +253,31 @@ def _scenario(
         return 0
     console.print("[bold red]demo failed:[/] some outcomes differ from what was expected")
     return 1
+
+
+def _relay_part(
+    *,
+    target: str,
+    admin_credential: str,
+    site_id: str,
+    organisation_credential: str,
+    clock: FixedClock,
+    when: datetime,
+) -> list[Step]:
+    """At the door: the unlock travels app → authority → bridge → emulated relay over virtual
+    Bluetooth (``relay_bridge.demo``), then the attacks the relay refuses."""
+    from relay_bridge.demo import run_relay_demo  # noqa: PLC0415 (Bumble only when shown)
+
+    clock.set(when.astimezone(UTC))
+    relay_steps = run_relay_demo(
+        target=target,
+        admin_credential=admin_credential,
+        site_id=site_id,
+        organisation_credential=organisation_credential,
+        clock=lambda: clock.now().timestamp(),
+        console=console,
+    )
+    return [Step(when.strftime("%a %H:%M"), s.action, s.expected, s.got) for s in relay_steps]
 
 
 def _access_log_part(

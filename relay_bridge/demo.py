@@ -118,7 +118,7 @@ async def _relay_demo(
         steps.append(
             RelayStep(
                 "bridge opens nbg12-lobby for the carrier",
-                "opened · door opened once",
+                "opened · door opened 1x",
                 f"{outcome.status.value} · door opened {len(lobby.openings)}x",
             )
         )
