@@ -149,8 +149,8 @@ def _advertisement_data(advertisement: Advertisement) -> AdvertisementData:
         if (size := _UUID_LISTS.get(ad_type)) is not None:
             for start in range(0, len(payload) - size + 1, size):
                 text = _uuid_str(core.UUID.from_bytes(payload[start : start + size]))
-                # Bumble's controller answers scan requests with the advertising data, so an
-                # active scan sees every structure twice.
+                # Bumble's stock controller answers scan requests with the advertising data,
+                # so an active scan can see every structure twice.
                 if text not in service_uuids:
                     service_uuids.append(text)
         elif (size := _SERVICE_DATA.get(ad_type)) is not None and len(payload) >= size:
@@ -189,7 +189,7 @@ def _merged(before: AdvertisementData, now: AdvertisementData) -> AdvertisementD
 class BumbleScanner(BaseBleakScanner):
     """bleak scanner backend over a `BumbleCentral`; use ``central.scanner_backend``.
 
-    Scanning is always active (the emulated controller has no separate scan response).
+    Scanning is always active, so scan responses are seen and merged into the advertisement.
     `BLEDevice.details` is the peer's Bumble `hci.Address`.
     """
 

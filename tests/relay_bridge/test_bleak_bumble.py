@@ -154,6 +154,29 @@ async def test_scan_filters_on_service_uuid_and_reports_advertisement(
     assert adv.rssi == -50  # what Bumble's emulated controller reports
 
 
+async def test_scan_response_is_merged_into_the_advertisement(
+    air: VirtualAir, central: BumbleCentral
+) -> None:
+    # A relay's 128-bit service UUID fills the advertisement; its name goes in the scan response.
+    peripheral = await air.add_peripheral("relay-sr")
+    await peripheral.start_advertising(
+        advertising_data=advertising_data(service_uuids=[SERVICE]),
+        scan_response_data=advertising_data(local_name="relay-sr", flags=False),
+    )
+
+    found = await BleakScanner.discover(
+        timeout=0.1, return_adv=True, service_uuids=[SERVICE], backend=central.scanner_backend
+    )
+    by_name = await BleakScanner.find_device_by_name(
+        "relay-sr", timeout=5, backend=central.scanner_backend
+    )
+
+    [(device, adv)] = found.values()
+    assert (adv.local_name, adv.service_uuids) == ("relay-sr", [SERVICE])
+    assert by_name is not None
+    assert by_name.address == device.address
+
+
 async def test_find_device_by_name_and_by_filter(air: VirtualAir, central: BumbleCentral) -> None:
     relays = [await add_relay(air, f"relay-{i}") for i in range(3)]
 
