@@ -1,0 +1,71 @@
+"""``relay-bridge`` commands against a real authority, with emulated relays in-process."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from authority.v1 import authority_pb2 as pb
+from relay_bridge.cli import main
+from tests.conftest import ServerHandle
+
+
+def test_emulate_register_open_scan(
+    server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = server.admin
+    created = admin.create_organisation(name="Bring", cvr="25680839", purpose=pb.PURPOSE_POSTAL)
+    admin.set_organisation_status(
+        created.organisation.organisation_id, pb.ORGANISATION_STATUS_APPROVED
+    )
+    org = admin.with_credential(created.api_credential)
+    site = admin.create_site(address="Vesterbrogade 9", owner_id="owner-9")
+    admin.create_door(door_id="d-1", site_id=site.site_id, relay_id="r-1")
+    holder = org.create_key_holder()
+    org.issue_grant(
+        key_holder_id=holder.key_holder.key_holder_id,
+        site_id=site.site_id,
+        valid_until=datetime.now(UTC) + timedelta(days=1),
+    )
+    keys = tmp_path / "jwks.json"
+    keys.write_text(admin.verification_keys().jwks_json)
+    state = tmp_path / "relays.json"
+
+    assert main(["emulate", "--keys", str(keys), "--relay", "r-1=d-1", "--state", str(state),
+                 "--seconds", "0"]) == 0  # fmt: skip
+    assert state.stat().st_mode & 0o077 == 0  # private keys: owner only
+    assert main(["emulate", "--keys", str(keys), "--relay", "r-1=d-1", "--state", str(state),
+                 "--seconds", "0"]) == 2  # fmt: skip
+    capsys.readouterr()
+    assert main(["registry", "--state", str(state), "--json"]) == 0
+    registry = json.loads(capsys.readouterr().out)
+    assert [(e["door_id"], e["relay_id"]) for e in registry] == [("d-1", "r-1")]
+
+    assert main(["register", "--state", str(state), "--authority", server.target,
+                 "--credential", server.admin_credential]) == 0  # fmt: skip
+    door = admin._call(admin.directory.GetDoor, pb.GetDoorRequest(door_id="d-1"))
+    assert door.relay_public_key.hex() == registry[0]["public_key"]
+    capsys.readouterr()
+
+    argv = ["open", "--authority", server.target, "--credential", holder.holder_credential,
+            "--door", "d-1", "--emulated", str(state), "--keys", str(keys), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    [outcome] = json.loads(capsys.readouterr().out)
+    assert (outcome["status"], outcome["reported"]) == ("opened", True)
+
+    argv[argv.index("d-1")] = "d-unknown"
+    assert main(argv) == 1
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "unknown_door"
+
+    assert main(["scan", "--emulated", str(state), "--keys", str(keys), "--json",
+                 "--seconds", "0.2"]) == 0  # fmt: skip
+    assert [d["name"] for d in json.loads(capsys.readouterr().out)] == ["SmartRelay-r-1"]
+
+    # an operator mistake is a clear error, not a traceback
+    assert main(["register", "--state", str(state), "--authority", server.target,
+                 "--credential", holder.holder_credential]) == 1  # fmt: skip
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
+    assert main(["registry", "--state", str(tmp_path / "missing.json")]) == 2
