@@ -29,12 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from fixture import build_fixture  # bench/ is on sys.path when run as a script
 from rich.console import Console
 from rich.table import Table
 
 from authority.client import AuthorityClient
 from authority.tokens.keyring import verification_keys_from_jwks
-from bench.fixture import build_fixture
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status
@@ -81,7 +81,7 @@ def start_authority(data: Path) -> tuple[subprocess.Popen[bytes], str, str]:
 
 async def run(args: argparse.Namespace, target: str, admin_credential: str) -> dict[str, object]:
     fixture = build_fixture(
-        target, admin_credential, holders=args.relays, doors=args.relays, sites=10
+        target, admin_credential, holders=4 * args.relays, doors=args.relays, sites=10
     )
     # one (holder, door) pair per door
     by_door = {}
@@ -90,13 +90,15 @@ async def run(args: argparse.Namespace, target: str, admin_credential: str) -> d
     pairs = list(by_door.values())[: args.relays]
     admin = AuthorityClient(target, credential=admin_credential)
     trusted = verification_keys_from_jwks(json.loads(admin.verification_keys().jwks_json))
-    admin.close()
     async with VirtualAir() as air:
         fleet = await EmulatedFleet.start(
             air,
             [RelaySpec(p.relay_id, p.door_id) for p in pairs],
             trusted_keys=trusted,
         )
+        for entry in fleet.registry():  # installation: each relay's result key is registered
+            admin.set_door_relay_key(entry["door_id"], bytes.fromhex(entry["public_key"]))
+        admin.close()
         central = await air.add_central()
         radio = Radio(central.client_backend, central.scanner_backend)
         link = AuthorityLink(target)
