@@ -33,9 +33,11 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import socket
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from bumble import controller as bumble_controller
 from bumble import hci, ll
@@ -44,11 +46,11 @@ from bumble.core import UUID, AdvertisingData
 from bumble.device import Device
 from bumble.host import Host
 from bumble.link import LocalLink
-from bumble.transport.common import AsyncPipeSink
+from bumble.transport.common import AsyncPipeSink, StreamPacketSource
 
 from relay_bridge.ble.bleak_bumble import BumbleCentral
 
-__all__ = ["VirtualAir", "advertising_data"]
+__all__ = ["CentralEndpoint", "VirtualAir", "advertising_data"]
 
 _controller_logger = logging.getLogger(bumble_controller.__name__)
 
@@ -289,12 +291,69 @@ def advertising_data(
     return bytes(AdvertisingData(structures))
 
 
+class _HciPort(asyncio.Protocol):
+    """One controller's HCI served to one TCP client, H4-framed like Bumble's ``tcp-client``.
+
+    Bumble's own ``tcp-server`` transport leaves its listening socket and the accepted
+    connection open when closed; this one closes both.
+    """
+
+    def __init__(self) -> None:
+        self.source = StreamPacketSource()  # host -> controller
+        self._server: asyncio.Server | None = None
+        self._peer: asyncio.Transport | None = None
+
+    async def serve(self, listener: socket.socket) -> None:
+        self._server = await asyncio.get_running_loop().create_server(lambda: self, sock=listener)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._peer is not None:
+            transport.close()  # a controller has one host
+            return
+        self._peer = cast(asyncio.Transport, transport)
+        # HCI is a ping-pong of small packets: with Nagle on, each exchange waited for a
+        # delayed ACK (40 ms). asyncio sets TCP_NODELAY itself only on sockets whose proto
+        # is IPPROTO_TCP, which a socket accepted from a plain SOCK_STREAM listener is not.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._peer = None
+
+    def data_received(self, data: bytes) -> None:
+        self.source.data_received(data)
+
+    def on_packet(self, packet: bytes) -> None:  # controller -> host
+        if self._peer is not None:
+            self._peer.write(packet)
+
+    async def close(self) -> None:
+        if self._peer is not None:
+            self._peer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@dataclass(frozen=True)
+class CentralEndpoint:
+    """Where a central in another process joins an air: `BumbleCentral.open(**asdict(it))`."""
+
+    hci_transport: str
+    """Bumble transport spec of the central's controller (``tcp-client:<host>:<port>``)."""
+    address: str
+    """The random static address the air reserved for the central."""
+
+
 class VirtualAir:
     """One shared virtual radio medium: every device made here can see and reach the others.
 
     Use as ``async with VirtualAir() as air:`` (or call `close`); it must be created and
     used on one running event loop. Addresses are random static addresses allocated from
     ``C0:DE:00:00:00:01`` upwards unless the caller names one.
+
+    Another process joins through `serve_central`: the air keeps the controller and serves
+    its HCI over TCP; the other process runs the host (`BumbleCentral.open`). Bumble 0.0.236
+    has no link relay any more (``RemoteLink`` was removed), so HCI is the seam.
     """
 
     def __init__(self) -> None:
@@ -302,6 +361,7 @@ class VirtualAir:
         self._controllers: dict[Device, _AirController] = {}
         self._addresses: set[hci.Address] = set()
         self._counter = itertools.count(1)
+        self._served: list[tuple[_AirController, _HciPort]] = []
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -348,6 +408,32 @@ class VirtualAir:
         """
         return BumbleCentral(await self._add_device(name, address), mtu=mtu)
 
+    async def serve_central(
+        self, name: str = "remote-central", *, host: str = "127.0.0.1"
+    ) -> CentralEndpoint:
+        """A controller on the air for a central in another process, served over TCP.
+
+        It accepts one HCI client; the central keeps its place on the air until `close`.
+        """
+        if self._closed:
+            raise RuntimeError("the air is closed")
+        port = _HciPort()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((host, 0))
+            await port.serve(listener)
+        except BaseException:
+            listener.close()
+            raise
+        tcp_port = int(listener.getsockname()[1])
+        address = self._allocate(None)
+        controller = _AirController(name, host_source=port.source, host_sink=port, link=self._link)
+        self._served.append((controller, port))
+        return CentralEndpoint(
+            hci_transport=f"tcp-client:{host}:{tcp_port}",
+            address=address.to_string(with_type_qualifier=False),
+        )
+
     async def remove(self, device: Device) -> None:
         """Take `device` off the air as if it lost power: peers see a supervision timeout."""
         controller = self._controllers.pop(device)
@@ -365,6 +451,10 @@ class VirtualAir:
         self._closed = True
         for device in list(self._controllers):
             await self.remove(device)
+        for controller, port in self._served:
+            controller.vanish()
+            await port.close()
+        self._served.clear()
 
     async def _add_device(self, name: str, address: str | None) -> Device:
         if self._closed:

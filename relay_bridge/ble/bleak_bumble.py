@@ -41,6 +41,9 @@ from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Device
 from bumble.gatt import GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR
 from bumble.gatt_client import CharacteristicProxy, Client
+from bumble.host import Host
+from bumble.transport import open_transport
+from bumble.transport.common import Transport
 
 __all__ = ["BumbleCentral", "BumbleClient", "BumbleScanner"]
 
@@ -74,6 +77,7 @@ class BumbleCentral:
     def __init__(self, device: Device, *, mtu: int = 247) -> None:
         self.device = device
         self.mtu = mtu
+        self._transport: Transport | None = None
         self._scan_users = 0
         self._scan_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
@@ -90,6 +94,34 @@ class BumbleCentral:
         _Client.__name__ = _Client.__qualname__ = "BumbleClient"
         self.scanner_backend: type[BumbleScanner] = _Scanner
         self.client_backend: type[BumbleClient] = _Client
+
+    @classmethod
+    async def open(
+        cls, hci_transport: str, *, address: str, name: str = "central", mtu: int = 247
+    ) -> BumbleCentral:
+        """A central whose controller is elsewhere: ``VirtualAir.serve_central`` in another
+        process gives `hci_transport` and `address`. `close` it when done."""
+        transport = await open_transport(hci_transport)
+        try:
+            device = Device(
+                name=name,
+                address=hci.Address(address),
+                host=Host(transport.source, transport.sink),
+            )
+            await device.power_on()
+        except BaseException:
+            await transport.close()
+            raise
+        central = cls(device, mtu=mtu)
+        central._transport = transport
+        return central
+
+    async def close(self) -> None:
+        """Close the HCI transport of a central made by `open` (a no-op otherwise)."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await self.device.power_off()
+            await transport.close()
 
     async def start_scanning(self) -> None:
         async with self._scan_lock:

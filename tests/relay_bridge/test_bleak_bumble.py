@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -383,3 +384,69 @@ async def test_fifty_peripherals_served_concurrently_by_one_central(
 
     assert len(set(map(bytes, payloads))) == 50
     assert all(len(relay.connections) == 1 for relay in relays)
+
+
+async def test_central_over_hci_on_tcp_reaches_the_air(air: VirtualAir) -> None:
+    # What a bridge in another process does; here over a real socket within one process.
+    relay = await add_relay(air, "relay-1", echo=True)
+    endpoint = await air.serve_central("bridge")
+    central = await BumbleCentral.open(endpoint.hci_transport, address=endpoint.address)
+    try:
+        echoed: asyncio.Future[bytearray] = asyncio.get_running_loop().create_future()
+        async with await connected(central, relay) as client:
+            assert client.mtu_size == 247
+            await client.start_notify(RESULT, lambda _, data: echoed.set_result(data))
+            await client.write_gatt_char(TOKEN, b"token", response=True)
+            assert await asyncio.wait_for(echoed, 5) == b"token"
+            assert await client.read_gatt_char(CHALLENGE) == READ_VALUE
+        assert relay.connections[0].peer_address.to_string(False) == endpoint.address
+    finally:
+        await central.close()
+
+
+BRIDGE_PROCESS = """
+import asyncio, sys
+from bleak import BleakClient, BleakScanner
+from relay_bridge.ble import BumbleCentral
+
+async def main(hci_transport, address):
+    central = await BumbleCentral.open(hci_transport, address=address)
+    try:
+        device = await BleakScanner.find_device_by_name(
+            "relay-1", timeout=5, backend=central.scanner_backend
+        )
+        async with BleakClient(device, backend=central.client_backend, timeout=5) as client:
+            await client.write_gatt_char(sys.argv[3], b"from another process", response=True)
+            print(len(await client.read_gatt_char(sys.argv[4])))
+    finally:
+        await central.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_central_in_another_process_reaches_the_air(air: VirtualAir) -> None:
+    relay = await add_relay(air, "relay-1")
+    endpoint = await air.serve_central("bridge")
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BRIDGE_PROCESS,
+        endpoint.hci_transport,
+        endpoint.address,
+        TOKEN,
+        CHALLENGE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode().split() == [str(len(READ_VALUE))]
+    assert relay.writes == [b"from another process"]
