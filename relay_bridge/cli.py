@@ -63,8 +63,9 @@ def _parse_relays(specs: Sequence[str], offline: bool) -> list[dict[str, Any]]:
     out = []
     for spec in specs:
         relay_id, sep, door_id = spec.partition("=")
-        if not sep or not relay_id or not door_id:
-            raise UsageError(f"--relay {spec!r}: expected RELAY_ID=DOOR_ID")
+        door_id = door_id if sep else relay_id
+        if not relay_id or not door_id:
+            raise UsageError(f"--relay {spec!r}: expected RELAY_ID[=DOOR_ID]")
         out.append(
             {
                 "relay_id": relay_id,
@@ -302,10 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keys", type=Path, help="the authority's JWK Set (authority keys export)")
     p.add_argument(
         "--relay",
+        "--relay-id",
+        dest="relay",
         action="append",
         default=[],
-        metavar="RELAY_ID=DOOR_ID",
-        help="a relay to create (repeatable); omit to run the relays in --state",
+        metavar="RELAY_ID[=DOOR_ID]",
+        help="a relay to create (repeatable; the door id defaults to the relay id); "
+        "omit to run the relays in --state",
     )
     p.add_argument(
         "--state",

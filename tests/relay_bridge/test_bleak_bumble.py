@@ -228,6 +228,16 @@ async def test_connect_exchanges_mtu_and_discovers_services(
     assert not client.is_connected
 
 
+async def test_service_filter_limits_discovery(air: VirtualAir, central: BumbleCentral) -> None:
+    relay = await add_relay(air, "relay-1")
+
+    client = BleakClient(
+        relay.address, services=[SERVICE], backend=central.client_backend, timeout=5
+    )
+    async with client:
+        assert [s.uuid for s in client.services] == [SERVICE]
+
+
 async def test_long_read_returns_the_whole_value(air: VirtualAir, central: BumbleCentral) -> None:
     relay = await add_relay(air, "relay-1")
 

@@ -69,3 +69,12 @@ def test_emulate_register_open_scan(
                  "--credential", holder.holder_credential]) == 1  # fmt: skip
     assert "PERMISSION_DENIED" in capsys.readouterr().err
     assert main(["registry", "--state", str(tmp_path / "missing.json")]) == 2
+    many = tmp_path / "many.json"
+    assert main(["emulate", "--keys", str(keys), "--relay-id", "a", "--relay-id", "b=door-b",
+                 "--state", str(many), "--seconds", "0"]) == 0  # fmt: skip
+    assert main(["emulate", "--keys", str(keys), "--relay", "=x", "--state", str(many),
+                 "--force", "--seconds", "0"]) == 2  # fmt: skip
+    capsys.readouterr()
+    assert main(["registry", "--state", str(many), "--json"]) == 0
+    pairs = [(e["relay_id"], e["door_id"]) for e in json.loads(capsys.readouterr().out)]
+    assert pairs == [("a", "a"), ("b", "door-b")]
