@@ -133,6 +133,31 @@ async def _emulated(state: Path, keys: Path | None) -> AsyncIterator[tuple[Radio
             await fleet.stop()
 
 
+@contextlib.asynccontextmanager
+async def _radio(ns: argparse.Namespace) -> AsyncIterator[Radio]:
+    """The radio a command uses: emulated relays in this process (``--emulated``), a central
+    on another process's virtual air (``--central``), or the platform's Bluetooth."""
+    if ns.emulated is not None:
+        async with _emulated(ns.emulated, ns.keys) as (radio, _fleet):
+            yield radio
+    elif ns.central is not None:
+        from relay_bridge.ble.bleak_bumble import BumbleCentral  # noqa: PLC0415
+
+        transport, sep, address = ns.central.rpartition("@")
+        if not sep or not transport or not address:
+            raise UsageError("--central: expected TRANSPORT@ADDRESS as `emulate` prints it")
+        try:
+            central = await BumbleCentral.open(transport, address=address)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--central {ns.central}: {exc}") from None
+        try:
+            yield Radio(central.client_backend, central.scanner_backend)
+        finally:
+            await central.close()
+    else:
+        yield Radio()
+
+
 # -- commands --------------------------------------------------------------------------------------
 
 
@@ -143,6 +168,14 @@ async def cmd_emulate(ns: argparse.Namespace) -> int:
             raise UsageError(f"{ns.state} exists; pass --force to replace its relays")
         _write_state(ns.state, relays)
     async with _emulated(ns.state, ns.keys) as (_radio, fleet):
+        endpoints = [
+            await fleet.air.serve_central(f"remote-central-{i}") for i in range(ns.centrals)
+        ]
+        if endpoints:
+            specs = [f"{e.hci_transport}@{e.address}" for e in endpoints]
+            ns.centrals_file.write_text(json.dumps(specs, indent=2))
+            for spec in specs:
+                console.print(f"bridge endpoint (one process each): --central {spec}")
         table = Table(title=f"{len(fleet.relays)} emulated relays advertising {SERVICE_UUID}")
         for col in ("relay", "door", "offline", "result key"):
             table.add_column(col)
@@ -201,22 +234,20 @@ def cmd_register(ns: argparse.Namespace) -> int:
 async def cmd_open(ns: argparse.Namespace) -> int:
     link = AuthorityLink(ns.authority, credential=ns.credential)
     config = BridgeConfig(attempts=ns.attempts, result_timeout_s=ns.result_timeout)
-    try:
-        if ns.emulated is not None:
-            entries = {
-                e["door_id"]: RelayEntry(
-                    e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"])
-                )
-                for e in _registry(_load_state(ns.emulated))
-            }
-            async with _emulated(ns.emulated, ns.keys) as (radio, _fleet):
-                outcomes = await _open(link, radio, entries, config, ns)
-        else:
-            if ns.registry is None:
-                raise UsageError("--registry (door → relay map) is required without --emulated")
-            from relay_bridge.bridge import load_relay_registry  # noqa: PLC0415
+    if ns.emulated is not None:
+        entries = {
+            e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
+            for e in _registry(_load_state(ns.emulated))
+        }
+    elif ns.registry is not None:
+        from relay_bridge.bridge import load_relay_registry  # noqa: PLC0415
 
-            outcomes = await _open(link, Radio(), load_relay_registry(ns.registry), config, ns)
+        entries = load_relay_registry(ns.registry)
+    else:
+        raise UsageError("--registry (door → relay map) is required without --emulated")
+    try:
+        async with _radio(ns) as radio:
+            outcomes = await _open(link, radio, entries, config, ns)
     finally:
         await link.close()
     if ns.json:
@@ -275,11 +306,8 @@ async def cmd_scan(ns: argparse.Namespace) -> int:
             for address, (_device, adv) in scanner.discovered_devices_and_advertisement_data.items()
         ]
 
-    if ns.emulated is not None:
-        async with _emulated(ns.emulated, ns.keys) as (radio, _fleet):
-            found = await scan(radio)
-    else:
-        found = await scan(Radio())
+    async with _radio(ns) as radio:
+        found = await scan(radio)
     if ns.json:
         print(json.dumps([{"address": a, "name": n, "rssi": r} for a, n, r in found], indent=2))
         return 0
@@ -320,6 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="relays allow offline tokens")
     p.add_argument("--force", action="store_true", help="replace an existing state file")
     p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    p.add_argument(
+        "--centrals",
+        type=int,
+        default=0,
+        help="serve this many centrals over HCI/TCP for bridges in other processes",
+    )
+    p.add_argument(
+        "--centrals-file",
+        type=Path,
+        default=Path("centrals.json"),
+        help="where the --central endpoints are written",
+    )
     p.set_defaults(func=cmd_emulate, is_async=True)
 
     p = sub.add_parser("registry", help="door, relay id and relay public key of each relay")
@@ -345,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the relays of this state file in-process (virtual Bluetooth)",
     )
     p.add_argument("--keys", type=Path, help="JWK Set for emulated relays")
+    p.add_argument(
+        "--central",
+        metavar="TRANSPORT@ADDRESS",
+        help="a central on another process's virtual air (printed by `emulate --centrals`)",
+    )
     p.add_argument("--attempts", type=int, default=3)
     p.add_argument("--result-timeout", type=float, default=3.0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -354,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--emulated", type=Path, metavar="STATE")
     p.add_argument("--keys", type=Path)
+    p.add_argument(
+        "--central",
+        metavar="TRANSPORT@ADDRESS",
+        help="a central on another process's virtual air (printed by `emulate --centrals`)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scan, is_async=True)
     return parser

@@ -24,7 +24,10 @@ class RelaySpec:
 
 
 class EmulatedFleet:
-    def __init__(self, relays: dict[str, EmulatedRelay], doors: dict[str, str]) -> None:
+    def __init__(
+        self, air: VirtualAir, relays: dict[str, EmulatedRelay], doors: dict[str, str]
+    ) -> None:
+        self.air = air
         self.relays = relays
         self._doors = doors  # relay id -> door id
 
@@ -61,7 +64,7 @@ class EmulatedFleet:
             await relay.start()
             relays[spec.relay_id] = relay
             doors[spec.relay_id] = spec.door_id
-        return cls(relays, doors)
+        return cls(air, relays, doors)
 
     def registry(self) -> list[dict[str, str]]:
         """What the installer records for the bridge: door, relay and the relay's public key

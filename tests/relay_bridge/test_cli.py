@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -78,3 +82,57 @@ def test_emulate_register_open_scan(
     assert main(["registry", "--state", str(many), "--json"]) == 0
     pairs = [(e["relay_id"], e["door_id"]) for e in json.loads(capsys.readouterr().out)]
     assert pairs == [("a", "a"), ("b", "door-b")]
+
+
+def test_bridge_in_another_process_than_the_relays(
+    server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`relay-bridge emulate --centrals 1` in one process (the building's relays on a virtual
+    air), `relay-bridge open --central …` in another (the bridge), over HCI on TCP."""
+    admin = server.admin
+    created = admin.create_organisation(name="Bring", cvr="25680839", purpose=pb.PURPOSE_POSTAL)
+    admin.set_organisation_status(
+        created.organisation.organisation_id, pb.ORGANISATION_STATUS_APPROVED
+    )
+    org = admin.with_credential(created.api_credential)
+    site = admin.create_site(address="Vesterbrogade 9", owner_id="owner-9")
+    admin.create_door(door_id="d-2", site_id=site.site_id, relay_id="r-2")
+    holder = org.create_key_holder()
+    org.issue_grant(
+        key_holder_id=holder.key_holder.key_holder_id,
+        site_id=site.site_id,
+        valid_until=datetime.now(UTC) + timedelta(days=1),
+    )
+    keys = tmp_path / "jwks.json"
+    keys.write_text(admin.verification_keys().jwks_json)
+    state, centrals = tmp_path / "relays.json", tmp_path / "centrals.json"
+    relays = subprocess.Popen(
+        [sys.executable, "-m", "relay_bridge.cli", "emulate", "--keys", str(keys),
+         "--relay", "r-2=d-2", "--state", str(state), "--centrals", "1",
+         "--centrals-file", str(centrals)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not centrals.exists():
+            assert relays.poll() is None, relays.stdout.read() if relays.stdout else ""
+            assert time.monotonic() < deadline, "emulate did not publish its central"
+            time.sleep(0.05)
+        [central] = json.loads(centrals.read_text())
+        assert main(["register", "--state", str(state), "--authority", server.target,
+                     "--credential", server.admin_credential]) == 0  # fmt: skip
+        registry = tmp_path / "registry.json"
+        capsys.readouterr()
+        assert main(["registry", "--state", str(state), "--json"]) == 0
+        registry.write_text(capsys.readouterr().out)
+        argv = ["open", "--authority", server.target, "--credential", holder.holder_credential,
+                "--door", "d-2", "--registry", str(registry), "--central", central,
+                "--json"]  # fmt: skip
+        assert main(argv) == 0
+        [outcome] = json.loads(capsys.readouterr().out)
+        assert (outcome["status"], outcome["reported"]) == ("opened", True)
+    finally:
+        relays.send_signal(signal.SIGTERM)
+        out, _ = relays.communicate(timeout=30)
+    assert relays.returncode == 0, out
+    assert "r-2: door opened 1x" in out
