@@ -4,6 +4,7 @@ reason, the door stays shut, and the relay's signed verdict is what the bridge r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from nacl.signing import SigningKey
 
+from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.tokens.cwt import sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
@@ -290,3 +292,91 @@ async def test_offline_opening_and_revocation_reaching_the_relay(
     assert len(door.openings) == 1
     await phone.close()
     await fleet.stop()
+
+
+async def test_every_refusal_and_a_forged_result_are_in_the_access_log(
+    scene: Scene, radios: Radios
+) -> None:
+    """The relay's verdicts reach the log through ReportRelayOutcome; an impostor relay's
+    "opened" is not believed by the bridge and is logged as forged."""
+    report = radios.link.report_result_callback()
+    bridge = RelayBridge(radios.link, radios.radio, radios.entries, report=report)
+    assert (await bridge.open("door-1", scene.holder_credential)).status is Status.OPENED
+    _, other = await fresh_token(radios, "door-2", "relay-door-2")
+    device = await find_relay(radios.radio, "relay-door-1")
+
+    async def obtain(_challenge: Challenge) -> Submission:
+        return Submission(other)
+
+    async with radios.radio.client(device, timeout=5) as client:
+        refused = await run_exchange(client, obtain, relay_public_key=None)
+    assert (await radios.link.report_result("door-1", refused.signed)).reason == "wrong_audience"
+    # an impostor advertising as relay-door-2, with a key nobody registered
+    await radios.fleet.relays["relay-door-2"].stop()
+    impostor = await EmulatedFleet.start(
+        radios.air,
+        [RelaySpec("relay-door-2", "door-2")],
+        trusted_keys=radios.fleet.relays["relay-door-1"].logic.config.trusted_keys,
+    )
+    forged = await RelayBridge(radios.link, radios.radio, radios.entries, report=report).open(
+        "door-2", scene.holder_credential
+    )
+    assert forged.status is Status.FORGED
+    assert radios.fleet.door("relay-door-2").openings == []  # the real relay never saw it
+    await impostor.stop()
+
+    log = AccessLogClient(scene.server.target, credential=scene.server.admin_credential)
+    now = datetime.now(UTC)
+    query = EventQuery(start=now - timedelta(hours=1), end=now + timedelta(hours=1), kind="relay")
+    deadline = time.monotonic() + 30
+    seen: set[tuple[str, str, str]] = set()
+    want = {
+        ("door-1", "opened", ""),
+        ("door-1", "rejected", "wrong_audience"),
+        ("door-2", "forged", "bad_signature"),
+    }
+    while not want <= seen and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        events = await asyncio.to_thread(lambda: list(log.iter_events(query)))
+        seen = {(e.door_id, e.outcome, e.reason) for e in events}
+    log.close()
+    assert want <= seen, seen
+
+
+async def test_retries_before_the_write_but_never_after_it(scene: Scene, radios: Radios) -> None:
+    """A relay not yet in range is retried with backoff; a relay that vanishes after taking
+    the token (the door may have opened) is not retried, so the door opens at most once."""
+    entries = dict(radios.entries)
+    entries["door-9"] = RelayEntry("door-9", "relay-door-9", None)
+    config = BridgeConfig(attempts=4, backoff_s=0.05, scan_timeout_s=0.3)
+    bridge = RelayBridge(radios.link, radios.radio, entries, config=config)
+    scene.server.admin.create_door(door_id="door-9", site_id=scene.site_id, relay_id="relay-door-9")
+    trusted = radios.fleet.relays["relay-door-1"].logic.config.trusted_keys
+
+    async def arrives_late() -> EmulatedFleet:
+        await asyncio.sleep(0.5)  # the first attempt finds nothing
+        return await EmulatedFleet.start(
+            radios.air, [RelaySpec("relay-door-9", "door-9")], trusted_keys=trusted
+        )
+
+    late = asyncio.create_task(arrives_late())
+    outcome = await bridge.open("door-9", scene.holder_credential)
+    fleet9 = await late
+    assert outcome.status is Status.OPENED, outcome
+    assert outcome.attempts >= 2
+    assert len(fleet9.door("relay-door-9").openings) == 1
+
+    # the relay opens, then loses power before its result goes out
+    relay = fleet9.relays["relay-door-9"]
+    door_open = relay.logic._on_open
+
+    def open_then_vanish(claims: object) -> None:
+        assert door_open is not None
+        door_open(claims)  # type: ignore[arg-type]
+        asyncio.get_running_loop().create_task(radios.air.remove(relay.device))
+
+    relay.logic._on_open = open_then_vanish
+    lost = await bridge.open("door-9", scene.holder_credential)
+    assert lost.status is Status.RESULT_LOST, lost
+    assert lost.attempts == 1
+    assert len(fleet9.door("relay-door-9").openings) == 2  # once more, not twice more
