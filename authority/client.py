@@ -6,6 +6,7 @@ org = client.create_organisation(name="PostNord", cvr="…", purpose=pb.PURPOSE_
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,70 @@ from authority.v1 import authority_pb2_grpc as pb_grpc
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+CHUNK_ITEMS = 1000
+CHUNK_BYTES = 192 * 1024
+"""Bulk request messages stay under the server's default 256 KiB message limit."""
+
+
+def chunk_items(
+    items: Iterable[pb.GrantItem],
+    *,
+    organisation_id: str = "",
+    max_items: int = CHUNK_ITEMS,
+    max_bytes: int = CHUNK_BYTES,
+) -> Iterator[pb.IssueGrantsRequest]:
+    """Bulk items as request messages of at most ``max_items`` items and ``max_bytes`` bytes.
+    (An item bigger than ``max_bytes`` on its own is sent alone; keep items small: the CLI
+    rejects oversized fields before they are sent.)"""
+    batch: list[pb.GrantItem] = []
+    size = 0
+    for item in items:
+        item_size = item.ByteSize() + 4
+        if batch and (len(batch) >= max_items or size + item_size > max_bytes):
+            yield pb.IssueGrantsRequest(organisation_id=organisation_id, items=batch)
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield pb.IssueGrantsRequest(organisation_id=organisation_id, items=batch)
+
+
+def grant_item(
+    *,
+    idempotency_key: str,
+    key_holder_id: str,
+    valid_until: datetime,
+    door_id: str = "",
+    site_id: str = "",
+    valid_from: datetime | None = None,
+    windows: Iterable[WeeklyWindow] = (),
+    organisation_cvr: str = "",
+    row: int = 0,
+) -> pb.GrantItem:
+    item = pb.GrantItem(
+        idempotency_key=idempotency_key,
+        key_holder_id=key_holder_id,
+        door_id=door_id,
+        site_id=site_id,
+        valid_until=timestamp(valid_until),
+        windows=windows_pb(windows),
+        organisation_cvr=organisation_cvr,
+        row=row,
+    )
+    if valid_from is not None:
+        item.valid_from.CopyFrom(timestamp(valid_from))
+    return item
+
+
+def windows_pb(windows: Iterable[WeeklyWindow]) -> list[pb.ScheduleWindow]:
+    return [
+        pb.ScheduleWindow(
+            days=[pb.Weekday.Name(d) for d in sorted(w.days)],
+            start_minute=w.start_minute,
+            end_minute=w.end_minute,
+        )
+        for w in windows
+    ]
 
 
 @dataclass(frozen=True)
@@ -160,14 +225,7 @@ class AuthorityClient:
             site_id=site_id,
             organisation_id=organisation_id,
             valid_until=timestamp(valid_until),
-            windows=[
-                pb.ScheduleWindow(
-                    days=[pb.Weekday.Name(d) for d in sorted(w.days)],
-                    start_minute=w.start_minute,
-                    end_minute=w.end_minute,
-                )
-                for w in windows or []
-            ],
+            windows=windows_pb(windows or []),
         )
         if valid_from is not None:
             req.valid_from.CopyFrom(timestamp(valid_from))
@@ -178,6 +236,70 @@ class AuthorityClient:
 
     def list_grants(self, key_holder_id: str) -> pb.ListGrantsResponse:
         return self._call(self.grants.ListGrants, pb.ListGrantsRequest(key_holder_id=key_holder_id))
+
+    def issue_grants(
+        self, requests: Iterable[pb.IssueGrantsRequest], *, timeout: float | None = None
+    ) -> Iterator[pb.IssueGrantsResponse]:
+        """The bulk stream: one response (the items' results) per request message, in order.
+        No deadline by default (an import of any size)."""
+        responses: Iterator[pb.IssueGrantsResponse] = self.grants.IssueGrants(
+            iter(requests), metadata=self._metadata, timeout=timeout
+        )
+        return responses
+
+    def revoke_grants(
+        self,
+        *,
+        key_holder_id: str = "",
+        organisation_id: str = "",
+        site_id: str = "",
+        door_id: str = "",
+    ) -> pb.RevokeGrantsResponse:
+        request = pb.RevokeGrantsRequest()
+        for name, value in (
+            ("key_holder_id", key_holder_id),
+            ("organisation_id", organisation_id),
+            ("site_id", site_id),
+            ("door_id", door_id),
+        ):
+            if value:
+                setattr(request, name, value)
+        return self._call(self.grants.RevokeGrants, request)
+
+    def replace_holder_grants(
+        self, key_holder_id: str, grants: Iterable[pb.GrantItem], organisation_id: str = ""
+    ) -> pb.ReplaceHolderGrantsResponse:
+        return self._call(
+            self.grants.ReplaceHolderGrants,
+            pb.ReplaceHolderGrantsRequest(
+                key_holder_id=key_holder_id, organisation_id=organisation_id, grants=list(grants)
+            ),
+        )
+
+    def export_grants(
+        self, organisation_id: str = "", *, include_inactive: bool = False
+    ) -> Iterator[pb.Grant]:
+        responses: Iterator[pb.ExportGrantsResponse] = self.grants.ExportGrants(
+            pb.ExportGrantsRequest(
+                organisation_id=organisation_id, include_inactive=include_inactive
+            ),
+            metadata=self._metadata,
+        )
+        for response in responses:
+            yield from response.grants
+
+    def access_policy(self) -> pb.AccessPolicy:
+        return self._call(self.grants.GetAccessPolicy, pb.GetAccessPolicyRequest())
+
+    def set_site_organisation_blocked(
+        self, site_id: str, organisation_id: str, *, blocked: bool
+    ) -> pb.Site:
+        return self._call(
+            self.directory.SetSiteOrganisationBlocked,
+            pb.SetSiteOrganisationBlockedRequest(
+                site_id=site_id, organisation_id=organisation_id, blocked=blocked
+            ),
+        )
 
     def request_unlock(
         self, door_id: str, challenge: bytes = b"", *, offline: bool = False

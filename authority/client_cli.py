@@ -24,6 +24,7 @@ from rich.table import Table
 from authority.client import AuthorityClient, ServerInfo
 from authority.domain.errors import InvalidArgument
 from authority.domain.schedule import parse_window
+from authority.fleet_cli import add_fleet_commands, holders_create_many, site_block
 from authority.v1 import authority_pb2 as pb
 
 console = Console()
@@ -181,6 +182,10 @@ def _relay_notice(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 
 def _holder_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
+    if ns.count:
+        if not ns.output:
+            raise InvalidArgument("--count needs --output FILE for the credentials")
+        return holders_create_many(c, ns)
     _output(
         ns,
         c.create_key_holder(ns.organisation or ""),
@@ -287,6 +292,16 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--owner", required=True, help="site owner id")
     p.add_argument("--time-zone")
     p.add_argument("--offline", action="store_true", help="owner allows offline access")
+    for verb, blocked in (("block", True), ("unblock", False)):
+        p = client_parser(
+            site,
+            verb,
+            f"{verb} an organisation at a site (site owner credential, or admin)",
+            site_block,
+        )
+        p.add_argument("site_id")
+        p.add_argument("--organisation", required=True)
+        p.set_defaults(block=blocked)
 
     door = sub.add_parser("door", help="doors").add_subparsers(dest="door", required=True)
     p = client_parser(door, "create", "register a door and its relay", _door_create)
@@ -319,8 +334,14 @@ def add_client_commands(sub: Any) -> None:
     holder = sub.add_parser("holder", help="key holders").add_subparsers(
         dest="holder", required=True
     )
-    p = client_parser(holder, "create", "register a key holder", _holder_create)
+    p = client_parser(
+        holder, "create", "register a key holder (or --count of them)", _holder_create
+    )
     p.add_argument("--organisation")
+    p.add_argument("--count", type=int, help="register this many (fleet onboarding)")
+    p.add_argument(
+        "--output", type=Path, help="with --count: CSV for the credentials (created 0600)"
+    )
     p = client_parser(holder, "set-status", "suspend or reactivate a key holder", _holder_status)
     p.add_argument("key_holder_id")
     p.add_argument("--status", choices=sorted(HOLDER_STATUSES), required=True)
@@ -354,3 +375,4 @@ def add_client_commands(sub: Any) -> None:
     )
 
     client_parser(sub, "health", "check the server's health (exit 0 when SERVING)", _health)
+    add_fleet_commands(sub, client_parser)

@@ -101,6 +101,12 @@ class Settings:
     )
     """Largest gRPC message accepted or sent."""
 
+    access_policy_file: Path | None = field(
+        default=None, metadata={"env": "AUTHORITY_ACCESS_POLICY_FILE"}
+    )
+    """The operator's access policy, TOML: per purpose the targets, longest validity and weekly
+    windows grants may have (config/access-policy.toml). Empty: built in (validity, targets)."""
+
     coalesce_max_batch: int = field(default=512, metadata={"env": "AUTHORITY_COALESCE_MAX_BATCH"})
     """Most unlock lookups coalesced into one Redis pipeline."""
 

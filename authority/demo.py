@@ -27,7 +27,7 @@ from rich.table import Table
 
 from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.api.server import RunningServer, serve
-from authority.client import AuthorityClient
+from authority.client import AuthorityClient, chunk_items, grant_item
 from authority.config import Settings
 from authority.domain.errors import TokenError
 from authority.domain.schedule import parse_window
@@ -233,6 +233,14 @@ def _scenario(
         when=(monday + timedelta(days=1)).replace(hour=12, minute=30),
     )
 
+    steps += _fleet_part(
+        admin=admin,
+        organisation=org,
+        site_id=site.site_id,
+        clock=clock,
+        when=(monday + timedelta(days=1)).replace(hour=13, minute=0),
+    )
+
     table = Table(title="What happened (simulated site-local time)")
     for col in ("when", "action", "expected", "outcome", ""):
         table.add_column(col, overflow="fold")
@@ -351,3 +359,66 @@ def _access_log_part(
     admin_log.close()
     owner.close()
     return steps
+
+
+def _fleet_part(
+    *,
+    admin: AuthorityClient,
+    organisation: AuthorityClient,
+    site_id: str,
+    clock: FixedClock,
+    when: datetime,
+) -> list[Step]:
+    """A small fleet: five carriers' keys streamed in one bulk import (one bad row rejected, the
+    rest proceed), a lost phone cut off, then every key of the organisation revoked at once."""
+    console.rule("[bold]A partner fleet")
+    clock.set(when.astimezone(UTC))
+    stamp = when.strftime("%a %H:%M")
+    carriers = [organisation.create_key_holder() for _ in range(5)]
+    until = when.astimezone(UTC) + timedelta(days=30)
+    items = [
+        grant_item(idempotency_key=f"roster-1:{row}", key_holder_id=c.key_holder.key_holder_id,
+                   site_id=site_id, valid_until=until, row=row)
+        for row, c in enumerate(carriers, start=2)
+    ]  # fmt: skip
+    items.append(
+        grant_item(idempotency_key="roster-1:7", key_holder_id=carriers[0].key_holder.key_holder_id,
+                   door_id="nbg12-attic", valid_until=until, row=7)
+    )  # fmt: skip
+    results = [r for resp in organisation.issue_grants(chunk_items(items)) for r in resp.results]
+    created = sum(r.status == pb.GRANT_ITEM_STATUS_CREATED for r in results)
+    rejected = [r for r in results if r.status == pb.GRANT_ITEM_STATUS_REJECTED]
+    for r in rejected:
+        console.print(f"row {r.row} rejected ({r.code}): {r.reason}")
+    got = f"{created} created, {len(rejected)} rejected" + (
+        f" (row {rejected[0].row})" if rejected else ""
+    )
+    expected = "5 created, 1 rejected (row 7)"
+    steps = [Step(stamp, "bulk import: 6 roster rows, one naming no door", expected, got)]
+    lost = carriers[1]
+    app = admin.with_credential(lost.holder_credential)
+    before = app.request_unlock("nbg12-front").reason
+    organisation.set_key_holder_status(
+        lost.key_holder.key_holder_id, pb.KEY_HOLDER_STATUS_SUSPENDED
+    )
+    after = app.request_unlock("nbg12-front").reason
+    steps.append(
+        Step(stamp, "carrier opens, loses the phone, tries again", "GRANTED then HOLDER_SUSPENDED",
+             f"{_reason(before)} then {_reason(after)}")
+    )  # fmt: skip
+    revoked = organisation.revoke_grants(organisation_id=lost.key_holder.organisation_id)
+    console.print(f"the organisation revoked all its live grants at once: {revoked.revoked}")
+    reasons = {
+        _reason(admin.with_credential(c.holder_credential).request_unlock("nbg12-front").reason)
+        for c in carriers
+        if c is not lost
+    }
+    steps.append(
+        Step(stamp, "the organisation revokes all its keys at once", "REVOKED",
+             ", ".join(sorted(reasons)))
+    )  # fmt: skip
+    return steps
+
+
+def _reason(reason: int) -> str:
+    return pb.DecisionReason.Name(reason).removeprefix("DECISION_REASON_")

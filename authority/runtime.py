@@ -28,10 +28,12 @@ from authority.app.auth import Authenticator, ReaderCredentials
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
 from authority.app.epochs import EpochBumps
+from authority.app.fleet import FleetCommands
 from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.config import Settings
 from authority.domain.errors import InvalidArgument
+from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import Clock
 from authority.store.coalescing import CoalescingSnapshotReader
 from authority.store.embedded import EmbeddedRedis
@@ -68,6 +70,7 @@ class Runtime:
     unlock: UnlockService
     directory_commands: DirectoryCommands
     grant_commands: GrantCommands
+    fleet_commands: FleetCommands
     relay_reports: RelayReports
     authenticator: Authenticator
     events: RedisEventBuffer
@@ -109,6 +112,7 @@ class Runtime:
                 await asyncio.to_thread(embedded.stop)
             raise
         clock = clock or SystemClock()
+        policy = load_access_policy(settings.access_policy_file)
         shard = settings.event_shard
         events = RedisEventBuffer(
             store,
@@ -166,6 +170,7 @@ class Runtime:
                 issuer=settings.issuer,
                 token_ttl=settings.token_ttl_seconds,
                 offline_token_ttl=settings.offline_token_ttl_seconds,
+                policy=policy,
             ),
             directory_commands=DirectoryCommands(
                 directory=store,
@@ -184,6 +189,18 @@ class Runtime:
                 clock=clock,
                 events=events,
                 epoch_bumps=epoch_bumps,
+                policy=policy,
+            ),
+            fleet_commands=FleetCommands(
+                directory=directory,
+                versions=store,
+                site_doors=directory,
+                holders=store,
+                store=store,
+                clock=clock,
+                events=events,
+                epoch_bumps=epoch_bumps,
+                policy=policy,
             ),
             relay_reports=RelayReports(
                 directory=store,
@@ -215,6 +232,17 @@ class Runtime:
             await self.store.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+def load_access_policy(path: Path | None) -> AccessPolicy:
+    """The access policy in force: the operator's file, or the built-in one."""
+    if path is None:
+        return BUILT_IN_POLICY
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"AUTHORITY_ACCESS_POLICY_FILE {path}: cannot read: {exc}") from exc
+    return AccessPolicy.from_toml(text, source=str(path))
 
 
 def _load_keyring(settings: Settings) -> Keyring:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from authority.domain.errors import AlreadyExists, Conflict, NotFound
+from authority.domain.bulk import IdempotentGrant, IssueOutcome, RosterChange, roster_signature
+from authority.domain.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 from authority.domain.ports import HolderSnapshot
@@ -64,6 +65,9 @@ class InMemoryStore:
         self._holders: dict[str, dict[str, bytes]] = {}
         self._grant_index: dict[str, tuple[str, str]] = {}
         self._credentials: dict[str, tuple[bytes, str]] = {}
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._org_holders: dict[str, set[str]] = {}
+        self._site_holders: dict[str, set[str]] = {}
         self.calls = 0
 
     async def ping(self) -> bool:
@@ -250,6 +254,10 @@ class InMemoryStore:
         fields = self._holders.get(grant.key_holder_id)
         if fields is None:
             raise NotFound(f"key holder {grant.key_holder_id} does not exist")
+        site_id = grant.target.site_id
+        if site_id is None and (door := await self.get_door(grant.target.door_id or "")):
+            site_id = door.site_id
+        self._index(grant.organisation_id, site_id, grant.key_holder_id)
         key = grant.target.key
         grants = codec.decode_grant_list(fields.get(key))
         if any(g.grant_id == grant.grant_id for g in grants):
@@ -289,8 +297,148 @@ class InMemoryStore:
         ]
         return sorted(grants, key=lambda g: g.grant_id)
 
+    # -- bulk: fleets ------------------------------------------------------------------------
+
+    def _index(self, organisation_id: str, site_id: str | None, holder_id: str) -> None:
+        self._org_holders.setdefault(organisation_id, set()).add(holder_id)
+        if site_id is not None:
+            self._site_holders.setdefault(site_id, set()).add(holder_id)
+
+    async def issue_grants_once(
+        self, organisation_id: str, items: Sequence[IdempotentGrant]
+    ) -> list[IssueOutcome]:
+        await asyncio.sleep(0)
+        out: list[IssueOutcome] = []
+        for item in items:
+            g = item.grant
+            self._index(organisation_id, item.site_id, g.key_holder_id)
+            fields = self._holders.get(g.key_holder_id)
+            if fields is None:
+                out.append(IssueOutcome.HOLDER_MISSING)
+                continue
+            if codec.decode_holder(fields["st"]).organisation_id != organisation_id:
+                out.append(IssueOutcome.HOLDER_OF_ANOTHER_ORGANISATION)
+                continue
+            remembered = self._idempotency.get((g.key_holder_id, item.slot))
+            if remembered is not None:
+                out.append(
+                    IssueOutcome.ALREADY_CREATED
+                    if remembered == item.fingerprint
+                    else IssueOutcome.KEY_REUSED
+                )
+                continue
+            grants = codec.decode_grant_list(fields.get(g.target.key))
+            if not any(x.grant_id == g.grant_id for x in grants):
+                fields[g.target.key] = codec.encode_grant_list([*grants, g])
+            self._grant_index.setdefault(g.grant_id, (g.key_holder_id, g.target.key))
+            self._idempotency[(g.key_holder_id, item.slot)] = item.fingerprint
+            out.append(IssueOutcome.CREATED)
+        return out
+
+    async def revoke_holders_grants(
+        self,
+        holder_ids: Sequence[str],
+        *,
+        at: datetime,
+        organisation_id: str | None,
+        fields: Sequence[str] | None,
+    ) -> list[Grant]:
+        revoked: list[Grant] = []
+        for holder_id in holder_ids:
+            stored = self._holders.get(holder_id)
+            if stored is None:
+                continue
+            names = list(fields) if fields else [k for k in stored if k.startswith(("d:", "s:"))]
+            for name in names:
+                grants = codec.decode_grant_list(stored.get(name))
+                changed = False
+                for i, g in enumerate(grants):
+                    live = g.revoked_at is None and g.valid_until > at
+                    if live and organisation_id in (None, g.organisation_id):
+                        grants[i] = replace(g, revoked_at=_whole_seconds(at))
+                        revoked.append(grants[i])
+                        changed = True
+                if changed:
+                    stored[name] = codec.encode_grant_list(grants)
+        return revoked
+
+    async def holders_of_organisation(self, organisation_id: str) -> list[str]:
+        return sorted(self._org_holders.get(organisation_id, ()))
+
+    async def holders_with_grants_at(self, site_id: str) -> list[str]:
+        return sorted(self._site_holders.get(site_id, ()))
+
+    async def replace_holder_grants(
+        self,
+        holder_id: str,
+        organisation_id: str,
+        desired: Sequence[tuple[Grant, bool]],
+        *,
+        at: datetime,
+        site_ids: Sequence[str] = (),
+    ) -> RosterChange:
+        stored = self._holders.get(holder_id)
+        if stored is None:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        if codec.decode_holder(stored["st"]).organisation_id != organisation_id:
+            raise FailedPrecondition(
+                f"key holder {holder_id} belongs to another organisation than {organisation_id}"
+            )
+        self._org_holders.setdefault(organisation_id, set()).add(holder_id)
+        for site_id in site_ids:
+            self._site_holders.setdefault(site_id, set()).add(holder_id)
+        used = [False] * len(desired)
+        kept: list[str] = []
+        revoked: list[Grant] = []
+        for name in sorted(k for k in stored if k.startswith(("d:", "s:"))):
+            grants = codec.decode_grant_list(stored[name])
+            changed = False
+            for i, g in enumerate(grants):
+                if g.organisation_id != organisation_id or g.revoked_at or g.valid_until <= at:
+                    continue
+                match = next(
+                    (
+                        j
+                        for j, (d, from_given) in enumerate(desired)
+                        if not used[j]
+                        and d.target.key == name
+                        and roster_signature(d) == roster_signature(g)
+                        and (
+                            not from_given
+                            or int(d.valid_from.timestamp()) == int(g.valid_from.timestamp())
+                        )
+                    ),
+                    None,
+                )
+                if match is not None:
+                    used[match] = True
+                    kept.append(g.grant_id)
+                else:
+                    grants[i] = replace(g, revoked_at=_whole_seconds(at))
+                    revoked.append(grants[i])
+                    changed = True
+            if changed:
+                stored[name] = codec.encode_grant_list(grants)
+        created: list[Grant] = []
+        for j, (d, _) in enumerate(desired):
+            if not used[j]:
+                stored[d.target.key] = codec.encode_grant_list(
+                    [*codec.decode_grant_list(stored.get(d.target.key)), d]
+                )
+                self._grant_index[d.grant_id] = (holder_id, d.target.key)
+                created.append(d)
+        return RosterChange(created=created, kept=kept, revoked=revoked)
+
+    async def grants_of_holders(self, holder_ids: Sequence[str]) -> list[Grant]:
+        return [g for h in holder_ids for g in await self.list_grants(h)]
+
     async def put_credential(self, credential_id: str, digest: bytes, principal: str) -> None:
         self._credentials[credential_id] = (digest, principal)
 
     async def get_credential(self, credential_id: str) -> tuple[bytes, str] | None:
         return self._credentials.get(credential_id)
+
+
+def _whole_seconds(at: datetime) -> datetime:
+    """Stored timestamps have whole seconds (as in Redis)."""
+    return at.replace(microsecond=0)

@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authority.api.errors import status_for
+from authority.app.fleet import GrantItemRequest
+from authority.domain.bulk import ItemResult, ItemStatus
 from authority.domain.decision import DecisionReason
-from authority.domain.errors import InvalidArgument
+from authority.domain.errors import AuthorityError, InvalidArgument
 from authority.domain.model import (
     Door,
     Grant,
@@ -19,6 +22,7 @@ from authority.domain.model import (
     Purpose,
     Site,
 )
+from authority.domain.policy import AccessPolicy, TargetKind
 from authority.domain.relay import RelayOutcome
 from authority.domain.schedule import WeeklyWindow
 from authority.v1 import authority_pb2 as pb
@@ -57,6 +61,12 @@ REASON_TO_PB = {
     DecisionReason.DOOR_UNKNOWN: pb.DECISION_REASON_DOOR_UNKNOWN,
     DecisionReason.HOLDER_SUSPENDED: pb.DECISION_REASON_HOLDER_SUSPENDED,
     DecisionReason.OFFLINE_NOT_ALLOWED: pb.DECISION_REASON_OFFLINE_NOT_ALLOWED,
+    DecisionReason.OUTSIDE_POLICY: pb.DECISION_REASON_OUTSIDE_POLICY,
+}
+ITEM_STATUS_TO_PB = {
+    ItemStatus.CREATED: pb.GRANT_ITEM_STATUS_CREATED,
+    ItemStatus.ALREADY_CREATED: pb.GRANT_ITEM_STATUS_ALREADY_CREATED,
+    ItemStatus.REJECTED: pb.GRANT_ITEM_STATUS_REJECTED,
 }
 RELAY_OUTCOME_TO_PB = {
     RelayOutcome.OPENED: pb.RELAY_OUTCOME_OPENED,
@@ -149,6 +159,68 @@ def holder_to_pb(h: KeyHolder) -> pb.KeyHolder:
     )
 
 
+def windows_to_pb(windows: Iterable[WeeklyWindow]) -> list[pb.ScheduleWindow]:
+    return [
+        pb.ScheduleWindow(
+            days=sorted(w.days),  # type: ignore[arg-type]
+            start_minute=w.start_minute,
+            end_minute=w.end_minute,
+        )
+        for w in windows
+    ]
+
+
+def grant_item_from_pb(item: pb.GrantItem, index: int) -> GrantItemRequest:
+    """One bulk item; a malformed timestamp or window becomes the item's own error (the item is
+    rejected, the stream goes on)."""
+    try:
+        return GrantItemRequest(
+            index=index,
+            row=item.row,
+            idempotency_key=item.idempotency_key,
+            key_holder_id=item.key_holder_id,
+            door_id=item.door_id,
+            site_id=item.site_id,
+            valid_from=optional_timestamp(item, "valid_from"),
+            valid_until=optional_timestamp(item, "valid_until"),
+            windows=tuple(windows_from_pb(item.windows)),
+            organisation_cvr=item.organisation_cvr,
+        )
+    except AuthorityError as exc:
+        return GrantItemRequest(
+            index=index, row=item.row, idempotency_key=item.idempotency_key, error=exc
+        )
+
+
+def item_result_to_pb(r: ItemResult) -> pb.GrantItemResult:
+    return pb.GrantItemResult(
+        index=r.index,
+        row=r.row,
+        idempotency_key=r.idempotency_key,
+        status=ITEM_STATUS_TO_PB[r.status],
+        grant_id=r.grant_id,
+        code=status_for(r.error).name if r.error is not None else "",
+        rule=r.rule,
+        reason=str(r.error) if r.error is not None else "",
+    )
+
+
+def policy_to_pb(policy: AccessPolicy) -> pb.AccessPolicy:
+    return pb.AccessPolicy(
+        source=policy.source,
+        rules=[
+            pb.PurposeRule(
+                purpose=PURPOSE_TO_PB[purpose],
+                max_validity_days=rule.max_validity.days,
+                site_grants_allowed=TargetKind.SITE in rule.targets,
+                door_grants_allowed=TargetKind.DOOR in rule.targets,
+                windows=windows_to_pb(rule.windows),
+            )
+            for purpose, rule in policy.rules.items()
+        ],
+    )
+
+
 def grant_to_pb(g: Grant) -> pb.Grant:
     msg = pb.Grant(
         grant_id=g.grant_id,
@@ -159,14 +231,7 @@ def grant_to_pb(g: Grant) -> pb.Grant:
         purpose=PURPOSE_TO_PB[g.purpose],
         valid_from=timestamp(g.valid_from),
         valid_until=timestamp(g.valid_until),
-        windows=[
-            pb.ScheduleWindow(
-                days=sorted(w.days),  # type: ignore[arg-type]
-                start_minute=w.start_minute,
-                end_minute=w.end_minute,
-            )
-            for w in g.windows
-        ],
+        windows=windows_to_pb(g.windows),
     )
     if g.revoked_at is not None:
         msg.revoked_at.CopyFrom(timestamp(g.revoked_at))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -60,5 +60,30 @@ def grpc_errors(method: Handler[R]) -> Handler[R]:
             log.exception("unhandled error", extra={"error_id": error_id, "rpc": method.__name__})
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
         raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    return wrapper
+
+
+StreamHandler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[R]]
+
+
+def grpc_stream_errors(method: StreamHandler[R]) -> StreamHandler[R]:
+    """``grpc_errors`` for methods that stream responses (async generators)."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[R]:
+        try:
+            async for response in method(self, request, context):
+                yield response
+        except errors.AuthorityError as exc:
+            await context.abort(status_for(exc), str(exc))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            error_id = secrets.token_hex(6)
+            log.exception("unhandled error", extra={"error_id": error_id, "rpc": method.__name__})
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
 
     return wrapper

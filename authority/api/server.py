@@ -77,7 +77,8 @@ async def start_server(runtime: Runtime) -> RunningServer:
         DirectoryServicer(runtime.authenticator, runtime.directory_commands), server
     )
     pb_grpc.add_GrantServiceServicer_to_server(
-        GrantServicer(runtime.authenticator, runtime.grant_commands), server
+        GrantServicer(runtime.authenticator, runtime.grant_commands, runtime.fleet_commands),
+        server,
     )
     pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
     register_accesslog_services(

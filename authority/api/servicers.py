@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from authority.api import convert
-from authority.api.errors import grpc_errors
+from authority.api.errors import grpc_errors, grpc_stream_errors
 from authority.app.auth import Authenticator
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, parse_bearer
+from authority.app.fleet import FleetCommands, IssueChunk
 from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.domain.model import HolderStatus, OrganisationStatus
@@ -200,11 +202,26 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
         )
         return convert.holder_to_pb(holder)
 
+    @grpc_errors
+    async def SetSiteOrganisationBlocked(
+        self, request: pb.SetSiteOrganisationBlockedRequest, context: Context
+    ) -> pb.Site:
+        site = await self._cmd.set_site_organisation_blocked(
+            await self.principal(context),
+            site_id=request.site_id,
+            organisation_id=request.organisation_id,
+            blocked=request.blocked,
+        )
+        return convert.site_to_pb(site)
+
 
 class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):
-    def __init__(self, authenticator: Authenticator, commands: GrantCommands) -> None:
+    def __init__(
+        self, authenticator: Authenticator, commands: GrantCommands, fleet: FleetCommands
+    ) -> None:
         super().__init__(authenticator)
         self._cmd = commands
+        self._fleet = fleet
 
     @grpc_errors
     async def IssueGrant(self, request: pb.IssueGrantRequest, context: Context) -> pb.Grant:
@@ -232,6 +249,93 @@ class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):
     ) -> pb.ListGrantsResponse:
         grants = await self._cmd.list_grants(await self.principal(context), request.key_holder_id)
         return pb.ListGrantsResponse(grants=[convert.grant_to_pb(g) for g in grants])
+
+    @grpc_stream_errors
+    async def IssueGrants(
+        self, request_iterator: AsyncIterator[pb.IssueGrantsRequest], context: Context
+    ) -> AsyncIterator[pb.IssueGrantsResponse]:
+        principal = await self.principal(context)
+        totals = {"created": 0, "already": 0, "rejected": 0}
+        counted = {
+            pb.GRANT_ITEM_STATUS_CREATED: "created",
+            pb.GRANT_ITEM_STATUS_ALREADY_CREATED: "already",
+            pb.GRANT_ITEM_STATUS_REJECTED: "rejected",
+        }
+        async for results in self._fleet.issue_stream(principal, _chunks(request_iterator)):
+            out = [convert.item_result_to_pb(r) for r in results]
+            for r in out:
+                totals[counted[r.status]] += 1
+            yield pb.IssueGrantsResponse(
+                results=out,
+                created_total=totals["created"],
+                already_created_total=totals["already"],
+                rejected_total=totals["rejected"],
+            )
+
+    @grpc_errors
+    async def RevokeGrants(
+        self, request: pb.RevokeGrantsRequest, context: Context
+    ) -> pb.RevokeGrantsResponse:
+        summary = await self._fleet.revoke(
+            await self.principal(context),
+            key_holder_id=request.key_holder_id,
+            organisation_id=request.organisation_id,
+            site_id=request.site_id,
+            door_id=request.door_id,
+        )
+        return pb.RevokeGrantsResponse(
+            revoked=summary.revoked,
+            key_holders=summary.key_holders,
+            revocation_epochs=summary.epochs,
+        )
+
+    @grpc_errors
+    async def ReplaceHolderGrants(
+        self, request: pb.ReplaceHolderGrantsRequest, context: Context
+    ) -> pb.ReplaceHolderGrantsResponse:
+        change = await self._fleet.replace_holder_grants(
+            await self.principal(context),
+            key_holder_id=request.key_holder_id,
+            organisation_id=request.organisation_id,
+            items=[convert.grant_item_from_pb(g, i) for i, g in enumerate(request.grants)],
+        )
+        return pb.ReplaceHolderGrantsResponse(
+            created=[convert.grant_to_pb(g) for g in change.created],
+            kept_grant_ids=change.kept,
+            revoked=[convert.grant_to_pb(g) for g in change.revoked],
+        )
+
+    @grpc_stream_errors
+    async def ExportGrants(
+        self, request: pb.ExportGrantsRequest, context: Context
+    ) -> AsyncIterator[pb.ExportGrantsResponse]:
+        async for grants in self._fleet.export(
+            await self.principal(context),
+            organisation_id=request.organisation_id,
+            include_inactive=request.include_inactive,
+        ):
+            for start in range(0, len(grants), 500):
+                yield pb.ExportGrantsResponse(
+                    grants=[convert.grant_to_pb(g) for g in grants[start : start + 500]]
+                )
+
+    @grpc_errors
+    async def GetAccessPolicy(
+        self, request: pb.GetAccessPolicyRequest, context: Context
+    ) -> pb.AccessPolicy:
+        await self.principal(context)  # published, but only to callers we know
+        return convert.policy_to_pb(self._fleet.policy)
+
+
+async def _chunks(requests: AsyncIterator[pb.IssueGrantsRequest]) -> AsyncIterator[IssueChunk]:
+    """Request messages as chunks of items, numbered across the whole stream."""
+    index = 0
+    async for request in requests:
+        items = [
+            convert.grant_item_from_pb(item, index + i) for i, item in enumerate(request.items)
+        ]
+        index += len(items)
+        yield IssueChunk(request.organisation_id, items)
 
 
 class RelayServicer(_Authenticated, pb_grpc.RelayServiceServicer):

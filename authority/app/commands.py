@@ -21,7 +21,13 @@ from authority.app.credentials import (
     new_organisation_key,
 )
 from authority.app.epochs import EpochBumps
-from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from authority.domain.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from authority.domain.events import EventKind, event
 from authority.domain.model import (
     Door,
@@ -41,6 +47,7 @@ from authority.domain.model import (
     validate_time_zone,
 )
 from authority.domain.offline import live_targets
+from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import (
     Clock,
     CredentialStore,
@@ -52,6 +59,8 @@ from authority.domain.ports import (
 )
 from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
 from authority.domain.schedule import WeeklyWindow
+
+CAS_ATTEMPTS = 16
 
 
 class GrantLister(Protocol):
@@ -311,6 +320,52 @@ class DirectoryCommands:
         )
         return updated
 
+    async def set_site_organisation_blocked(
+        self, principal: Principal, *, site_id: str, organisation_id: str, blocked: bool
+    ) -> Site:
+        """A site owner blocks an organisation from one of their sites, or lifts the block
+        (platform admins too). Effective for the next decision on every process (a directory
+        change); blocking raises the site's revocation epoch when it allows offline opening."""
+        if principal.role not in (Role.ADMIN, Role.SITE_OWNER):
+            raise PermissionDenied("this call is for site owners and platform administrators")
+        validate_id(site_id, field_name="site_id")
+        validate_id(organisation_id, field_name="organisation_id")
+        if await self._dir.get_organisation(organisation_id) is None:
+            raise NotFound(f"organisation {organisation_id} does not exist")
+        for _ in range(CAS_ATTEMPTS):
+            current = await self._dir.get_site(site_id)
+            if current is None or (
+                principal.role is Role.SITE_OWNER and current.owner_id != principal.owner_id
+            ):
+                raise NotFound(f"site {site_id} does not exist")
+            blocked_now = (
+                current.blocked_organisations | {organisation_id}
+                if blocked
+                else current.blocked_organisations - {organisation_id}
+            )
+            updated = replace(current, blocked_organisations=frozenset(blocked_now))
+            if updated == current:
+                break
+            try:
+                await self._dir.put_site(updated, expected=current, create=False)
+            except Conflict:
+                continue
+            break
+        else:
+            raise Conflict(f"site {site_id} is being changed concurrently; retry")
+        bumped: dict[str, int] = {}
+        if blocked and updated.offline_allowed:
+            # Offline tokens of the organisation's holders must stop at the relays too.
+            bumped = await self._bumps.after_revoking([GrantTarget(site_id=site_id)])
+        await self._audit.admin(
+            principal,
+            "site.block_organisation" if blocked else "site.unblock_organisation",
+            site_id=site_id,
+            organisation_id=organisation_id,
+            detail=_epochs_detail(bumped),
+        )
+        return replace(updated, revocation_epoch=bumped.get(site_id, updated.revocation_epoch))
+
     async def register_device_key(self, principal: Principal, device_key: bytes) -> bool:
         """A key holder registers their device's Ed25519 public key (offline tokens are bound to
         it). Replacing a key raises the revocation epoch of the offline sites the holder has
@@ -356,6 +411,7 @@ class GrantCommands:
         clock: Clock,
         events: EventRecorder,
         epoch_bumps: EpochBumps,
+        policy: AccessPolicy = BUILT_IN_POLICY,
     ) -> None:
         self._dir = directory
         self._holders = holders
@@ -363,6 +419,7 @@ class GrantCommands:
         self._clock = clock
         self._audit = AuditTrail(events)
         self._bumps = epoch_bumps
+        self._policy = policy
 
     async def issue_grant(
         self,
@@ -411,6 +468,7 @@ class GrantCommands:
             windows=windows,
             now=self._clock.now(),
         )
+        self._policy.check(grant)
         await self._grants.add_grant(grant)
         await self._audit.admin(principal, "grant.issue", **grant_facts(grant))
         return grant

@@ -25,6 +25,7 @@ from authority.domain.errors import (
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Door, validate_id
 from authority.domain.offline import offline_token_expiry
+from authority.domain.policy import AccessPolicy
 from authority.domain.ports import (
     Clock,
     DirectoryView,
@@ -58,6 +59,7 @@ class UnlockService:
         issuer: str,
         token_ttl: int,
         offline_token_ttl: int = 12 * 3600,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self._directory = directory
         self._events = events
@@ -67,6 +69,7 @@ class UnlockService:
         self._issuer = issuer
         self._ttl = token_ttl
         self._offline_ttl = offline_token_ttl
+        self._policy = policy
 
     async def request_unlock(
         self,
@@ -123,6 +126,7 @@ class UnlockService:
             organisations=self._directory.organisations,
             now=now,
             offline=offline,
+            policy=self._policy,
         )
         if not decision.allowed or door is None or site is None:
             outcome = UnlockOutcome(decision, holder_id, door, offline=offline)

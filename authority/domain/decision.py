@@ -15,6 +15,7 @@ from authority.domain.model import (
     OrganisationStatus,
     Site,
 )
+from authority.domain.policy import AccessPolicy
 
 
 class DecisionReason(StrEnum):
@@ -33,6 +34,10 @@ class DecisionReason(StrEnum):
     HOLDER_SUSPENDED = "holder_suspended"
     OFFLINE_NOT_ALLOWED = "offline_not_allowed"
     """An offline token was asked for at a site whose owner does not allow offline opening."""
+    OUTSIDE_POLICY = "outside_policy"
+    """The grant would allow, but the access policy in force for its purpose does not (a time
+    outside the purpose's windows, or a grant wider than the policy allows today: the policy
+    was tightened after the grant was issued)."""
 
 
 # When no grant allows, the holder is told about the grant that came closest: a grant that is
@@ -43,9 +48,10 @@ _CLOSENESS: Mapping[DecisionReason, int] = {
     DecisionReason.ORGANISATION_NOT_APPROVED: 2,
     DecisionReason.ORGANISATION_SUSPENDED: 3,
     DecisionReason.ORGANISATION_BLOCKED_BY_SITE_OWNER: 4,
-    DecisionReason.EXPIRED: 5,
-    DecisionReason.NOT_YET_VALID: 6,
-    DecisionReason.OUTSIDE_SCHEDULE: 7,
+    DecisionReason.OUTSIDE_POLICY: 5,
+    DecisionReason.EXPIRED: 6,
+    DecisionReason.NOT_YET_VALID: 7,
+    DecisionReason.OUTSIDE_SCHEDULE: 8,
 }
 
 
@@ -68,6 +74,7 @@ def decide_unlock(
     organisations: Mapping[str, Organisation],
     now: datetime,
     offline: bool = False,
+    policy: AccessPolicy | None = None,
 ) -> UnlockDecision:
     """Decide from the holder's grants for ``door`` (or its site) at instant ``now`` (aware).
 
@@ -76,6 +83,8 @@ def decide_unlock(
     ``offline``: the holder asks for an offline token; a site that does not allow offline
     opening then refuses what would have been allowed (a refusal for another reason is reported
     as that reason: it is what the holder needs to know).
+    ``policy``: the access policy in force; a grant that would allow but is outside its
+    purpose's rule now (time of week, or wider than the rule) refuses with ``OUTSIDE_POLICY``.
     """
     if door is None or site is None:
         return UnlockDecision(DecisionReason.DOOR_UNKNOWN)
@@ -95,6 +104,12 @@ def decide_unlock(
                     local_now = now.astimezone(site.zone)
                 if not any(w.contains(local_now) for w in grant.windows):
                     reason = DecisionReason.OUTSIDE_SCHEDULE
+            if reason is None and policy is not None:
+                rule = policy.rules[grant.purpose]
+                if rule.windows and local_now is None:
+                    local_now = now.astimezone(site.zone)
+                if not rule.permits(grant, local_now):
+                    reason = DecisionReason.OUTSIDE_POLICY
             if reason is None:
                 if offline and not site.offline_allowed:
                     return UnlockDecision(DecisionReason.OFFLINE_NOT_ALLOWED, grant)

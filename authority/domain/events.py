@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 
@@ -57,7 +57,11 @@ class AccessEvent:
     """Small JSON object with action-specific facts (counts, filters); never personal data."""
 
     def to_dict(self) -> dict[str, str | int]:
-        return {k: (v.value if isinstance(v, EventKind) else v) for k, v in asdict(self).items()}
+        # Not dataclasses.asdict: it deep-copies every value (~4x slower), and a bulk import
+        # builds one event per grant.
+        d: dict[str, str | int] = {name: getattr(self, name) for name in EVENT_FIELDS}
+        d["kind"] = self.kind.value
+        return d
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> AccessEvent:

@@ -230,8 +230,11 @@ def new_grant(
     valid_until: datetime | None,
     windows: Iterable[WeeklyWindow],
     now: datetime,
+    grant_id: str | None = None,
 ) -> Grant:
-    """Validate a grant for issuance (the policy checks of later issues wrap this)."""
+    """Validate a grant for issuance (``authority.domain.policy`` checks it against the access
+    policy). ``grant_id``: a given id (bulk issuance derives it from the idempotency key);
+    default a random one."""
     start = to_utc(valid_from or now)
     if valid_until is None:
         raise InvalidArgument("valid_until is required: grants are never open-ended")
@@ -248,7 +251,7 @@ def new_grant(
     if len(wins) > MAX_WINDOWS_PER_GRANT:
         raise InvalidArgument(f"at most {MAX_WINDOWS_PER_GRANT} schedule windows per grant")
     return Grant(
-        grant_id=new_id("gr"),
+        grant_id=grant_id or new_id("gr"),
         key_holder_id=holder.key_holder_id,
         target=target,
         organisation_id=organisation.organisation_id,

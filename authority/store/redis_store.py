@@ -16,6 +16,10 @@ key                    type    contents
                                grants for that target
 ``gi:{<grant>}``       string  grant id -> holder and field (for revoke-by-id)
 ``cred:{<id>}``        hash    API/admin credential digest and principal
+``ik:{<holder>}:<k>``  string  a bulk item's idempotency key (digest ``k``) -> its content's
+                               fingerprint; written with the grant, expires after 7 days
+``oh:{<org>}``         set     holders ever issued a grant by the organisation (bulk revoke)
+``sh:{<site>}``        set     holders ever issued a grant for the site or one of its doors
 =====================  ======  ==========================================================
 
 An unlock reads ``HMGET h:{holder} st cred dk d:<door> s:<site>`` plus ``GET {dir}:ver``: one
@@ -38,6 +42,13 @@ import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 from redis.asyncio.cluster import RedisCluster
 
+from authority.domain.bulk import (
+    IDEMPOTENCY_TTL_SECONDS,
+    IdempotentGrant,
+    IssueOutcome,
+    RosterChange,
+    roster_signature,
+)
 from authority.domain.errors import (
     AlreadyExists,
     Conflict,
@@ -74,6 +85,29 @@ def credential_key(credential_id: str) -> str:
     return f"cred:{{{credential_id}}}"
 
 
+def organisation_holders_key(organisation_id: str) -> str:
+    return f"oh:{{{organisation_id}}}"
+
+
+def site_holders_key(site_id: str) -> str:
+    return f"sh:{{{site_id}}}"
+
+
+def idempotency_key(holder_id: str, slot: str) -> str:
+    return f"ik:{{{holder_id}}}:{slot}"
+
+
+BULK_BATCH = 500
+"""Holders per pipelined round trip in bulk revocations and exports."""
+_ISSUE_OUTCOMES = {
+    1: IssueOutcome.CREATED,
+    0: IssueOutcome.ALREADY_CREATED,
+    -1: IssueOutcome.HOLDER_MISSING,
+    -2: IssueOutcome.HOLDER_OF_ANOTHER_ORGANISATION,
+    -3: IssueOutcome.KEY_REUSED,
+}
+
+
 class RedisStore:
     """Implements the directory, holder, grant, credential and snapshot ports on Redis."""
 
@@ -82,6 +116,9 @@ class RedisStore:
         (``authority.store.pipelined``); without it that read goes through redis-py too."""
         self._r = client
         self._fast = PipelinedConnection(fast_url) if fast_url else None
+        # Bulk writes get a connection of their own: a pipeline of a thousand scripts must not
+        # queue in front of the unlock path's reads.
+        self._bulk = PipelinedConnection(fast_url, timeout=30.0) if fast_url else None
         self._dir_put = client.register_script(scripts.DIRECTORY_PUT)
         self._dir_snapshot = client.register_script(scripts.DIRECTORY_SNAPSHOT)
         self._holder_create = client.register_script(scripts.HOLDER_CREATE)
@@ -89,6 +126,10 @@ class RedisStore:
         self._grant_append = client.register_script(scripts.GRANT_APPEND)
         self._epoch_bump = client.register_script(scripts.EPOCH_BUMP)
         self._field_swap = client.register_script(scripts.HOLDER_FIELD_SWAP)
+        self._bulk_scripts = {
+            name: client.register_script(getattr(scripts, name))
+            for name in ("GRANT_ISSUE_ONCE", "GRANTS_REVOKE", "GRANTS_REPLACE")
+        }
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -110,6 +151,8 @@ class RedisStore:
     async def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
+        if self._bulk is not None:
+            self._bulk.close()
         await self._r.aclose()
 
     # -- the hot path ------------------------------------------------------------------------
@@ -372,6 +415,12 @@ class RedisStore:
             max(int(grant.valid_until.timestamp() - datetime.now(UTC).timestamp()), 0) + 86_400 * 30
         )
         await self._call(self._r.set(grant_index_key(grant.grant_id), index, ex=ttl))
+        site_id = await self._index_site(grant)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.sadd(organisation_holders_key(grant.organisation_id), grant.key_holder_id)
+        if site_id is not None:
+            pipe.sadd(site_holders_key(site_id), grant.key_holder_id)
+        await self._call(pipe.execute())
         # Appending is one atomic script (no read-modify-write race, however many concurrent
         # issuers); pruning long-expired grants happens on the compare-and-set paths.
         result = await self._call(
@@ -382,6 +431,184 @@ class RedisStore:
         )
         if int(result) == -1:
             raise NotFound(f"key holder {grant.key_holder_id} does not exist")
+
+    async def _index_site(self, grant: Grant) -> str | None:
+        """The site a grant reaches (a door's site read from the directory)."""
+        if grant.target.site_id is not None:
+            return grant.target.site_id
+        door = await self.get_door(grant.target.door_id or "")
+        return door.site_id if door else None
+
+    # -- bulk: fleets ------------------------------------------------------------------------
+
+    async def _bulk_round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Pipelined commands on the bulk connection (a cluster: redis-py's cluster pipeline).
+        Scripts run by EVALSHA; if Redis lost them (restart, SCRIPT FLUSH) they are loaded and
+        the batch is sent again, which is safe: every bulk script is idempotent."""
+        for attempt in range(2):
+            replies = await self._bulk_send(commands)
+            errors = [r for r in replies if isinstance(r, redis_errors.ResponseError)]
+            if not errors:
+                return replies
+            lost = (
+                isinstance(e, redis_errors.NoScriptError) or str(e).startswith("NOSCRIPT")
+                for e in errors
+            )
+            if attempt == 0 and any(lost):
+                for script in self._bulk_scripts.values():
+                    await self._call(self._r.script_load(script.script))
+                continue
+            raise Unavailable(f"the grant store refused a bulk write: {errors[0]}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _bulk_send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        try:
+            if self._bulk is not None:
+                return await self._bulk.execute(commands)
+            pipe = self._r.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            raise Unavailable("the grant store is unreachable") from exc
+        except redis_errors.RedisError as exc:
+            raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
+
+    def _evalsha(self, name: str, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        return ("EVALSHA", self._bulk_scripts[name].sha, len(keys), *keys, *args)
+
+    async def issue_grants_once(
+        self, organisation_id: str, items: Sequence[IdempotentGrant]
+    ) -> list[IssueOutcome]:
+        if not items:
+            return []
+        org_marker = f'"org":"{organisation_id}"'
+        commands: list[tuple[Any, ...]] = []
+        # The indexes first (a superset is harmless): a grant must never exist that a bulk
+        # revocation by organisation or site cannot find.
+        commands.append(
+            (
+                "SADD",
+                organisation_holders_key(organisation_id),
+                *{i.grant.key_holder_id for i in items},
+            )
+        )
+        by_site: dict[str, set[str]] = {}
+        for item in items:
+            by_site.setdefault(item.site_id, set()).add(item.grant.key_holder_id)
+        commands += [("SADD", site_holders_key(s), *hs) for s, hs in by_site.items()]
+        now = int(datetime.now(UTC).timestamp())
+        for item in items:
+            g = item.grant
+            ttl = max(int(g.valid_until.timestamp()) - now, 0) + 86_400 * 30
+            index = f'{{"h":"{g.key_holder_id}","f":"{g.target.key}"}}'
+            commands.append(("SET", grant_index_key(g.grant_id), index, "EX", ttl, "NX"))
+        first_script = len(commands)
+        for item in items:
+            g = item.grant
+            commands.append(
+                self._evalsha(
+                    "GRANT_ISSUE_ONCE",
+                    [holder_key(g.key_holder_id), idempotency_key(g.key_holder_id, item.slot)],
+                    [
+                        g.target.key,
+                        codec.encode_grant(g),
+                        f'"id":"{g.grant_id}"',
+                        org_marker,
+                        item.fingerprint,
+                        IDEMPOTENCY_TTL_SECONDS,
+                    ],
+                )
+            )
+        replies = await self._bulk_round_trip(commands)
+        return [_ISSUE_OUTCOMES[int(r)] for r in replies[first_script:]]
+
+    async def revoke_holders_grants(
+        self,
+        holder_ids: Sequence[str],
+        *,
+        at: datetime,
+        organisation_id: str | None,
+        fields: Sequence[str] | None,
+    ) -> list[Grant]:
+        revoked: list[Grant] = []
+        args = [int(at.timestamp()), organisation_id or "", *(fields or ())]
+        for start in range(0, len(holder_ids), BULK_BATCH):
+            batch = holder_ids[start : start + BULK_BATCH]
+            replies = await self._bulk_round_trip(
+                [self._evalsha("GRANTS_REVOKE", [holder_key(h)], args) for h in batch]
+            )
+            for reply in replies:
+                if reply:
+                    revoked += codec.decode_grant_list(b"[" + b",".join(reply) + b"]")
+        return revoked
+
+    async def _members(self, key: str) -> list[str]:
+        members = await self._call(self._r.smembers(key))
+        return sorted(_text(m) for m in members)
+
+    async def holders_of_organisation(self, organisation_id: str) -> list[str]:
+        return await self._members(organisation_holders_key(organisation_id))
+
+    async def holders_with_grants_at(self, site_id: str) -> list[str]:
+        return await self._members(site_holders_key(site_id))
+
+    async def replace_holder_grants(
+        self,
+        holder_id: str,
+        organisation_id: str,
+        desired: Sequence[tuple[Grant, bool]],
+        *,
+        at: datetime,
+        site_ids: Sequence[str] = (),
+    ) -> RosterChange:
+        commands: list[tuple[Any, ...]] = [
+            ("SADD", organisation_holders_key(organisation_id), holder_id),
+            *(("SADD", site_holders_key(s), holder_id) for s in sorted(set(site_ids))),
+        ]
+        now = int(at.timestamp())
+        for g, _ in desired:
+            ttl = max(int(g.valid_until.timestamp()) - now, 0) + 86_400 * 30
+            index = f'{{"h":"{g.key_holder_id}","f":"{g.target.key}"}}'
+            commands.append(("SET", grant_index_key(g.grant_id), index, "EX", ttl))
+        args: list[Any] = [now, f'"org":"{organisation_id}"', organisation_id, len(desired)]
+        for g, from_given in desired:
+            args += [
+                g.target.key,
+                roster_signature(g),
+                int(g.valid_from.timestamp()) if from_given else 0,
+                codec.encode_grant(g),
+            ]
+        commands.append(self._evalsha("GRANTS_REPLACE", [holder_key(holder_id)], args))
+        reply = (await self._bulk_round_trip(commands))[-1]
+        if int(reply[0]) == -1:
+            raise NotFound(f"key holder {holder_id} does not exist")
+        if int(reply[0]) == -2:
+            raise FailedPrecondition(
+                f"key holder {holder_id} belongs to another organisation than {organisation_id}"
+            )
+        _, kept, revoked, created = reply
+        return RosterChange(
+            created=[desired[int(i) - 1][0] for i in created],
+            kept=[_text(k) for k in kept],
+            revoked=codec.decode_grant_list(b"[" + b",".join(revoked) + b"]") if revoked else [],
+        )
+
+    async def grants_of_holders(self, holder_ids: Sequence[str]) -> list[Grant]:
+        grants: list[Grant] = []
+        for start in range(0, len(holder_ids), BULK_BATCH):
+            batch = holder_ids[start : start + BULK_BATCH]
+            replies = await self._bulk_round_trip([("HGETALL", holder_key(h)) for h in batch])
+            for reply in replies:
+                pairs = (
+                    zip(reply[::2], reply[1::2], strict=True)
+                    if isinstance(reply, list)
+                    else reply.items()
+                )
+                for name, raw in pairs:
+                    if name.startswith((b"d:", b"s:")):
+                        grants += codec.decode_grant_list(raw)
+        return grants
 
     async def _locate_grant(self, grant_id: str) -> tuple[str, str] | None:
         raw = await self._call(self._r.get(grant_index_key(grant_id)))

@@ -31,6 +31,7 @@ class DecisionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_REASON_DOOR_UNKNOWN: _ClassVar[DecisionReason]
     DECISION_REASON_HOLDER_SUSPENDED: _ClassVar[DecisionReason]
     DECISION_REASON_OFFLINE_NOT_ALLOWED: _ClassVar[DecisionReason]
+    DECISION_REASON_OUTSIDE_POLICY: _ClassVar[DecisionReason]
 
 class RelayOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -70,6 +71,13 @@ class Weekday(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WEEKDAY_FRIDAY: _ClassVar[Weekday]
     WEEKDAY_SATURDAY: _ClassVar[Weekday]
     WEEKDAY_SUNDAY: _ClassVar[Weekday]
+
+class GrantItemStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRANT_ITEM_STATUS_UNSPECIFIED: _ClassVar[GrantItemStatus]
+    GRANT_ITEM_STATUS_CREATED: _ClassVar[GrantItemStatus]
+    GRANT_ITEM_STATUS_ALREADY_CREATED: _ClassVar[GrantItemStatus]
+    GRANT_ITEM_STATUS_REJECTED: _ClassVar[GrantItemStatus]
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_DENY: Decision
@@ -86,6 +94,7 @@ DECISION_REASON_ORGANISATION_BLOCKED_BY_SITE_OWNER: DecisionReason
 DECISION_REASON_DOOR_UNKNOWN: DecisionReason
 DECISION_REASON_HOLDER_SUSPENDED: DecisionReason
 DECISION_REASON_OFFLINE_NOT_ALLOWED: DecisionReason
+DECISION_REASON_OUTSIDE_POLICY: DecisionReason
 RELAY_OUTCOME_UNSPECIFIED: RelayOutcome
 RELAY_OUTCOME_OPENED: RelayOutcome
 RELAY_OUTCOME_REJECTED: RelayOutcome
@@ -110,6 +119,10 @@ WEEKDAY_THURSDAY: Weekday
 WEEKDAY_FRIDAY: Weekday
 WEEKDAY_SATURDAY: Weekday
 WEEKDAY_SUNDAY: Weekday
+GRANT_ITEM_STATUS_UNSPECIFIED: GrantItemStatus
+GRANT_ITEM_STATUS_CREATED: GrantItemStatus
+GRANT_ITEM_STATUS_ALREADY_CREATED: GrantItemStatus
+GRANT_ITEM_STATUS_REJECTED: GrantItemStatus
 
 class RequestUnlockRequest(_message.Message):
     __slots__ = ("door_id", "relay_challenge", "offline")
@@ -202,6 +215,16 @@ class GetRevocationNoticeResponse(_message.Message):
     epoch: int
     issued_at: _timestamp_pb2.Timestamp
     def __init__(self, notice: _Optional[bytes] = ..., relay_id: _Optional[str] = ..., epoch: _Optional[int] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SetSiteOrganisationBlockedRequest(_message.Message):
+    __slots__ = ("site_id", "organisation_id", "blocked")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    organisation_id: str
+    blocked: bool
+    def __init__(self, site_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., blocked: _Optional[bool] = ...) -> None: ...
 
 class Organisation(_message.Message):
     __slots__ = ("organisation_id", "name", "cvr", "se", "public_body", "purpose", "status", "status_reason", "created_at")
@@ -452,6 +475,157 @@ class ListGrantsResponse(_message.Message):
     GRANTS_FIELD_NUMBER: _ClassVar[int]
     grants: _containers.RepeatedCompositeFieldContainer[Grant]
     def __init__(self, grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
+
+class GrantItem(_message.Message):
+    __slots__ = ("idempotency_key", "key_holder_id", "door_id", "site_id", "valid_from", "valid_until", "windows", "organisation_cvr", "row")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_CVR_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    key_holder_id: str
+    door_id: str
+    site_id: str
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    windows: _containers.RepeatedCompositeFieldContainer[ScheduleWindow]
+    organisation_cvr: str
+    row: int
+    def __init__(self, idempotency_key: _Optional[str] = ..., key_holder_id: _Optional[str] = ..., door_id: _Optional[str] = ..., site_id: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., windows: _Optional[_Iterable[_Union[ScheduleWindow, _Mapping]]] = ..., organisation_cvr: _Optional[str] = ..., row: _Optional[int] = ...) -> None: ...
+
+class IssueGrantsRequest(_message.Message):
+    __slots__ = ("organisation_id", "items")
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    organisation_id: str
+    items: _containers.RepeatedCompositeFieldContainer[GrantItem]
+    def __init__(self, organisation_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ...) -> None: ...
+
+class GrantItemResult(_message.Message):
+    __slots__ = ("index", "row", "idempotency_key", "status", "grant_id", "code", "rule", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    row: int
+    idempotency_key: str
+    status: GrantItemStatus
+    grant_id: str
+    code: str
+    rule: str
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., row: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., status: _Optional[_Union[GrantItemStatus, str]] = ..., grant_id: _Optional[str] = ..., code: _Optional[str] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class IssueGrantsResponse(_message.Message):
+    __slots__ = ("results", "created_total", "already_created_total", "rejected_total")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_CREATED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[GrantItemResult]
+    created_total: int
+    already_created_total: int
+    rejected_total: int
+    def __init__(self, results: _Optional[_Iterable[_Union[GrantItemResult, _Mapping]]] = ..., created_total: _Optional[int] = ..., already_created_total: _Optional[int] = ..., rejected_total: _Optional[int] = ...) -> None: ...
+
+class RevokeGrantsRequest(_message.Message):
+    __slots__ = ("key_holder_id", "organisation_id", "site_id", "door_id")
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    organisation_id: str
+    site_id: str
+    door_id: str
+    def __init__(self, key_holder_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., site_id: _Optional[str] = ..., door_id: _Optional[str] = ...) -> None: ...
+
+class RevokeGrantsResponse(_message.Message):
+    __slots__ = ("revoked", "key_holders", "revocation_epochs")
+    class RevocationEpochsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    KEY_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    revoked: int
+    key_holders: int
+    revocation_epochs: _containers.ScalarMap[str, int]
+    def __init__(self, revoked: _Optional[int] = ..., key_holders: _Optional[int] = ..., revocation_epochs: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ReplaceHolderGrantsRequest(_message.Message):
+    __slots__ = ("key_holder_id", "organisation_id", "grants")
+    KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    key_holder_id: str
+    organisation_id: str
+    grants: _containers.RepeatedCompositeFieldContainer[GrantItem]
+    def __init__(self, key_holder_id: _Optional[str] = ..., organisation_id: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ...) -> None: ...
+
+class ReplaceHolderGrantsResponse(_message.Message):
+    __slots__ = ("created", "kept_grant_ids", "revoked")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    KEPT_GRANT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    created: _containers.RepeatedCompositeFieldContainer[Grant]
+    kept_grant_ids: _containers.RepeatedScalarFieldContainer[str]
+    revoked: _containers.RepeatedCompositeFieldContainer[Grant]
+    def __init__(self, created: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ..., kept_grant_ids: _Optional[_Iterable[str]] = ..., revoked: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
+
+class ExportGrantsRequest(_message.Message):
+    __slots__ = ("organisation_id", "include_inactive")
+    ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    organisation_id: str
+    include_inactive: bool
+    def __init__(self, organisation_id: _Optional[str] = ..., include_inactive: _Optional[bool] = ...) -> None: ...
+
+class ExportGrantsResponse(_message.Message):
+    __slots__ = ("grants",)
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    def __init__(self, grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
+
+class GetAccessPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PurposeRule(_message.Message):
+    __slots__ = ("purpose", "max_validity_days", "site_grants_allowed", "door_grants_allowed", "windows")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALIDITY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SITE_GRANTS_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    DOOR_GRANTS_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    purpose: Purpose
+    max_validity_days: int
+    site_grants_allowed: bool
+    door_grants_allowed: bool
+    windows: _containers.RepeatedCompositeFieldContainer[ScheduleWindow]
+    def __init__(self, purpose: _Optional[_Union[Purpose, str]] = ..., max_validity_days: _Optional[int] = ..., site_grants_allowed: _Optional[bool] = ..., door_grants_allowed: _Optional[bool] = ..., windows: _Optional[_Iterable[_Union[ScheduleWindow, _Mapping]]] = ...) -> None: ...
+
+class AccessPolicy(_message.Message):
+    __slots__ = ("source", "rules")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    rules: _containers.RepeatedCompositeFieldContainer[PurposeRule]
+    def __init__(self, source: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[PurposeRule, _Mapping]]] = ...) -> None: ...
 
 class GetVerificationKeysRequest(_message.Message):
     __slots__ = ()

@@ -387,6 +387,11 @@ class DirectoryServiceStub:
                 request_serializer=authority_dot_v1_dot_authority__pb2.SetKeyHolderStatusRequest.SerializeToString,
                 response_deserializer=authority_dot_v1_dot_authority__pb2.KeyHolder.FromString,
                 _registered_method=True)
+        self.SetSiteOrganisationBlocked = channel.unary_unary(
+                '/authority.v1.DirectoryService/SetSiteOrganisationBlocked',
+                request_serializer=authority_dot_v1_dot_authority__pb2.SetSiteOrganisationBlockedRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.Site.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -472,7 +477,20 @@ class DirectoryServiceServicer:
 
     def SetKeyHolderStatus(self, request, context):
         """Suspend or reactivate a key holder (platform admin, or the holder's organisation).
-        A suspended holder is denied every unlock from the next decision on.
+        A suspended holder is denied every unlock from the next decision on. This is the "phone
+        lost" call: every key of the holder stops at once (and offline tokens die with the raised
+        revocation epochs of the holder's offline sites).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSiteOrganisationBlocked(self, request, context):
+        """Block an organisation from a site, or lift the block (the site's owner, with a site-owner
+        credential, or a platform admin). Effective for the next decision on every process: the
+        organisation's grants for the site and its doors answer ORGANISATION_BLOCKED_BY_SITE_OWNER.
+        Blocking raises the site's revocation epoch when it allows offline opening. Which
+        organisations hold access to the owner's sites: SiteOwnerService.ListSiteOrganisations.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -535,6 +553,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.SetKeyHolderStatus,
                     request_deserializer=authority_dot_v1_dot_authority__pb2.SetKeyHolderStatusRequest.FromString,
                     response_serializer=authority_dot_v1_dot_authority__pb2.KeyHolder.SerializeToString,
+            ),
+            'SetSiteOrganisationBlocked': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSiteOrganisationBlocked,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.SetSiteOrganisationBlockedRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.Site.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -850,6 +873,33 @@ class DirectoryService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def SetSiteOrganisationBlocked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.DirectoryService/SetSiteOrganisationBlocked',
+            authority_dot_v1_dot_authority__pb2.SetSiteOrganisationBlockedRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.Site.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class GrantServiceStub:
     """---------------------------------------------------------------------------------------------
@@ -857,8 +907,10 @@ class GrantServiceStub:
     ---------------------------------------------------------------------------------------------
 
     Issuing and revoking keys. An organisation issues grants for its own key holders; platform
-    admins may act for any organisation. (Bulk streaming issuance comes in a later version of this
-    service; the messages below are designed to be streamed.)
+    admins may act for any organisation. Every grant is checked against the access policy for the
+    issuing organisation's purpose (GetAccessPolicy): a grant wider than the policy allows is
+    refused with FAILED_PRECONDITION, the message naming the rule (e.g. "postal.windows").
+    Every grant issued, revoked or replaced is one event in the access log.
     """
 
     def __init__(self, channel):
@@ -882,6 +934,31 @@ class GrantServiceStub:
                 request_serializer=authority_dot_v1_dot_authority__pb2.ListGrantsRequest.SerializeToString,
                 response_deserializer=authority_dot_v1_dot_authority__pb2.ListGrantsResponse.FromString,
                 _registered_method=True)
+        self.IssueGrants = channel.stream_stream(
+                '/authority.v1.GrantService/IssueGrants',
+                request_serializer=authority_dot_v1_dot_authority__pb2.IssueGrantsRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.IssueGrantsResponse.FromString,
+                _registered_method=True)
+        self.RevokeGrants = channel.unary_unary(
+                '/authority.v1.GrantService/RevokeGrants',
+                request_serializer=authority_dot_v1_dot_authority__pb2.RevokeGrantsRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.RevokeGrantsResponse.FromString,
+                _registered_method=True)
+        self.ReplaceHolderGrants = channel.unary_unary(
+                '/authority.v1.GrantService/ReplaceHolderGrants',
+                request_serializer=authority_dot_v1_dot_authority__pb2.ReplaceHolderGrantsRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.ReplaceHolderGrantsResponse.FromString,
+                _registered_method=True)
+        self.ExportGrants = channel.unary_stream(
+                '/authority.v1.GrantService/ExportGrants',
+                request_serializer=authority_dot_v1_dot_authority__pb2.ExportGrantsRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.ExportGrantsResponse.FromString,
+                _registered_method=True)
+        self.GetAccessPolicy = channel.unary_unary(
+                '/authority.v1.GrantService/GetAccessPolicy',
+                request_serializer=authority_dot_v1_dot_authority__pb2.GetAccessPolicyRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_authority__pb2.AccessPolicy.FromString,
+                _registered_method=True)
 
 
 class GrantServiceServicer:
@@ -890,8 +967,10 @@ class GrantServiceServicer:
     ---------------------------------------------------------------------------------------------
 
     Issuing and revoking keys. An organisation issues grants for its own key holders; platform
-    admins may act for any organisation. (Bulk streaming issuance comes in a later version of this
-    service; the messages below are designed to be streamed.)
+    admins may act for any organisation. Every grant is checked against the access policy for the
+    issuing organisation's purpose (GetAccessPolicy): a grant wider than the policy allows is
+    refused with FAILED_PRECONDITION, the message naming the rule (e.g. "postal.windows").
+    Every grant issued, revoked or replaced is one event in the access log.
     """
 
     def IssueGrant(self, request, context):
@@ -915,6 +994,59 @@ class GrantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueGrants(self, request_iterator, context):
+        """Bulk issuance for partner fleets. Stream chunks of grant items; results come back per item,
+        in order, as each chunk is written (one response per request chunk). A bad item is rejected
+        with its index, a status code name and a reason, and nothing of it is written; the rest
+        proceeds. Each item carries an idempotency key: an item retried with the same key, holder
+        and content (a retried stream) creates nothing twice and answers ALREADY_CREATED with the
+        same grant id. Keep each request message under the server's maximum message size (256 KiB by
+        default; ~1,000 items): a larger message ends the whole stream with RESOURCE_EXHAUSTED.
+        Errors that end the stream: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (organisation),
+        FAILED_PRECONDITION (organisation not approved), UNAVAILABLE (retry the stream: items
+        already written answer ALREADY_CREATED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeGrants(self, request, context):
+        """Revoke every live grant of one key holder, of one organisation, at one site (its doors
+        included) or at one door, in one call. An organisation revokes only its own grants; a
+        platform admin any. The next decision on every process denies them (REVOKED); offline
+        sites' revocation epochs are raised.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplaceHolderGrants(self, request, context):
+        """Roster change: "these are the holder's grants from this organisation now". Atomic (one
+        script on the holder's record): no decision ever sees the holder with both the old and the
+        new set, or with neither. Grants already matching a requested item (same door or site, same
+        valid_until and windows, and valid_from when given) are kept; the organisation's other live
+        grants of the holder are revoked; the rest are created. An empty list revokes them all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportGrants(self, request, context):
+        """Every grant of an organisation, in chunks (an organisation: its own; an admin: the one
+        named). Live grants only unless include_inactive.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccessPolicy(self, request, context):
+        """The access policy in force: per purpose, what a grant may cover. Any authenticated caller
+        (the policy is published).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GrantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -933,6 +1065,31 @@ def add_GrantServiceServicer_to_server(servicer, server):
                     request_deserializer=authority_dot_v1_dot_authority__pb2.ListGrantsRequest.FromString,
                     response_serializer=authority_dot_v1_dot_authority__pb2.ListGrantsResponse.SerializeToString,
             ),
+            'IssueGrants': grpc.stream_stream_rpc_method_handler(
+                    servicer.IssueGrants,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.IssueGrantsRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.IssueGrantsResponse.SerializeToString,
+            ),
+            'RevokeGrants': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeGrants,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.RevokeGrantsRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.RevokeGrantsResponse.SerializeToString,
+            ),
+            'ReplaceHolderGrants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplaceHolderGrants,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.ReplaceHolderGrantsRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.ReplaceHolderGrantsResponse.SerializeToString,
+            ),
+            'ExportGrants': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportGrants,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.ExportGrantsRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.ExportGrantsResponse.SerializeToString,
+            ),
+            'GetAccessPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccessPolicy,
+                    request_deserializer=authority_dot_v1_dot_authority__pb2.GetAccessPolicyRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_authority__pb2.AccessPolicy.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'authority.v1.GrantService', rpc_method_handlers)
@@ -947,8 +1104,10 @@ class GrantService:
     ---------------------------------------------------------------------------------------------
 
     Issuing and revoking keys. An organisation issues grants for its own key holders; platform
-    admins may act for any organisation. (Bulk streaming issuance comes in a later version of this
-    service; the messages below are designed to be streamed.)
+    admins may act for any organisation. Every grant is checked against the access policy for the
+    issuing organisation's purpose (GetAccessPolicy): a grant wider than the policy allows is
+    refused with FAILED_PRECONDITION, the message naming the rule (e.g. "postal.windows").
+    Every grant issued, revoked or replaced is one event in the access log.
     """
 
     @staticmethod
@@ -1022,6 +1181,141 @@ class GrantService:
             '/authority.v1.GrantService/ListGrants',
             authority_dot_v1_dot_authority__pb2.ListGrantsRequest.SerializeToString,
             authority_dot_v1_dot_authority__pb2.ListGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueGrants(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/authority.v1.GrantService/IssueGrants',
+            authority_dot_v1_dot_authority__pb2.IssueGrantsRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.IssueGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.GrantService/RevokeGrants',
+            authority_dot_v1_dot_authority__pb2.RevokeGrantsRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.RevokeGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplaceHolderGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.GrantService/ReplaceHolderGrants',
+            authority_dot_v1_dot_authority__pb2.ReplaceHolderGrantsRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.ReplaceHolderGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/authority.v1.GrantService/ExportGrants',
+            authority_dot_v1_dot_authority__pb2.ExportGrantsRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.ExportGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccessPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.GrantService/GetAccessPolicy',
+            authority_dot_v1_dot_authority__pb2.GetAccessPolicyRequest.SerializeToString,
+            authority_dot_v1_dot_authority__pb2.AccessPolicy.FromString,
             options,
             channel_credentials,
             insecure,

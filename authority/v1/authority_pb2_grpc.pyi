@@ -272,7 +272,16 @@ class DirectoryServiceStub:
     """Read a key holder (platform admin, or the holder's organisation)."""
     SetKeyHolderStatus: _grpc.UnaryUnaryMultiCallable[_authority_pb2.SetKeyHolderStatusRequest, _authority_pb2.KeyHolder]
     """Suspend or reactivate a key holder (platform admin, or the holder's organisation).
-    A suspended holder is denied every unlock from the next decision on.
+    A suspended holder is denied every unlock from the next decision on. This is the "phone
+    lost" call: every key of the holder stops at once (and offline tokens die with the raised
+    revocation epochs of the holder's offline sites).
+    """
+    SetSiteOrganisationBlocked: _grpc.UnaryUnaryMultiCallable[_authority_pb2.SetSiteOrganisationBlockedRequest, _authority_pb2.Site]
+    """Block an organisation from a site, or lift the block (the site's owner, with a site-owner
+    credential, or a platform admin). Effective for the next decision on every process: the
+    organisation's grants for the site and its doors answer ORGANISATION_BLOCKED_BY_SITE_OWNER.
+    Blocking raises the site's revocation epoch when it allows offline opening. Which
+    organisations hold access to the owner's sites: SiteOwnerService.ListSiteOrganisations.
     """
 
 @_typing.type_check_only
@@ -312,7 +321,16 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     """Read a key holder (platform admin, or the holder's organisation)."""
     SetKeyHolderStatus: _aio.UnaryUnaryMultiCallable[_authority_pb2.SetKeyHolderStatusRequest, _authority_pb2.KeyHolder]  # type: ignore[assignment]
     """Suspend or reactivate a key holder (platform admin, or the holder's organisation).
-    A suspended holder is denied every unlock from the next decision on.
+    A suspended holder is denied every unlock from the next decision on. This is the "phone
+    lost" call: every key of the holder stops at once (and offline tokens die with the raised
+    revocation epochs of the holder's offline sites).
+    """
+    SetSiteOrganisationBlocked: _aio.UnaryUnaryMultiCallable[_authority_pb2.SetSiteOrganisationBlockedRequest, _authority_pb2.Site]  # type: ignore[assignment]
+    """Block an organisation from a site, or lift the block (the site's owner, with a site-owner
+    credential, or a platform admin). Effective for the next decision on every process: the
+    organisation's grants for the site and its doors answer ORGANISATION_BLOCKED_BY_SITE_OWNER.
+    Blocking raises the site's revocation epoch when it allows offline opening. Which
+    organisations hold access to the owner's sites: SiteOwnerService.ListSiteOrganisations.
     """
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -415,7 +433,22 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_authority_pb2.KeyHolder, _abc.Awaitable[_authority_pb2.KeyHolder]]:
         """Suspend or reactivate a key holder (platform admin, or the holder's organisation).
-        A suspended holder is denied every unlock from the next decision on.
+        A suspended holder is denied every unlock from the next decision on. This is the "phone
+        lost" call: every key of the holder stops at once (and offline tokens die with the raised
+        revocation epochs of the holder's offline sites).
+        """
+
+    @_abc_1.abstractmethod
+    def SetSiteOrganisationBlocked(
+        self,
+        request: _authority_pb2.SetSiteOrganisationBlockedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.Site, _abc.Awaitable[_authority_pb2.Site]]:
+        """Block an organisation from a site, or lift the block (the site's owner, with a site-owner
+        credential, or a platform admin). Effective for the next decision on every process: the
+        organisation's grants for the site and its doors answer ORGANISATION_BLOCKED_BY_SITE_OWNER.
+        Blocking raises the site's revocation epoch when it allows offline opening. Which
+        organisations hold access to the owner's sites: SiteOwnerService.ListSiteOrganisations.
         """
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
@@ -426,8 +459,10 @@ class GrantServiceStub:
     ---------------------------------------------------------------------------------------------
 
     Issuing and revoking keys. An organisation issues grants for its own key holders; platform
-    admins may act for any organisation. (Bulk streaming issuance comes in a later version of this
-    service; the messages below are designed to be streamed.)
+    admins may act for any organisation. Every grant is checked against the access policy for the
+    issuing organisation's purpose (GetAccessPolicy): a grant wider than the policy allows is
+    refused with FAILED_PRECONDITION, the message naming the rule (e.g. "postal.windows").
+    Every grant issued, revoked or replaced is one event in the access log.
     """
 
     @_typing.overload
@@ -440,6 +475,39 @@ class GrantServiceStub:
     """Revoke a grant. The very next decision on every authority process denies it (REVOKED)."""
     ListGrants: _grpc.UnaryUnaryMultiCallable[_authority_pb2.ListGrantsRequest, _authority_pb2.ListGrantsResponse]
     """List a key holder's grants (including revoked and expired ones still kept)."""
+    IssueGrants: _grpc.StreamStreamMultiCallable[_authority_pb2.IssueGrantsRequest, _authority_pb2.IssueGrantsResponse]
+    """Bulk issuance for partner fleets. Stream chunks of grant items; results come back per item,
+    in order, as each chunk is written (one response per request chunk). A bad item is rejected
+    with its index, a status code name and a reason, and nothing of it is written; the rest
+    proceeds. Each item carries an idempotency key: an item retried with the same key, holder
+    and content (a retried stream) creates nothing twice and answers ALREADY_CREATED with the
+    same grant id. Keep each request message under the server's maximum message size (256 KiB by
+    default; ~1,000 items): a larger message ends the whole stream with RESOURCE_EXHAUSTED.
+    Errors that end the stream: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (organisation),
+    FAILED_PRECONDITION (organisation not approved), UNAVAILABLE (retry the stream: items
+    already written answer ALREADY_CREATED).
+    """
+    RevokeGrants: _grpc.UnaryUnaryMultiCallable[_authority_pb2.RevokeGrantsRequest, _authority_pb2.RevokeGrantsResponse]
+    """Revoke every live grant of one key holder, of one organisation, at one site (its doors
+    included) or at one door, in one call. An organisation revokes only its own grants; a
+    platform admin any. The next decision on every process denies them (REVOKED); offline
+    sites' revocation epochs are raised.
+    """
+    ReplaceHolderGrants: _grpc.UnaryUnaryMultiCallable[_authority_pb2.ReplaceHolderGrantsRequest, _authority_pb2.ReplaceHolderGrantsResponse]
+    """Roster change: "these are the holder's grants from this organisation now". Atomic (one
+    script on the holder's record): no decision ever sees the holder with both the old and the
+    new set, or with neither. Grants already matching a requested item (same door or site, same
+    valid_until and windows, and valid_from when given) are kept; the organisation's other live
+    grants of the holder are revoked; the rest are created. An empty list revokes them all.
+    """
+    ExportGrants: _grpc.UnaryStreamMultiCallable[_authority_pb2.ExportGrantsRequest, _authority_pb2.ExportGrantsResponse]
+    """Every grant of an organisation, in chunks (an organisation: its own; an admin: the one
+    named). Live grants only unless include_inactive.
+    """
+    GetAccessPolicy: _grpc.UnaryUnaryMultiCallable[_authority_pb2.GetAccessPolicyRequest, _authority_pb2.AccessPolicy]
+    """The access policy in force: per purpose, what a grant may cover. Any authenticated caller
+    (the policy is published).
+    """
 
 @_typing.type_check_only
 class GrantServiceAsyncStub(GrantServiceStub):
@@ -448,8 +516,10 @@ class GrantServiceAsyncStub(GrantServiceStub):
     ---------------------------------------------------------------------------------------------
 
     Issuing and revoking keys. An organisation issues grants for its own key holders; platform
-    admins may act for any organisation. (Bulk streaming issuance comes in a later version of this
-    service; the messages below are designed to be streamed.)
+    admins may act for any organisation. Every grant is checked against the access policy for the
+    issuing organisation's purpose (GetAccessPolicy): a grant wider than the policy allows is
+    refused with FAILED_PRECONDITION, the message naming the rule (e.g. "postal.windows").
+    Every grant issued, revoked or replaced is one event in the access log.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -459,6 +529,39 @@ class GrantServiceAsyncStub(GrantServiceStub):
     """Revoke a grant. The very next decision on every authority process denies it (REVOKED)."""
     ListGrants: _aio.UnaryUnaryMultiCallable[_authority_pb2.ListGrantsRequest, _authority_pb2.ListGrantsResponse]  # type: ignore[assignment]
     """List a key holder's grants (including revoked and expired ones still kept)."""
+    IssueGrants: _aio.StreamStreamMultiCallable[_authority_pb2.IssueGrantsRequest, _authority_pb2.IssueGrantsResponse]  # type: ignore[assignment]
+    """Bulk issuance for partner fleets. Stream chunks of grant items; results come back per item,
+    in order, as each chunk is written (one response per request chunk). A bad item is rejected
+    with its index, a status code name and a reason, and nothing of it is written; the rest
+    proceeds. Each item carries an idempotency key: an item retried with the same key, holder
+    and content (a retried stream) creates nothing twice and answers ALREADY_CREATED with the
+    same grant id. Keep each request message under the server's maximum message size (256 KiB by
+    default; ~1,000 items): a larger message ends the whole stream with RESOURCE_EXHAUSTED.
+    Errors that end the stream: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (organisation),
+    FAILED_PRECONDITION (organisation not approved), UNAVAILABLE (retry the stream: items
+    already written answer ALREADY_CREATED).
+    """
+    RevokeGrants: _aio.UnaryUnaryMultiCallable[_authority_pb2.RevokeGrantsRequest, _authority_pb2.RevokeGrantsResponse]  # type: ignore[assignment]
+    """Revoke every live grant of one key holder, of one organisation, at one site (its doors
+    included) or at one door, in one call. An organisation revokes only its own grants; a
+    platform admin any. The next decision on every process denies them (REVOKED); offline
+    sites' revocation epochs are raised.
+    """
+    ReplaceHolderGrants: _aio.UnaryUnaryMultiCallable[_authority_pb2.ReplaceHolderGrantsRequest, _authority_pb2.ReplaceHolderGrantsResponse]  # type: ignore[assignment]
+    """Roster change: "these are the holder's grants from this organisation now". Atomic (one
+    script on the holder's record): no decision ever sees the holder with both the old and the
+    new set, or with neither. Grants already matching a requested item (same door or site, same
+    valid_until and windows, and valid_from when given) are kept; the organisation's other live
+    grants of the holder are revoked; the rest are created. An empty list revokes them all.
+    """
+    ExportGrants: _aio.UnaryStreamMultiCallable[_authority_pb2.ExportGrantsRequest, _authority_pb2.ExportGrantsResponse]  # type: ignore[assignment]
+    """Every grant of an organisation, in chunks (an organisation: its own; an admin: the one
+    named). Live grants only unless include_inactive.
+    """
+    GetAccessPolicy: _aio.UnaryUnaryMultiCallable[_authority_pb2.GetAccessPolicyRequest, _authority_pb2.AccessPolicy]  # type: ignore[assignment]
+    """The access policy in force: per purpose, what a grant may cover. Any authenticated caller
+    (the policy is published).
+    """
 
 class GrantServiceServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
@@ -466,8 +569,10 @@ class GrantServiceServicer(metaclass=_abc_1.ABCMeta):
     ---------------------------------------------------------------------------------------------
 
     Issuing and revoking keys. An organisation issues grants for its own key holders; platform
-    admins may act for any organisation. (Bulk streaming issuance comes in a later version of this
-    service; the messages below are designed to be streamed.)
+    admins may act for any organisation. Every grant is checked against the access policy for the
+    issuing organisation's purpose (GetAccessPolicy): a grant wider than the policy allows is
+    refused with FAILED_PRECONDITION, the message naming the rule (e.g. "postal.windows").
+    Every grant issued, revoked or replaced is one event in the access log.
     """
 
     @_abc_1.abstractmethod
@@ -493,6 +598,69 @@ class GrantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_authority_pb2.ListGrantsResponse, _abc.Awaitable[_authority_pb2.ListGrantsResponse]]:
         """List a key holder's grants (including revoked and expired ones still kept)."""
+
+    @_abc_1.abstractmethod
+    def IssueGrants(
+        self,
+        request_iterator: _MaybeAsyncIterator[_authority_pb2.IssueGrantsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_authority_pb2.IssueGrantsResponse], _abc.AsyncIterator[_authority_pb2.IssueGrantsResponse]]:
+        """Bulk issuance for partner fleets. Stream chunks of grant items; results come back per item,
+        in order, as each chunk is written (one response per request chunk). A bad item is rejected
+        with its index, a status code name and a reason, and nothing of it is written; the rest
+        proceeds. Each item carries an idempotency key: an item retried with the same key, holder
+        and content (a retried stream) creates nothing twice and answers ALREADY_CREATED with the
+        same grant id. Keep each request message under the server's maximum message size (256 KiB by
+        default; ~1,000 items): a larger message ends the whole stream with RESOURCE_EXHAUSTED.
+        Errors that end the stream: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (organisation),
+        FAILED_PRECONDITION (organisation not approved), UNAVAILABLE (retry the stream: items
+        already written answer ALREADY_CREATED).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeGrants(
+        self,
+        request: _authority_pb2.RevokeGrantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.RevokeGrantsResponse, _abc.Awaitable[_authority_pb2.RevokeGrantsResponse]]:
+        """Revoke every live grant of one key holder, of one organisation, at one site (its doors
+        included) or at one door, in one call. An organisation revokes only its own grants; a
+        platform admin any. The next decision on every process denies them (REVOKED); offline
+        sites' revocation epochs are raised.
+        """
+
+    @_abc_1.abstractmethod
+    def ReplaceHolderGrants(
+        self,
+        request: _authority_pb2.ReplaceHolderGrantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.ReplaceHolderGrantsResponse, _abc.Awaitable[_authority_pb2.ReplaceHolderGrantsResponse]]:
+        """Roster change: "these are the holder's grants from this organisation now". Atomic (one
+        script on the holder's record): no decision ever sees the holder with both the old and the
+        new set, or with neither. Grants already matching a requested item (same door or site, same
+        valid_until and windows, and valid_from when given) are kept; the organisation's other live
+        grants of the holder are revoked; the rest are created. An empty list revokes them all.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportGrants(
+        self,
+        request: _authority_pb2.ExportGrantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_authority_pb2.ExportGrantsResponse], _abc.AsyncIterator[_authority_pb2.ExportGrantsResponse]]:
+        """Every grant of an organisation, in chunks (an organisation: its own; an admin: the one
+        named). Live grants only unless include_inactive.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAccessPolicy(
+        self,
+        request: _authority_pb2.GetAccessPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authority_pb2.AccessPolicy, _abc.Awaitable[_authority_pb2.AccessPolicy]]:
+        """The access policy in force: per purpose, what a grant may cover. Any authenticated caller
+        (the policy is published).
+        """
 
 def add_GrantServiceServicer_to_server(servicer: GrantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -20,7 +20,7 @@ def test_demo_passes_and_leaks_no_secrets(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo passed" in result.stdout
-    assert result.stdout.count("✓") == 20  # 10 decisions and log steps, 10 at the door
+    assert result.stdout.count("✓") == 23  # 10 decisions and log steps, 10 at the door, 3 fleet
     assert "delivered to the site owner" in result.stdout
     for seen in ("impostor relay", "replayed", "wrong_audience", "what the relays reported"):
         assert seen in result.stdout

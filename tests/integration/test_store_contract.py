@@ -12,7 +12,14 @@ import pytest
 import redis
 
 from authority.accesslog.buffer import stream_key
-from authority.domain.errors import AlreadyExists, Conflict, NotFound, Unavailable
+from authority.domain.bulk import IdempotentGrant, IssueOutcome
+from authority.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    NotFound,
+    Unavailable,
+)
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import (
     Door,
@@ -361,3 +368,118 @@ async def test_record_once_refuses_when_the_buffer_is_full(redis_url: str) -> No
         assert await recorder.record_once(first) is False  # a retry of what is there: fine
     finally:
         await s.close()
+
+
+# -- bulk: fleets ------------------------------------------------------------------------------
+
+
+async def _bulk_world(store: Store) -> tuple[Organisation, Site, list[KeyHolder]]:
+    o, s = org(), site()
+    await store.put_organisation(o, expected=None, create=True)
+    await store.put_site(s, expected=None, create=True)
+    await store.put_door(Door(door_id=f"door-{s.site_id}", site_id=s.site_id, relay_id="r"))
+    holders = [holder(o.organisation_id) for _ in range(3)]
+    for h in holders:
+        await store.create_holder(h, b"digest")
+    return o, s, holders
+
+
+def _once(g: Grant, slot: str, fingerprint: str = "fp") -> IdempotentGrant:
+    return IdempotentGrant(
+        grant=g, slot=slot, fingerprint=fingerprint, site_id=g.target.site_id or "?"
+    )
+
+
+async def test_bulk_issue_is_idempotent_per_key_and_checks_the_holder(store: Store) -> None:
+    o, s, (h1, h2, _) = await _bulk_world(store)
+    g1 = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id)
+    g2 = grant(h2, GrantTarget(site_id=s.site_id), o.organisation_id)
+    stranger = holder("org_other")
+    await store.create_holder(stranger, b"digest")
+    g3 = grant(stranger, GrantTarget(site_id=s.site_id), o.organisation_id)
+    g4 = grant(holder(o.organisation_id), GrantTarget(site_id=s.site_id), o.organisation_id)
+    outcomes = await store.issue_grants_once(
+        o.organisation_id, [_once(g1, "a"), _once(g2, "a"), _once(g3, "a"), _once(g4, "a")]
+    )
+    assert outcomes == [
+        IssueOutcome.CREATED,
+        IssueOutcome.CREATED,  # the same key for another holder is another item
+        IssueOutcome.HOLDER_OF_ANOTHER_ORGANISATION,
+        IssueOutcome.HOLDER_MISSING,
+    ]
+    again = await store.issue_grants_once(
+        o.organisation_id, [_once(g1, "a"), _once(g1, "a", fingerprint="other")]
+    )
+    assert again == [IssueOutcome.ALREADY_CREATED, IssueOutcome.KEY_REUSED]
+    assert await store.list_grants(h1.key_holder_id) == [g1]
+    assert await store.get_grant(g1.grant_id) == g1
+    assert await store.list_grants(stranger.key_holder_id) == []
+    indexed = set(await store.holders_of_organisation(o.organisation_id))
+    assert {h1.key_holder_id, h2.key_holder_id} <= indexed
+    assert h1.key_holder_id in await store.holders_with_grants_at(s.site_id)
+
+
+async def test_bulk_revoke_by_organisation_and_fields(store: Store) -> None:
+    o, s, (h1, h2, h3) = await _bulk_world(store)
+    door = f"door-{s.site_id}"
+    site_grant = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id)
+    door_grant = grant(h2, GrantTarget(door_id=door), o.organisation_id)
+    foreign = grant(h3, GrantTarget(door_id=door), "org_foreign")
+    ended = grant(
+        h3,
+        GrantTarget(site_id=s.site_id),
+        o.organisation_id,
+        valid_from=NOW - timedelta(days=9),
+        valid_until=NOW - timedelta(days=1),
+    )
+    for g in (site_grant, door_grant, foreign, ended):
+        await store.add_grant(g)
+    holders = [h.key_holder_id for h in (h1, h2, h3)]
+    assert sorted(await store.holders_with_grants_at(s.site_id)) == sorted(holders)
+    at = NOW + timedelta(hours=1)
+    by_door = await store.revoke_holders_grants(
+        holders, at=at, organisation_id=o.organisation_id, fields=[f"d:{door}"]
+    )
+    assert [g.grant_id for g in by_door] == [door_grant.grant_id]
+    assert by_door[0].revoked_at == at
+    rest = await store.revoke_holders_grants(holders, at=at, organisation_id=None, fields=None)
+    assert sorted(g.grant_id for g in rest) == sorted([site_grant.grant_id, foreign.grant_id])
+    assert (
+        await store.revoke_holders_grants(holders, at=at, organisation_id=None, fields=None) == []
+    )
+    decoded = await store.grants_of_holders(holders)
+    assert {g.grant_id: g.revoked_at for g in decoded} == {
+        site_grant.grant_id: at, door_grant.grant_id: at, foreign.grant_id: at,
+        ended.grant_id: None,
+    }  # fmt: skip
+    snapshot = await store.read_snapshot(h2.key_holder_id, door, s.site_id)
+    assert snapshot is not None
+    assert [g.revoked_at for g in snapshot.grants] == [at]
+
+
+async def test_roster_replace_is_one_atomic_change(store: Store) -> None:
+    o, s, (h1, _, _) = await _bulk_world(store)
+    door = f"door-{s.site_id}"
+    old_site = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id)
+    keep = grant(h1, GrantTarget(door_id=door), o.organisation_id)
+    foreign = grant(h1, GrantTarget(door_id=door), "org_foreign")
+    for g in (old_site, keep, foreign):
+        await store.add_grant(g)
+    same_as_keep = replace(keep, grant_id=new_id("gr"), valid_from=NOW + timedelta(hours=3))
+    new = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id, windows=())
+    at = NOW + timedelta(hours=1)
+    change = await store.replace_holder_grants(
+        h1.key_holder_id, o.organisation_id, [(same_as_keep, False), (new, True)], at=at,
+        site_ids=[s.site_id, s.site_id],
+    )  # fmt: skip
+    assert change.kept == [keep.grant_id]
+    assert [g.grant_id for g in change.created] == [new.grant_id]
+    assert [(g.grant_id, g.revoked_at) for g in change.revoked] == [(old_site.grant_id, at)]
+    grants = {g.grant_id: g for g in await store.list_grants(h1.key_holder_id)}
+    assert grants[foreign.grant_id].revoked_at is None  # another organisation's: untouched
+    assert grants[new.grant_id] == new
+    assert await store.get_grant(new.grant_id) == new
+    with pytest.raises(FailedPrecondition):
+        await store.replace_holder_grants(h1.key_holder_id, "org_foreign", [], at=at)
+    with pytest.raises(NotFound):
+        await store.replace_holder_grants("kh_missing", o.organisation_id, [], at=at)

@@ -268,6 +268,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "allow_insecure": "true",
         "grace_seconds": "3.25",
         "max_message_bytes": "4096",
+        "access_policy_file": "/etc/authority/access-policy.toml",
         "coalesce_max_batch": "8",
         "coalesce_linger_ms": "2.5",
         "clickhouse_url": "https://ch.internal:8443",

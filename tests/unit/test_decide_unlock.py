@@ -22,6 +22,7 @@ from authority.domain.model import (
     Purpose,
     Site,
 )
+from authority.domain.policy import BUILT_IN_POLICY
 from authority.domain.schedule import WeeklyWindow, parse_window
 
 NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Copenhagen
@@ -103,6 +104,7 @@ def decide(
         organisations=ORGS,
         now=now,
         offline=offline,
+        policy=BUILT_IN_POLICY,
     )
     assert decision.allowed == (decision.reason is DecisionReason.GRANTED)
     return decision.reason, decision.grant.grant_id if decision.grant else None
@@ -118,6 +120,8 @@ _DENYING: dict[DecisionReason, dict[str, object]] = {
     DecisionReason.EXPIRED: {"valid_until": NOW},
     DecisionReason.NOT_YET_VALID: {"valid_from": NOW + timedelta(seconds=1)},
     DecisionReason.OUTSIDE_SCHEDULE: {"windows": (_MONDAY_LATE,)},
+    # Wider than the built-in postal rule (366 days): issued under an older, looser policy.
+    DecisionReason.OUTSIDE_POLICY: {"valid_until": NOW + timedelta(days=400)},
 }
 
 
@@ -296,6 +300,7 @@ def test_closeness_order_is_the_documented_one() -> None:
         DecisionReason.ORGANISATION_NOT_APPROVED,
         DecisionReason.ORGANISATION_SUSPENDED,
         DecisionReason.ORGANISATION_BLOCKED_BY_SITE_OWNER,
+        DecisionReason.OUTSIDE_POLICY,
         DecisionReason.EXPIRED,
         DecisionReason.NOT_YET_VALID,
         DecisionReason.OUTSIDE_SCHEDULE,
