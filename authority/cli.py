@@ -31,6 +31,7 @@ def _settings(ns: argparse.Namespace) -> Settings:
         redis_url=getattr(ns, "redis_url", None),
         log_format=getattr(ns, "log_format", None),
         log_level=getattr(ns, "log_level", None),
+        ship_events=getattr(ns, "ship_events", None),
     )
 
 
@@ -151,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", help="external Redis (REDIS_URL)")
     p.add_argument("--log-format", choices=["auto", "json", "console"])
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--ship-events",
+        choices=["on", "off", "only"],
+        help="access-log shipping (AUTHORITY_SHIP_EVENTS): on (default) serve and ship; off "
+        "serve, another process ships; only ship and serve log queries (needs REDIS_URL)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("config", help="print the effective configuration, secrets redacted")

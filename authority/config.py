@@ -43,6 +43,7 @@ class Secret:
 
 LogFormat = Literal["auto", "json", "console"]
 FsyncPolicy = Literal["always", "everysec", "no"]
+ShipEvents = Literal["on", "off", "only"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +128,11 @@ class Settings:
     )
     """Unshipped events per stream before the authority refuses to act (fails closed)."""
 
+    ship_events: ShipEvents = field(default="on", metadata={"env": "AUTHORITY_SHIP_EVENTS"})
+    """'on': serve and ship the access log; 'off': serve, leave shipping to another process (with
+    the embedded chDB, which that process owns, log queries are answered there, not here);
+    'only': ship and serve log queries, no unlocks (needs REDIS_URL)."""
+
     log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
     """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
 
@@ -146,6 +152,11 @@ class Settings:
             raise InvalidArgument("event_shard must be 0 .. event_shards-1")
         if self.event_max_backlog < 1:
             raise InvalidArgument("event_max_backlog must be at least 1")
+        if self.ship_events == "only" and not self.redis_url:
+            raise InvalidArgument(
+                "AUTHORITY_SHIP_EVENTS=only ships the events other processes append to their "
+                "Redis: set REDIS_URL to it (e.g. unix://<their data_dir>/redis/redis.sock)"
+            )
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
@@ -256,8 +267,10 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind in ("LogFormat", "FsyncPolicy"):
-            allowed = get_args(LogFormat if kind == "LogFormat" else FsyncPolicy)
+        if kind in ("LogFormat", "FsyncPolicy", "ShipEvents"):
+            allowed = get_args(
+                {"LogFormat": LogFormat, "FsyncPolicy": FsyncPolicy, "ShipEvents": ShipEvents}[kind]
+            )
             if raw not in allowed:
                 raise ValueError(raw)
             return raw

@@ -21,7 +21,12 @@ from authority.accesslog.buffer import RedisEventBuffer
 from authority.accesslog.clickhouse import open_clickhouse
 from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
 from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
-from authority.accesslog.query import AccessLogQueries, ClickHouseEventLog
+from authority.accesslog.query import (
+    AccessLogNotHere,
+    AccessLogQueries,
+    ClickHouseEventLog,
+    EventLogReader,
+)
 from authority.accesslog.schema import migrate
 from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.app.auth import Authenticator, ReaderCredentials
@@ -57,11 +62,13 @@ class Runtime:
     store: RedisStore
     directory: OwnerIndexedDirectory
     log_client: Any
-    """The ClickHouse client (chDB in data_dir/clickhouse, or CLICKHOUSE_URL)."""
-    shipper: Shipper
-    """Drains the event buffer into ClickHouse (run by the server's lifecycle)."""
-    shipper_redis: RedisStore
-    shipper_sink: ClickHouseSink
+    """The ClickHouse client (chDB in data_dir/clickhouse, or CLICKHOUSE_URL); ``None`` where
+    this process does not hold the log (embedded chDB, shipping off: see ``holds_access_log``)."""
+    shipper: Shipper | None
+    """Drains the event buffer into ClickHouse (run by the server's lifecycle); ``None`` with
+    ``ship_events`` off."""
+    shipper_redis: RedisStore | None
+    shipper_sink: ClickHouseSink | None
     access_log_queries: AccessLogQueries
     owner_log_requests: OwnerLogRequests
     reader_credentials: ReaderCredentials
@@ -99,12 +106,19 @@ class Runtime:
             keyring = _load_keyring(settings)
             admin_file = await _ensure_admin_credential(settings, store)
             # The access log: this process owns the chDB directory (or talks to CLICKHOUSE_URL),
-            # migrates the schema, and serves the log queries.
-            log_client = await asyncio.to_thread(
-                open_clickhouse, url=settings.clickhouse_url, path=data_dir / "clickhouse"
+            # migrates the schema, and serves the log queries, unless it leaves shipping, and
+            # with it the embedded chDB, to another process.
+            if holds_access_log(settings):
+                log_client = await asyncio.to_thread(
+                    open_clickhouse, url=settings.clickhouse_url, path=data_dir / "clickhouse"
+                )
+                await asyncio.to_thread(migrate, log_client)
+            ships = settings.ship_events != "off"
+            audit_key = (
+                await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys")
+                if ships
+                else None
             )
-            await asyncio.to_thread(migrate, log_client)
-            audit_key = await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys")
         except BaseException:
             if log_client is not None:
                 await asyncio.to_thread(log_client.close)
@@ -125,20 +139,24 @@ class Runtime:
             max_batch=settings.coalesce_max_batch,
             linger=settings.coalesce_linger_ms / 1000,
         )
-        event_log = ClickHouseEventLog(log_client)
+        event_log: EventLogReader = (
+            ClickHouseEventLog(log_client) if log_client is not None else AccessLogNotHere(NOT_HERE)
+        )
         epoch_bumps = EpochBumps(directory=store, epochs=store)
         relay_messages = RelayMessages(keyring)
         clickhouse_path = data_dir / "clickhouse"
-        shipper_redis = RedisStore.from_url(url)  # its own connections: 50,000-entry batches
-        shipper_sink = ClickHouseSink(
-            lambda: open_clickhouse(url=settings.clickhouse_url, path=clickhouse_path)
-        )
-        shipper = Shipper(
-            redis=shipper_redis,
-            sink=shipper_sink,
-            audit_key=audit_key,
-            config=ShipperConfig(shards=settings.event_shards),
-        )
+        shipper_redis = shipper_sink = shipper = None
+        if audit_key is not None:
+            shipper_redis = RedisStore.from_url(url)  # its own connections: 50,000-entry batches
+            shipper_sink = ClickHouseSink(
+                lambda: open_clickhouse(url=settings.clickhouse_url, path=clickhouse_path)
+            )
+            shipper = Shipper(
+                redis=shipper_redis,
+                sink=shipper_sink,
+                audit_key=audit_key,
+                config=ShipperConfig(shards=settings.event_shards),
+            )
         return cls(
             settings=settings,
             store=store,
@@ -222,16 +240,33 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.shipper_sink.close)
-        with contextlib.suppress(Exception):
-            await self.shipper_redis.close()
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.log_client.close)
+        if self.shipper_sink is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.shipper_sink.close)
+        if self.shipper_redis is not None:
+            with contextlib.suppress(Exception):
+                await self.shipper_redis.close()
+        if self.log_client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.log_client.close)
         with contextlib.suppress(Exception):
             await self.store.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+NOT_HERE = (
+    "this authority process does not serve the access log: it runs with "
+    "AUTHORITY_SHIP_EVENTS=off and the embedded chDB, which only the process that ships can "
+    "open; ask that process (AUTHORITY_SHIP_EVENTS=on or only), or set CLICKHOUSE_URL"
+)
+
+
+def holds_access_log(settings: Settings) -> bool:
+    """Whether this process opens the access log's store (and serves log queries from it).
+    A ClickHouse server takes any number of clients; the embedded chDB directory admits one
+    process, which must be the one that ships into it."""
+    return bool(settings.clickhouse_url) or settings.ship_events != "off"
 
 
 def load_access_policy(path: Path | None) -> AccessPolicy:

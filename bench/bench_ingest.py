@@ -265,6 +265,9 @@ async def ship_scenario(
             m = shipper.metrics()
             now = time.perf_counter() - started
             max_backlog = max(max_backlog, m.backlog)
+            if task.done():  # the shipper only returns when told to stop: a bug, show it
+                task.result()
+                raise RuntimeError("the shipper stopped before shipping every event")
             if not m.healthy:
                 raise RuntimeError(f"shipping failed for too long: {m.shards}")
             if first_ack is None and m.shipped:
@@ -329,7 +332,9 @@ def raw_insert_scenario(ns: argparse.Namespace, client: Any, json_each_row: bool
             t = time.perf_counter()
             client.raw_insert(
                 "access_events", [*EVENT_FIELDS, "shard", "seq", "hash_hex"], body,
-                fmt="JSONEachRow", settings={"insert_deduplication_token": uuid.uuid4().hex},
+                fmt="JSONEachRow",
+                settings={"insert_deduplication_token": uuid.uuid4().hex,
+                          "input_format_parallel_parsing": 0},  # as the shipper's inserts
             )  # fmt: skip
         else:
             cols = columns_batch(lo, n, now_ms)

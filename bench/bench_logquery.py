@@ -78,7 +78,11 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 
 OWNER_TARGET_MS = 20.0
 ORG_TARGET_MS = 200.0
-BASELINE_SETTINGS = {"use_primary_key": 0, "optimize_use_projections": 0}
+BASELINE_SETTINGS = {
+    "use_primary_key": 0,
+    "optimize_use_projections": 0,
+    "optimize_use_projection_filtering": 0,
+}
 
 
 @dataclass(frozen=True)

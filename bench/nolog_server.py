@@ -1,6 +1,7 @@
 """The spine's unlock path *without* access-log recording, as the baseline of
 bench_event_overhead.py. The product has no such switch: this script replaces the event buffer's
-``record`` with a no-op in its own process before starting the ordinary server."""
+``record`` with a no-op in its own process before starting the ordinary server (which the
+benchmark starts with ``--ship-events off``: nothing to ship, and no chDB of its own)."""
 
 from __future__ import annotations
 

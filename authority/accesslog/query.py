@@ -33,6 +33,7 @@ from authority.accesslog.schema import EVENTS_TABLE
 from authority.app.credentials import Principal, Role
 from authority.domain.errors import (
     AuthorityError,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -688,6 +689,32 @@ class ClickHouseEventLog:
             what="querying the access log",
         )
         return [tuple(r) for r in rows]
+
+
+class AccessLogNotHere:
+    """Implements ``EventLogReader`` for a process that does not hold the access log: with the
+    embedded chDB, only the process that ships opens its directory (chDB admits one process),
+    so a process with shipping off refuses log reads, saying where to ask instead. Owner log
+    requests are still filed here (they live in Redis); only their delivery reads the log."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+
+    async def events(
+        self, selection: EventSelection, *, after: Cursor | None, limit: int
+    ) -> list[AccessEvent]:
+        raise FailedPrecondition(self._message)
+
+    async def organisation_days(
+        self, selection: EventSelection, *, time_zone: str
+    ) -> list[OrganisationDayCount]:
+        raise FailedPrecondition(self._message)
+
+    async def busiest_doors(self, selection: EventSelection, *, top: int) -> list[DoorCount]:
+        raise FailedPrecondition(self._message)
+
+    async def denial_reasons(self, selection: EventSelection) -> list[ReasonCount]:
+        raise FailedPrecondition(self._message)
 
 
 def _as_date(value: Any) -> date:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import math
@@ -182,6 +183,9 @@ class ClickHouseSink:
             "insert_deduplication_token": dedup_token,
             "async_insert": 0,  # deduplication by token is for synchronous inserts
             "input_format_skip_unknown_fields": 0,
+            # One thread parses each body: the shards' inserts already run side by side, and
+            # parallel parsing of a 50,000-row body measured ~10-15 % more CPU for no speed.
+            "input_format_parallel_parsing": 0,
             **self._insert_settings,
         }
         self._use(
@@ -256,6 +260,29 @@ Entry = Sequence[Any]
 cluster pipeline, ``(id, {field: value})``)."""
 
 
+@dataclass(slots=True)
+class Entries:
+    """Stream entries in two flat lists: their ids, and their events (``None``: the entry has
+    no field ``e``). XRANGE's reply is two lists per entry; held for a whole 50,000-entry batch
+    on each of several shards, those lists made the garbage collector's passes (which traverse
+    every live list) the shipper's largest cost (bench/README.md). Flattened as each chunk
+    arrives, they die young and the collector has almost nothing to traverse."""
+
+    ids: list[bytes] = field(default_factory=list)
+    raws: list[bytes | None] = field(default_factory=list)
+
+    def extend(self, reply: Sequence[Entry]) -> None:
+        self.ids += [bytes(entry_id) for entry_id, _ in reply]
+        # The buffer writes one field, so the entry is almost always [b"e", value].
+        self.raws += [
+            fields[1] if type(fields) is list and fields[0] == b"e" else _entry_value(fields)
+            for _, fields in reply
+        ]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 def _entry_value(fields: Any) -> bytes | None:
     if isinstance(fields, dict):
         value = fields.get(b"e")
@@ -268,7 +295,7 @@ def _entry_value(fields: Any) -> bytes | None:
 
 
 def prepare_batch(
-    shard: int, start: ChainHead, entries: Sequence[Entry], *, last_id: bytes | None = None
+    shard: int, start: ChainHead, entries: Entries, *, last_id: bytes | None = None
 ) -> PreparedBatch:
     """Chain ``entries`` (in stream order) onto ``start`` and build the insert body.
     ``last_id``: the batch's end if it is not the last entry's id (entries gone missing)."""
@@ -277,9 +304,7 @@ def prepare_batch(
     lines: list[bytes] = []
     rejected: list[Rejected] = []
     suffix = b',"shard":%d,"seq":%%d,"hash_hex":"%%s"}\n' % shard
-    for entry_id, fields in entries:
-        # The buffer writes one field, so the entry is almost always [b"e", value].
-        raw = fields[1] if type(fields) is list and fields[0] == b"e" else _entry_value(fields)
+    for entry_id, raw in zip(entries.ids, entries.raws, strict=True):
         if raw is None:
             rejected.append(Rejected(entry_id, b"", "the entry has no event (field 'e')"))
             continue
@@ -293,7 +318,7 @@ def prepare_batch(
         lines.append(canonical[:-1] + suffix % (seq, hexlify(chain_hash)))
     return PreparedBatch(
         shard=shard,
-        last_id=last_id or bytes(entries[-1][0]),
+        last_id=last_id or entries.ids[-1],
         count=len(entries),
         body=b"".join(lines),
         events=len(lines),
@@ -386,9 +411,10 @@ class ShipperConfig:
     batch_max: int = 50_000
     """Most entries per batch (one INSERT)."""
     interval: float = 1.0
-    """Pause after a batch that was not full, in seconds: at low load ClickHouse gets about one
-    insert per shard per interval (it wants few, large inserts), at high load batches fill and
-    follow each other at once."""
+    """Pause after a batch that was not full, in seconds, shortened in proportion to how full
+    it was: at low load ClickHouse gets about one insert per shard per interval (it wants few,
+    large inserts); as load rises the pauses shrink (a burst does not wait a whole interval
+    to be shipped), and at high load batches fill and follow each other at once."""
     checkpoint_events: int = 100_000
     """Sign a checkpoint after this many events on a shard ..."""
     checkpoint_seconds: float = 60.0
@@ -556,7 +582,7 @@ class Shipper:
                 continue
             delay = 0.0
             if consumed < self.config.batch_max:  # a full batch: more are probably waiting
-                await _sleep(stop, self.config.interval)
+                await _sleep(stop, self.config.interval * (1 - consumed / self.config.batch_max))
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -613,7 +639,7 @@ class Shipper:
             entries = await self._read(stream, b"-", b"+", self.config.batch_max)
             if not entries:
                 return 0
-            last_id = bytes(entries[-1][0])
+            last_id = entries.ids[-1]
         if in_flight is None:
             if raw_seq is None:
                 head = await self._recover_head(shard)
@@ -658,19 +684,22 @@ class Shipper:
         await self._maybe_checkpoint(shard, batch.head)
         return batch.count
 
-    async def _read(self, stream: str, start: bytes, end: bytes, count: int | None) -> list[Entry]:
+    async def _read(self, stream: str, start: bytes, end: bytes, count: int | None) -> Entries:
         """XRANGE ``start``..``end`` (at most ``count`` entries) in round trips of at most
         ``READ_CHUNK`` entries: a 50,000-entry batch is ~20 MB, which as one reply can outlast
         a connection's timeout on a busy machine, and every retry would read it whole again."""
-        entries: list[Entry] = []
+        entries = Entries()
         while count is None or len(entries) < count:
             chunk = READ_CHUNK if count is None else min(READ_CHUNK, count - len(entries))
             command = ("XRANGE", stream, start, end, "COUNT", chunk)
-            (got,) = await self._redis_call(self._redis.round_trip([command]))  # type: ignore[list-item]
-            entries += got
-            if len(got) < chunk:
+            with _COLLECTOR_PAUSE:
+                (got,) = await self._redis_call(self._redis.round_trip([command]))  # type: ignore[list-item]
+                entries.extend(got)
+                got_all = len(got) == chunk
+                del got  # the nested lists go now, while the collector is still paused
+            if not got_all:
                 break
-            start = b"(" + bytes(got[-1][0])
+            start = b"(" + entries.ids[-1]
         return entries
 
     async def _recover_head(self, shard: _Shard) -> ChainHead:
@@ -732,6 +761,38 @@ class Shipper:
             raise Unavailable(f"the event buffer (Redis) failed: {text[:200]}") from exc
         except (redis_errors.RedisError, OSError) as exc:
             raise Unavailable(f"the event buffer (Redis) is unreachable: {exc}") from exc
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while XRANGE replies are read.
+
+    A reply of 10,000 entries is 20,000 small lists, built by hiredis across the ~20 socket
+    reads the reply takes. The collector's passes in between find them alive, promote them to
+    the oldest generation and soon run full collections over it: measured, ~1 s of full
+    collections per million events, the largest single cost of shipping once the chDB insert
+    was cheap (bench/README.md). The lists are acyclic and freed by reference counting as soon
+    as ``Entries.extend`` has flattened them, so the collector has nothing to find in them.
+    The pause is process-wide but lasts one round trip, and cyclic garbage made meanwhile
+    (by anything else in the process) is only collected a little later. Nested pauses (several
+    shards reading at once) count; used on the event loop's thread only."""
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        if self._depth == 0:
+            self._resume = gc.isenabled()
+            gc.disable()
+        self._depth += 1
+
+    def __exit__(self, *_: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._resume:
+            gc.enable()
+
+
+_COLLECTOR_PAUSE = _CollectorPause()
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

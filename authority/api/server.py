@@ -55,6 +55,8 @@ class RunningServer:
     health: HealthServicer
     port: int
     runtime: Runtime
+    services: tuple[str, ...] = SERVICE_NAMES
+    """The services served (and reported in health)."""
 
 
 async def start_server(runtime: Runtime) -> RunningServer:
@@ -67,20 +69,23 @@ async def start_server(runtime: Runtime) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ]
     )
-    pb_grpc.add_UnlockServiceServicer_to_server(
-        UnlockServicer(runtime.unlock, runtime.authenticator, runtime.directory_commands), server
-    )
-    pb_grpc.add_RelayServiceServicer_to_server(
-        RelayServicer(runtime.authenticator, runtime.relay_reports), server
-    )
-    pb_grpc.add_DirectoryServiceServicer_to_server(
-        DirectoryServicer(runtime.authenticator, runtime.directory_commands), server
-    )
-    pb_grpc.add_GrantServiceServicer_to_server(
-        GrantServicer(runtime.authenticator, runtime.grant_commands, runtime.fleet_commands),
-        server,
-    )
-    pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
+    services = served_services(settings)
+    if services is SERVICE_NAMES:  # not a process that only ships (ship_events=only)
+        pb_grpc.add_UnlockServiceServicer_to_server(
+            UnlockServicer(runtime.unlock, runtime.authenticator, runtime.directory_commands),
+            server,
+        )
+        pb_grpc.add_RelayServiceServicer_to_server(
+            RelayServicer(runtime.authenticator, runtime.relay_reports), server
+        )
+        pb_grpc.add_DirectoryServiceServicer_to_server(
+            DirectoryServicer(runtime.authenticator, runtime.directory_commands), server
+        )
+        pb_grpc.add_GrantServiceServicer_to_server(
+            GrantServicer(runtime.authenticator, runtime.grant_commands, runtime.fleet_commands),
+            server,
+        )
+        pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
     register_accesslog_services(
         server,
         authenticator=runtime.authenticator,
@@ -92,7 +97,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (
-            *SERVICE_NAMES,
+            *services,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -108,8 +113,16 @@ async def start_server(runtime: Runtime) -> RunningServer:
     else:
         port = server.add_insecure_port(settings.listen)
     await server.start()
-    await _set_health(health, serving=await runtime.store.ping())
-    return RunningServer(server=server, health=health, port=port, runtime=runtime)
+    await _set_health(health, services, serving=await runtime.store.ping())
+    return RunningServer(
+        server=server, health=health, port=port, runtime=runtime, services=services
+    )
+
+
+def served_services(settings: Settings) -> tuple[str, ...]:
+    """The gRPC services of this process: every one, or, for a process that only ships
+    (``ship_events=only``), the access log's (queries and owner requests) and health."""
+    return ACCESSLOG_SERVICE_NAMES if settings.ship_events == "only" else SERVICE_NAMES
 
 
 ACCESS_LOG_HEALTH = "authority.v1.AccessLogShipping"
@@ -124,8 +137,8 @@ def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus.Value
     )
 
 
-async def _set_health(health: HealthServicer, *, serving: bool) -> None:
-    for name in ("", *SERVICE_NAMES):
+async def _set_health(health: HealthServicer, services: tuple[str, ...], *, serving: bool) -> None:
+    for name in ("", *services):
         await health.set(name, _status(serving))
 
 
@@ -146,8 +159,10 @@ async def _watch_health(running: RunningServer) -> None:
             else:
                 if runtime.events.full:
                     ok, why = False, f"access-log buffer full ({backlog} events unshipped)"
-        shipping_ok = runtime.shipper.healthy()
-        if shipping_ok != shipping_serving:
+        # Only a process that ships reports the shipping health entry (a process with shipping
+        # off knows nothing about it: the entry is absent there, NOT_FOUND to a health check).
+        shipping_ok = runtime.shipper.healthy() if runtime.shipper is not None else None
+        if shipping_ok is not None and shipping_ok != shipping_serving:
             # A clear signal that ClickHouse is not keeping up, while unlocks still work (until
             # the buffer is full): the access-log service's own health entry.
             await running.health.set(ACCESS_LOG_HEALTH, _status(shipping_ok))
@@ -155,7 +170,7 @@ async def _watch_health(running: RunningServer) -> None:
                 log.error("access-log shipping failing", extra={"backlog": runtime.events.backlog})
             shipping_serving = shipping_ok
         if ok != serving:
-            await _set_health(running.health, serving=ok)
+            await _set_health(running.health, running.services, serving=ok)
             if ok:
                 log.info("health SERVING")
             else:
@@ -202,8 +217,10 @@ async def serve(
         running = await start_server(runtime)
         watcher = asyncio.create_task(_watch_health(running))
         stop_shipping = asyncio.Event()
-        shipping = asyncio.create_task(runtime.shipper.run(stop_shipping))
-        shipping.add_done_callback(_report_shipper_exit)
+        shipping: asyncio.Task[None] | None = None
+        if runtime.shipper is not None:
+            shipping = asyncio.create_task(runtime.shipper.run(stop_shipping))
+            shipping.add_done_callback(_report_shipper_exit)
         if install_signal_handlers:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -214,6 +231,7 @@ async def serve(
                 "port": running.port,
                 "tls": settings.tls_enabled,
                 "redis": "embedded" if runtime.embedded else "external",
+                "ship_events": settings.ship_events,
                 "directory_version": runtime.directory.version,
                 "signing_kid": runtime.keyring.active.kid.hex(),
             },
@@ -230,7 +248,8 @@ async def serve(
         await running.health.enter_graceful_shutdown()  # NOT_SERVING, and it stays so
         await running.server.stop(settings.grace_seconds)
         stop_shipping.set()  # after the drain: the last calls' events are shipped if possible
-        await shipping
+        if shipping is not None:
+            await shipping
         log.info("stopped")
     finally:
         await runtime.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -11,7 +12,9 @@ import pytest
 from authority.accesslog.chain import GENESIS, AuditKey, extend
 from authority.accesslog.schema import (
     LATEST_VERSION,
+    LIGHT_PROJECTIONS,
     MIGRATIONS,
+    _Target,
     apply_schema,
     cluster_ddl,
     events_table_ddl,
@@ -54,18 +57,27 @@ def columns(client: Client, table: str) -> dict[str, tuple[str, str]]:
     return {name: (kind, default) for name, kind, default in rows}
 
 
+def projections(client: Client) -> set[str]:
+    rows = client.query(
+        "SELECT name FROM system.projections "
+        "WHERE database = currentDatabase() AND table = 'access_events'"
+    ).result_rows
+    return {r[0] for r in rows}
+
+
 def test_migrate_applies_every_version_once_and_then_nothing(empty: Client) -> None:
-    assert migrate(empty) == [m.version for m in MIGRATIONS] == [1, 2, 3]
+    assert migrate(empty) == [m.version for m in MIGRATIONS] == [1, 2, 3, 4]
     assert tables(empty) == {"access_events", "access_checkpoints", "schema_migrations"}
-    assert versions(empty) == [1, 2, 3]
+    assert versions(empty) == [1, 2, 3, 4]
     assert migrate(empty) == []
     apply_schema(empty)
-    assert versions(empty) == [1, 2, 3]  # no version recorded twice
+    assert versions(empty) == [1, 2, 3, 4]  # no version recorded twice
     cols = columns(empty, "access_events")
     assert cols["ts_ms"] == ("Int64", "EPHEMERAL")
     assert cols["hash_hex"] == ("String", "EPHEMERAL")
     assert cols["ts"][1] == cols["hash"][1] == "DEFAULT"
-    assert LATEST_VERSION == 3
+    assert LATEST_VERSION == 4
+    assert projections(empty) == set(LIGHT_PROJECTIONS)
 
 
 def test_a_migration_cut_short_is_completed_on_the_next_run(empty: Client) -> None:
@@ -78,7 +90,7 @@ def test_a_migration_cut_short_is_completed_on_the_next_run(empty: Client) -> No
     empty.command(events_table_ddl())
     empty.command("INSERT INTO schema_migrations (version, name) VALUES (1, 'access_events')")
     empty.command("ALTER TABLE access_events ADD COLUMN ts_ms Int64 EPHEMERAL")  # half of v2
-    assert migrate(empty) == [2, 3]
+    assert migrate(empty) == [2, 3, 4]
     assert columns(empty, "access_events")["hash_hex"] == ("String", "EPHEMERAL")
 
 
@@ -105,6 +117,69 @@ def test_a_version_1_table_with_rows_is_upgraded_in_place(
         "ORDER BY shard"
     ).result_rows
     assert rows == [(old.event_id, old.ts_ms, b"\0" * 32), (new.event_id, new.ts_ms, head.hash)]
+
+
+def test_version_4_replaces_the_full_projections_of_a_table_with_rows(
+    empty: Client, make_sink: Callable[..., ClickHouseSink]
+) -> None:
+    """A version-3 table (projections copying every column) with rows: afterwards only the
+    light projections exist, they cover the old rows, and organisation and holder queries are
+    answered through them with the same results."""
+    for migration in MIGRATIONS[:3]:
+        for statement in migration.statements(_Target()):
+            empty.command(statement)
+    assert projections(empty) == {"by_organisation", "by_holder"}
+    events = [
+        make_event(organisation_id=f"org_{i % 3}", holder_id=f"kh_{i % 5}") for i in range(30)
+    ]
+    heads = extend(GENESIS, [e.canonical_bytes() for e in events])
+    body = b"".join(
+        e.canonical_bytes()[:-1]
+        + b',"shard":0,"seq":%d,"hash_hex":"%s"}\n' % (h.seq, h.hash.hex().encode())
+        for e, h in zip(events, heads, strict=True)
+    )
+    make_sink().insert_events(body, dedup_token="v3")
+    empty.command(
+        "CREATE TABLE schema_migrations (version UInt32, name String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree "
+        "ORDER BY version"
+    )
+    empty.command(
+        "INSERT INTO schema_migrations (version, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')"
+    )
+
+    assert migrate(empty) == [4]
+    assert projections(empty) == set(LIGHT_PROJECTIONS)
+    wait_for_mutations(empty)
+    # Both projections were built for the rows that were there before the upgrade ...
+    for name in LIGHT_PROJECTIONS:
+        built = empty.query(
+            "SELECT sum(rows) FROM system.projection_parts WHERE database = currentDatabase() "
+            "AND table = 'access_events' AND name = {name:String} AND active",
+            parameters={"name": name},
+        ).result_rows
+        assert built == [(30,)]
+    # ... and queries filtered by their keys find what a scan without projections finds.
+    for column, value in (("organisation_id", "org_2"), ("holder_id", "kh_4")):
+        sql = f"SELECT toString(event_id) FROM access_events WHERE {column} = '{value}'"
+        with_projections = empty.query(sql).result_rows
+        without = empty.query(sql, settings={"optimize_use_projections": 0}).result_rows
+        expected = {e.event_id for e in events if getattr(e, column) == value}
+        assert len(with_projections) == len(expected)
+        assert {r[0] for r in with_projections} == {r[0] for r in without} == expected
+
+
+def wait_for_mutations(client: Client) -> None:
+    """MATERIALIZE PROJECTION runs in the background; wait (bounded) until it is done."""
+    for _ in range(200):
+        ((pending,),) = client.query(
+            "SELECT count() FROM system.mutations WHERE database = currentDatabase() "
+            "AND NOT is_done"
+        ).result_rows
+        if pending == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("mutations still pending after 10 s")
 
 
 def test_cluster_ddl_is_valid_sql_with_replicated_and_distributed_tables(

@@ -275,6 +275,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "event_shards": "8",
         "event_shard": "3",
         "event_max_backlog": "20000",
+        "ship_events": "only",
         "log_format": "console",
         "log_level": "ERROR",
     }
