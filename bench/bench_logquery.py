@@ -21,9 +21,12 @@ What it does:
    * **organisation month**: an organisation counts its events per day over one month
      (AggregateEvents ORGANISATION_DAY), target p50 <= 200 ms; also for the largest
      organisation alone;
+   * **holder month**: an organisation reads one of its key holders' events over the same
+     month (QueryEvents with a holder filter; no target, it shows the holder projection);
 4. the **baseline**, in the same run and through the same layer: the same queries with the
    sort key and the projections switched off (ClickHouse settings ``use_primary_key = 0``,
-   ``optimize_use_projections = 0``; partition pruning by month still applies), and a full
+   ``optimize_use_projections = 0``, ``optimize_use_projection_filtering = 0``; partition
+   pruning by month still applies), and a full
    scan (``count()`` over a non-key expression) for scale;
 5. prints the figures and the machine, and writes ``bench/results/logquery.json``.
 
@@ -65,6 +68,7 @@ from authority.app.credentials import Principal, Role
 from authority.domain.events import AccessEvent
 from authority.domain.model import (
     Door,
+    HolderStatus,
     KeyHolder,
     Organisation,
     OrganisationStatus,
@@ -246,9 +250,19 @@ def _number(value: str, prefix: str) -> int | None:
     return int(rest) if rest != value and rest.isdigit() else None
 
 
-class NoHolders:
+class SyntheticHolders:
+    """The generated holders ``kh_<org>_<n>``, each of organisation ``org_<org>``."""
+
     async def get_holder(self, holder_id: str) -> KeyHolder | None:
-        return None
+        org, _, n = holder_id.removeprefix("kh_").partition("_")
+        if not (org.isdigit() and n.isdigit()):
+            return None
+        return KeyHolder(
+            key_holder_id=holder_id,
+            organisation_id=f"org_{org}",
+            status=HolderStatus.ACTIVE,
+            created_at=datetime(2020, 1, 1, tzinfo=UTC),
+        )
 
 
 class CountingRecorder:
@@ -328,7 +342,7 @@ async def run(ns: argparse.Namespace) -> dict[str, Any]:
         def queries(settings: Mapping[str, Any] | None) -> AccessLogQueries:
             return AccessLogQueries(
                 log=ClickHouseEventLog(client, settings=settings), directory=directory,
-                holders=NoHolders(), recorder=recorder, clock=WallClock(),
+                holders=SyntheticHolders(), recorder=recorder, clock=WallClock(),
             )  # fmt: skip
 
         fast, slow = queries(None), queries(BASELINE_SETTINGS)
@@ -338,7 +352,8 @@ async def run(ns: argparse.Namespace) -> dict[str, Any]:
             name: Series(name, [], [])
             for name in (
                 "owner_week", "owner_week_baseline", "org_month", "org_month_baseline",
-                "largest_org_month", "largest_org_month_baseline", "full_scan",
+                "largest_org_month", "largest_org_month_baseline",
+                "holder_month", "holder_month_baseline", "full_scan",
             )
         }  # fmt: skip
 
@@ -364,6 +379,18 @@ async def run(ns: argparse.Namespace) -> dict[str, Any]:
                 AggregateKind.ORGANISATION_DAY,
             )
             return len(rows)
+
+        async def holder_month(q: AccessLogQueries, holder: str, month_start: date) -> int:
+            org = "org_" + holder.split("_")[1]
+            principal = Principal(
+                role=Role.ORGANISATION, credential_id="ak_bench", organisation_id=org
+            )
+            start = datetime(month_start.year, month_start.month, month_start.day, tzinfo=UTC)
+            page = await q.query_events(
+                principal,
+                EventFilter(start=start, end=start + timedelta(days=30), holder_id=holder),
+            )
+            return len(page.events)
 
         def random_month() -> date:
             back = rng.randrange(30, 30 * (shape.months - 1))
@@ -395,6 +422,12 @@ async def run(ns: argparse.Namespace) -> dict[str, Any]:
                     ("largest_org_month_baseline", slow, "org_0"),
                 ):
                     ms, rows = await timed(functools.partial(org_month, q, o, month))
+                    series[name].ms.append(ms)
+                    series[name].rows.append(rows)
+                # a holder of a national fleet (most events per holder) over the same month
+                holder = f"kh_{rng.randrange(12)}_{rng.randrange(400)}"
+                for name, q in (("holder_month", fast), ("holder_month_baseline", slow)):
+                    ms, rows = await timed(functools.partial(holder_month, q, holder, month))
                     series[name].ms.append(ms)
                     series[name].rows.append(rows)
         for _ in range(ns.full_scans):
@@ -460,14 +493,18 @@ def report(out: dict[str, Any]) -> None:
         ("owner_week", OWNER_TARGET_MS),
         ("org_month", ORG_TARGET_MS),
         ("largest_org_month", ORG_TARGET_MS),
+        ("holder_month", None),
     ):
+        if name not in r:
+            continue
         s, b = r[name], r.get(name + "_baseline")
         ratio = b["p50_ms"] / s["p50_ms"] if b else float("nan")
-        ok = s["p50_ms"] <= target
+        ok = target is None or s["p50_ms"] <= target
         table.add_row(
             name, str(s["n"]), f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", f"{s['mean_ms']:.1f}",
             f"{s['mean_rows']:.1f}", f"{b['p50_ms']:.1f}" if b else "-", f"{ratio:.1f}x",
-            f"p50 <= {target:.0f}", "[green]met[/]" if ok else "[red]missed[/]",
+            f"p50 <= {target:.0f}" if target else "-",
+            ("[green]met[/]" if ok else "[red]missed[/]") if target else "-",
         )  # fmt: skip
     if "full_scan" in r:
         s = r["full_scan"]
