@@ -37,7 +37,7 @@ from authority.client import AuthorityClient
 from authority.tokens.keyring import verification_keys_from_jwks
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir
-from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status
+from relay_bridge.bridge import BridgeConfig, RelayBridge, Status, relay_entries
 from relay_bridge.exchange import run_exchange
 from relay_bridge.mobile import find_relay
 from relay_bridge.protocol import Challenge, Submission
@@ -102,10 +102,7 @@ async def run(args: argparse.Namespace, target: str, admin_credential: str) -> d
         central = await air.add_central()
         radio = Radio(central.client_backend, central.scanner_backend)
         link = AuthorityLink(target)
-        entries = {
-            e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
-            for e in fleet.registry()
-        }
+        entries = relay_entries(fleet.registry())
         report = link.report_result_callback()
         bridge = RelayBridge(
             link,

@@ -77,9 +77,12 @@ class RelayEntry:
 
 
 def load_relay_registry(path: Path) -> dict[str, RelayEntry]:
-    """``[{"door_id", "relay_id", "public_key": hex}, …]`` (``relay-bridge emulate`` writes
-    one) → entries by door id."""
-    raw = json.loads(path.read_text())
+    """A registry file (``relay-bridge registry --json`` writes one) → entries by door id."""
+    return relay_entries(json.loads(path.read_text()))
+
+
+def relay_entries(raw: Iterable[Mapping[str, str]]) -> dict[str, RelayEntry]:
+    """``[{"door_id", "relay_id", "public_key": hex}, …]`` → entries by door id."""
     entries = [
         RelayEntry(
             str(item["door_id"]),

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from authority.tokens.keyring import verification_keys_from_jwks
 from relay_bridge.authority_link import AuthorityLink
-from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry
+from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, relay_entries
 from relay_bridge.protocol import SERVICE_UUID
 from relay_bridge.radio import Radio
 
@@ -235,10 +235,7 @@ async def cmd_open(ns: argparse.Namespace) -> int:
     link = AuthorityLink(ns.authority, credential=ns.credential)
     config = BridgeConfig(attempts=ns.attempts, result_timeout_s=ns.result_timeout)
     if ns.emulated is not None:
-        entries = {
-            e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
-            for e in _registry(_load_state(ns.emulated))
-        }
+        entries = relay_entries(_registry(_load_state(ns.emulated)))
     elif ns.registry is not None:
         from relay_bridge.bridge import load_relay_registry  # noqa: PLC0415
 

@@ -26,7 +26,7 @@ from authority.tokens.cwt import decode_unverified, sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir
-from relay_bridge.bridge import RelayBridge, RelayEntry
+from relay_bridge.bridge import RelayBridge, relay_entries
 from relay_bridge.exchange import run_exchange
 from relay_bridge.mobile import find_relay
 from relay_bridge.protocol import Challenge, Submission
@@ -108,10 +108,7 @@ async def _relay_demo(
         central = await air.add_central("bridge")
         radio = Radio(central.client_backend, central.scanner_backend)
         link = AuthorityLink(target, credential=credential)
-        entries = {
-            e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
-            for e in fleet.registry()
-        }
+        entries = relay_entries(fleet.registry())
         bridge = RelayBridge(link, radio, entries, report=link.report_result_callback())
         outcome = await bridge.open("nbg12-lobby", credential)
         lobby = fleet.door("relay-nbg12-lobby")

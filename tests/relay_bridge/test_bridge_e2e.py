@@ -21,7 +21,7 @@ from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from relay_bridge.authority_link import AuthorityLink, UnlockRefused
 from relay_bridge.ble.air import VirtualAir
-from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status
+from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status, relay_entries
 from relay_bridge.exchange import run_exchange, write_epoch_notice
 from relay_bridge.mobile import find_relay, open_door, open_door_offline
 from relay_bridge.protocol import Challenge, RejectReason, Submission
@@ -84,10 +84,7 @@ async def radios(scene: Scene) -> AsyncIterator[Radios]:
         central = await air.add_central()
         radio = Radio(central.client_backend, central.scanner_backend)
         link = AuthorityLink(scene.server.target, credential=scene.holder_credential)
-        entries = {
-            e["door_id"]: RelayEntry(e["door_id"], e["relay_id"], bytes.fromhex(e["public_key"]))
-            for e in fleet.registry()
-        }
+        entries = relay_entries(fleet.registry())
         for entry in entries.values():  # the installer registers each relay's result key
             assert entry.public_key is not None
             scene.server.admin.set_door_relay_key(entry.door_id, entry.public_key)

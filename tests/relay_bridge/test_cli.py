@@ -17,9 +17,9 @@ from relay_bridge.cli import main
 from tests.conftest import ServerHandle
 
 
-def test_emulate_register_open_scan(
-    server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def world(server: ServerHandle, tmp_path: Path, *, door_id: str, relay_id: str) -> tuple[str, Path]:
+    """An approved organisation, a site with one door, a holder with a site grant; returns the
+    holder's credential and the authority's JWK Set written to a file."""
     admin = server.admin
     created = admin.create_organisation(name="Bring", cvr="25680839", purpose=pb.PURPOSE_POSTAL)
     admin.set_organisation_status(
@@ -27,7 +27,7 @@ def test_emulate_register_open_scan(
     )
     org = admin.with_credential(created.api_credential)
     site = admin.create_site(address="Vesterbrogade 9", owner_id="owner-9")
-    admin.create_door(door_id="d-1", site_id=site.site_id, relay_id="r-1")
+    admin.create_door(door_id=door_id, site_id=site.site_id, relay_id=relay_id)
     holder = org.create_key_holder()
     org.issue_grant(
         key_holder_id=holder.key_holder.key_holder_id,
@@ -36,6 +36,14 @@ def test_emulate_register_open_scan(
     )
     keys = tmp_path / "jwks.json"
     keys.write_text(admin.verification_keys().jwks_json)
+    return holder.holder_credential, keys
+
+
+def test_emulate_register_open_scan(
+    server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = server.admin
+    holder_credential, keys = world(server, tmp_path, door_id="d-1", relay_id="r-1")
     state = tmp_path / "relays.json"
 
     assert main(["emulate", "--keys", str(keys), "--relay", "r-1=d-1", "--state", str(state),
@@ -54,7 +62,7 @@ def test_emulate_register_open_scan(
     assert door.relay_public_key.hex() == registry[0]["public_key"]
     capsys.readouterr()
 
-    argv = ["open", "--authority", server.target, "--credential", holder.holder_credential,
+    argv = ["open", "--authority", server.target, "--credential", holder_credential,
             "--door", "d-1", "--emulated", str(state), "--keys", str(keys), "--json"]  # fmt: skip
     assert main(argv) == 0
     [outcome] = json.loads(capsys.readouterr().out)
@@ -70,7 +78,7 @@ def test_emulate_register_open_scan(
 
     # an operator mistake is a clear error, not a traceback
     assert main(["register", "--state", str(state), "--authority", server.target,
-                 "--credential", holder.holder_credential]) == 1  # fmt: skip
+                 "--credential", holder_credential]) == 1  # fmt: skip
     assert "PERMISSION_DENIED" in capsys.readouterr().err
     assert main(["registry", "--state", str(tmp_path / "missing.json")]) == 2
     many = tmp_path / "many.json"
@@ -89,22 +97,7 @@ def test_bridge_in_another_process_than_the_relays(
 ) -> None:
     """`relay-bridge emulate --centrals 1` in one process (the building's relays on a virtual
     air), `relay-bridge open --central …` in another (the bridge), over HCI on TCP."""
-    admin = server.admin
-    created = admin.create_organisation(name="Bring", cvr="25680839", purpose=pb.PURPOSE_POSTAL)
-    admin.set_organisation_status(
-        created.organisation.organisation_id, pb.ORGANISATION_STATUS_APPROVED
-    )
-    org = admin.with_credential(created.api_credential)
-    site = admin.create_site(address="Vesterbrogade 9", owner_id="owner-9")
-    admin.create_door(door_id="d-2", site_id=site.site_id, relay_id="r-2")
-    holder = org.create_key_holder()
-    org.issue_grant(
-        key_holder_id=holder.key_holder.key_holder_id,
-        site_id=site.site_id,
-        valid_until=datetime.now(UTC) + timedelta(days=1),
-    )
-    keys = tmp_path / "jwks.json"
-    keys.write_text(admin.verification_keys().jwks_json)
+    holder_credential, keys = world(server, tmp_path, door_id="d-2", relay_id="r-2")
     state, centrals = tmp_path / "relays.json", tmp_path / "centrals.json"
     relays = subprocess.Popen(
         [sys.executable, "-m", "relay_bridge.cli", "emulate", "--keys", str(keys),
@@ -125,7 +118,7 @@ def test_bridge_in_another_process_than_the_relays(
         capsys.readouterr()
         assert main(["registry", "--state", str(state), "--json"]) == 0
         registry.write_text(capsys.readouterr().out)
-        argv = ["open", "--authority", server.target, "--credential", holder.holder_credential,
+        argv = ["open", "--authority", server.target, "--credential", holder_credential,
                 "--door", "d-2", "--registry", str(registry), "--central", central,
                 "--json"]  # fmt: skip
         assert main(argv) == 0
