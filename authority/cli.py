@@ -131,6 +131,43 @@ def cmd_keys_list(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dev_certs(ns: argparse.Namespace) -> int:
+    from authority.app.peer import CertificateIdentity  # noqa: PLC0415
+    from authority.client import DEV_CERTS_DIR  # noqa: PLC0415
+    from authority.tls import create_dev_certificates  # noqa: PLC0415
+
+    data_dir = ns.data_dir or _settings(ns).data_dir
+    out = ns.out or data_dir / DEV_CERTS_DIR
+    made = create_dev_certificates(
+        out,
+        hosts=ns.hosts or (),
+        clients=[CertificateIdentity.parse(c) for c in ns.client or ()],
+        days=ns.days,
+    )
+    files = {
+        "ca": str(made.ca),
+        "server_cert": str(made.server_cert),
+        "server_key": str(made.server_key),
+        "clients": {
+            c.uri: {"cert": str(made.client_cert(c)), "key": str(made.client_key(c))}
+            for c in made.clients
+        },
+    }
+    if ns.json:
+        print(json.dumps(files, indent=2))
+        return 0
+    print(f"development CA and certificates in {out} (keys 0600; not for production)")
+    print(
+        f"  server: AUTHORITY_TLS_CERT_FILE={made.server_cert} "
+        f"AUTHORITY_TLS_KEY_FILE={made.server_key}"
+    )
+    print(f"  mTLS:   AUTHORITY_TLS_CLIENT_CA_FILE={made.ca}")
+    print(f"  clients: --ca-file {made.ca}")
+    for c in made.clients:
+        print(f"  {c.uri}: --client-cert {made.client_cert(c)} --client-key {made.client_key(c)}")
+    return 0
+
+
 def cmd_demo(ns: argparse.Namespace) -> int:
     from authority.demo import run_demo  # noqa: PLC0415
 
@@ -179,6 +216,27 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_keys_list)
+
+    p = sub.add_parser(
+        "dev-certs",
+        help="create a local CA, a server certificate and mTLS client certificates (development)",
+    )
+    common(p)
+    p.add_argument("--out", type=Path, help="directory (default: <data-dir>/tls)")
+    p.add_argument(
+        "--hosts",
+        nargs="*",
+        help="more server names or addresses (localhost, 127.0.0.1, ::1 always)",
+    )
+    p.add_argument(
+        "--client",
+        action="append",
+        metavar="KIND:ID",
+        help="a client certificate: org:<organisation id> or bridge:<name> (repeatable)",
+    )
+    p.add_argument("--days", type=int, default=30, help="validity of the certificates")
+    p.add_argument("--json", action="store_true", help="machine-readable output (file paths)")
+    p.set_defaults(func=cmd_dev_certs)
 
     p = sub.add_parser("demo", help="run a scripted scenario against a real server")
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: temporary)")

@@ -6,7 +6,7 @@ org = client.create_organisation(name="PostNord", cvr="…", purpose=pb.PURPOSE_
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authority.api.convert import timestamp
 from authority.domain.schedule import WeeklyWindow
+from authority.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
@@ -94,6 +95,7 @@ class ServerInfo:
 
     target: str
     pid: int
+    tls: bool = False
 
     @classmethod
     def read(cls, data_dir: Path) -> ServerInfo | None:
@@ -103,15 +105,92 @@ class ServerInfo:
             raw = json.loads((data_dir / "server.json").read_text())
         except (OSError, ValueError):
             return None
-        return cls(target=str(raw["target"]), pid=int(raw["pid"]))
+        return cls(target=str(raw["target"]), pid=int(raw["pid"]), tls=bool(raw.get("tls")))
 
 
-def open_channel(target: str, root_certificates: bytes | None = None) -> grpc.Channel:
-    """A channel to the authority: TLS when a root certificate is given, else plaintext."""
-    if root_certificates is not None:
-        return grpc.secure_channel(
-            target, grpc.ssl_channel_credentials(root_certificates=root_certificates)
+DEV_CERTS_DIR = "tls"
+"""Where ``authority dev-certs`` writes by default, inside the data directory."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a command-line tool connects, as whom, and how (found without configuration on the
+    server's own machine)."""
+
+    target: str
+    credential: str | None
+    tls: ClientTls | None
+
+    @classmethod
+    def resolve(
+        cls,
+        data_dir: Path,
+        *,
+        target: str | None = None,
+        credential: str | None = None,
+        ca_file: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
+    ) -> Connection:
+        """``target``, else the local server's ``server.json``; ``credential``, else the admin
+        credential in ``data_dir``; TLS with ``ca_file``, or, when the local server speaks TLS,
+        with the development CA in ``data_dir/tls`` (``authority dev-certs``)."""
+        info = ServerInfo.read(data_dir)
+        if not target:
+            target = info.target if info else "127.0.0.1:50051"
+        if not credential:
+            path = data_dir / "admin.credential"
+            if path.exists():
+                credential = path.read_text().strip()
+        if ca_file is None and info is not None and info.tls:
+            dev_ca = data_dir / DEV_CERTS_DIR / "ca.pem"
+            ca_file = dev_ca if dev_ca.exists() else None
+        tls = ClientTls.from_files(ca_file, client_cert, client_key) if ca_file else None
+        return cls(target, credential, tls)
+
+    @classmethod
+    def from_args(cls, ns: Any, environ: Mapping[str, str]) -> Connection:
+        """From the flags ``add_connection_arguments`` adds (and their environment variables)."""
+
+        def path(flag: str, env: str) -> Path | None:
+            value = getattr(ns, flag, None) or environ.get(env)
+            return Path(value) if value else None
+
+        return cls.resolve(
+            path("data_dir", "AUTHORITY_DATA_DIR") or Path(".authority"),
+            target=ns.target,
+            credential=ns.credential or environ.get("AUTHORITY_CREDENTIAL"),
+            ca_file=path("ca_file", "AUTHORITY_CA_FILE"),
+            client_cert=path("client_cert", "AUTHORITY_CLIENT_CERT_FILE"),
+            client_key=path("client_key", "AUTHORITY_CLIENT_KEY_FILE"),
         )
+
+
+def add_connection_arguments(p: Any) -> None:
+    """``--target``, ``--credential``, ``--data-dir`` and the TLS flags of every client command."""
+    p.add_argument("--target", help="server host:port (default: from <data-dir>/server.json)")
+    p.add_argument(
+        "--credential",
+        help="caller credential (default: AUTHORITY_CREDENTIAL, else the admin credential file)",
+    )
+    p.add_argument("--data-dir", type=Path, help="data directory of the local server")
+    p.add_argument(
+        "--ca-file",
+        type=Path,
+        help="CA certificate to verify the server (AUTHORITY_CA_FILE; default: <data-dir>/tls/"
+        "ca.pem when the local server speaks TLS)",
+    )
+    p.add_argument(
+        "--client-cert", type=Path, help="client certificate for mTLS (AUTHORITY_CLIENT_CERT_FILE)"
+    )
+    p.add_argument("--client-key", type=Path, help="its private key (AUTHORITY_CLIENT_KEY_FILE)")
+
+
+def open_channel(target: str, tls: ClientTls | None = None) -> grpc.Channel:
+    """A channel to the authority: TLS (mTLS with a client certificate) when ``tls`` is given,
+    else plaintext (which the server accepts on loopback only)."""
+    if tls is not None:
+        return grpc.secure_channel(target, tls.channel_credentials())
     return grpc.insecure_channel(target)
 
 
@@ -125,10 +204,10 @@ class AuthorityClient:
         target: str,
         *,
         credential: str | None = None,
-        root_certificates: bytes | None = None,
+        tls: ClientTls | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.channel = open_channel(target, root_certificates)
+        self.channel = open_channel(target, tls)
         self._metadata = bearer_metadata(credential)
         self._timeout = timeout
         self.unlock_stub = pb_grpc.UnlockServiceStub(self.channel)

@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from authority.client import AuthorityClient, ServerInfo
+from authority.client import AuthorityClient, Connection, add_connection_arguments
 from authority.domain.errors import InvalidArgument
 from authority.domain.schedule import parse_window
 from authority.fleet_cli import add_fleet_commands, holders_create_many, site_block
@@ -48,17 +48,8 @@ HOLDER_STATUSES = {
 
 
 def _client(ns: argparse.Namespace) -> AuthorityClient:
-    data_dir = ns.data_dir or Path(os.environ.get("AUTHORITY_DATA_DIR", DEFAULT_DATA_DIR))
-    target = ns.target
-    if not target:
-        info = ServerInfo.read(data_dir)
-        target = info.target if info else "127.0.0.1:50051"
-    credential = ns.credential or os.environ.get("AUTHORITY_CREDENTIAL")
-    if not credential:
-        path = data_dir / "admin.credential"
-        if path.exists():
-            credential = path.read_text().strip()
-    return AuthorityClient(target, credential=credential)
+    conn = Connection.from_args(ns, os.environ)
+    return AuthorityClient(conn.target, credential=conn.credential, tls=conn.tls)
 
 
 def _output(ns: argparse.Namespace, message: Message, title: str) -> None:
@@ -260,11 +251,7 @@ def add_client_commands(sub: Any) -> None:
         parent: Any, name: str, help_: str, fn: Callable[[AuthorityClient, argparse.Namespace], int]
     ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help_)
-        p.add_argument("--target", help="server host:port (default: from <data-dir>/server.json)")
-        p.add_argument(
-            "--credential", help="caller credential (default: the admin credential file)"
-        )
-        p.add_argument("--data-dir", type=Path, help="data directory of the local server")
+        add_connection_arguments(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=_wrap(fn))
         return p

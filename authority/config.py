@@ -91,6 +91,16 @@ class Settings:
     tls_key_file: Path | None = field(default=None, metadata={"env": "AUTHORITY_TLS_KEY_FILE"})
     """PEM private key of the server certificate."""
 
+    tls_client_ca_file: Path | None = field(
+        default=None, metadata={"env": "AUTHORITY_TLS_CLIENT_CA_FILE"}
+    )
+    """PEM CA of client certificates (mTLS for partners and bridges). Without mtls_listen the
+    main listener requires a client certificate; with it, only that listener does."""
+
+    mtls_listen: str | None = field(default=None, metadata={"env": "AUTHORITY_MTLS_LISTEN"})
+    """host:port of a second listener that requires client certificates (partners, bridges),
+    while phones use the TLS-only listen address. Empty: none."""
+
     allow_insecure: bool = field(default=False, metadata={"env": "AUTHORITY_ALLOW_INSECURE"})
     """Force plaintext on a non-loopback address (never in production)."""
 
@@ -161,6 +171,12 @@ class Settings:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise InvalidArgument("give both tls_cert_file and tls_key_file, or neither")
+        if self.tls_client_ca_file is not None and not self.tls_enabled:
+            raise InvalidArgument("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file")
+        if self.mtls_listen and self.tls_client_ca_file is None:
+            raise InvalidArgument(
+                "mtls_listen needs tls_client_ca_file (the client certificates' CA)"
+            )
         host, port = self.listen_host_port
         if not 0 <= port <= 65535:
             raise InvalidArgument(f"listen port {port} is out of range")
@@ -173,6 +189,11 @@ class Settings:
     @property
     def tls_enabled(self) -> bool:
         return self.tls_cert_file is not None
+
+    @property
+    def mtls_enabled(self) -> bool:
+        """Whether some listener asks callers for client certificates."""
+        return self.tls_client_ca_file is not None
 
     @property
     def listen_host_port(self) -> tuple[str, int]:

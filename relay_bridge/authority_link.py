@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from authority.client import bearer_metadata
+from authority.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
@@ -40,16 +41,14 @@ class AuthorityLink:
         target: str,
         *,
         credential: str | None = None,
-        root_certificates: bytes | None = None,
+        tls: ClientTls | None = None,
         timeout: float = 5.0,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
         if channel is None:
             channel = (
-                grpc.aio.secure_channel(
-                    target, grpc.ssl_channel_credentials(root_certificates=root_certificates)
-                )
-                if root_certificates is not None
+                grpc.aio.secure_channel(target, tls.channel_credentials())
+                if tls is not None
                 else grpc.aio.insecure_channel(target)
             )
         self.channel = channel

@@ -30,6 +30,7 @@ from nacl.signing import SigningKey, VerifyKey
 from rich.console import Console
 from rich.table import Table
 
+from authority.tls import ClientTls
 from authority.tokens.keyring import verification_keys_from_jwks
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, relay_entries
@@ -216,10 +217,26 @@ def cmd_registry(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _tls(ns: argparse.Namespace) -> ClientTls | None:
+    if ns.ca_file is None:
+        if ns.client_cert is not None:
+            raise SystemExit("--client-cert needs --ca-file (the authority's CA)")
+        return None
+    return ClientTls.from_files(ns.ca_file, ns.client_cert, ns.client_key)
+
+
+def _authority_arguments(p: argparse.ArgumentParser, credential_help: str) -> None:
+    p.add_argument("--authority", required=True, help="host:port of the authority")
+    p.add_argument("--credential", required=True, help=credential_help)
+    p.add_argument("--ca-file", type=Path, help="CA certificate of the authority (TLS)")
+    p.add_argument("--client-cert", type=Path, help="the bridge's client certificate (mTLS)")
+    p.add_argument("--client-key", type=Path, help="its private key")
+
+
 def cmd_register(ns: argparse.Namespace) -> int:
     from authority.client import AuthorityClient  # noqa: PLC0415
 
-    client = AuthorityClient(ns.authority, credential=ns.credential)
+    client = AuthorityClient(ns.authority, credential=ns.credential, tls=_tls(ns))
     try:
         for entry in _registry(_load_state(ns.state)):
             client.set_door_relay_key(
@@ -232,7 +249,7 @@ def cmd_register(ns: argparse.Namespace) -> int:
 
 
 async def cmd_open(ns: argparse.Namespace) -> int:
-    link = AuthorityLink(ns.authority, credential=ns.credential)
+    link = AuthorityLink(ns.authority, credential=ns.credential, tls=_tls(ns))
     config = BridgeConfig(attempts=ns.attempts, result_timeout_s=ns.result_timeout)
     if ns.emulated is not None:
         entries = relay_entries(_registry(_load_state(ns.emulated)))
@@ -366,13 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("register", help="register the relays' public keys with the authority")
     p.add_argument("--state", type=Path, default=Path("relays.json"))
-    p.add_argument("--authority", required=True, help="host:port of the authority")
-    p.add_argument("--credential", required=True, help="platform admin credential")
+    _authority_arguments(p, "platform admin credential")
     p.set_defaults(func=cmd_register, is_async=False)
 
     p = sub.add_parser("open", help="open doors through their relays for a key holder")
-    p.add_argument("--authority", required=True, help="host:port of the authority")
-    p.add_argument("--credential", required=True, help="the key holder's credential")
+    _authority_arguments(p, "the key holder's credential")
     p.add_argument("--door", action="append", required=True, help="door to open (repeatable)")
     p.add_argument("--registry", type=Path, help="door → relay registry (real relays)")
     p.add_argument(

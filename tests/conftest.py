@@ -19,6 +19,7 @@ import redis
 from authority.api.server import RunningServer, serve
 from authority.client import AuthorityClient
 from authority.config import Settings
+from authority.tls import ClientTls
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 
@@ -133,12 +134,17 @@ class ServerHandle:
     admin_credential: str
     running: RunningServer
     loop: asyncio.AbstractEventLoop
+    tls: ClientTls | None = None
 
     def client(self, credential: str | None = None) -> AuthorityClient:
-        return AuthorityClient(self.target, credential=credential)
+        return AuthorityClient(self.target, credential=credential, tls=self.tls)
 
 
-def run_server_in_thread(settings: Settings) -> Iterator[ServerHandle]:
+def run_server_in_thread(
+    settings: Settings, *, tls: ClientTls | None = None
+) -> Iterator[ServerHandle]:
+    """Serve ``settings`` on a thread of its own; clients connect with ``tls`` (the CA and, for
+    mTLS, a client certificate) when the server speaks TLS."""
     ready = threading.Event()
     box: dict[str, object] = {}
     stop_holder: dict[str, asyncio.Event] = {}
@@ -171,9 +177,9 @@ def run_server_in_thread(settings: Settings) -> Iterator[ServerHandle]:
     assert isinstance(loop, asyncio.AbstractEventLoop)
     credential = (settings.data_dir / "admin.credential").read_text().strip()
     target = f"127.0.0.1:{running.port}"
-    admin = AuthorityClient(target, credential=credential)
+    admin = AuthorityClient(target, credential=credential, tls=tls)
     try:
-        yield ServerHandle(target, admin, credential, running, loop)
+        yield ServerHandle(target, admin, credential, running, loop, tls)
     finally:
         admin.close()
         loop.call_soon_threadsafe(stop_holder["stop"].set)

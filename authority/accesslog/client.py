@@ -14,6 +14,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authority.client import bearer_metadata, open_channel
+from authority.tls import ClientTls
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
 
@@ -71,10 +72,10 @@ class AccessLogClient:
         target: str,
         *,
         credential: str | None = None,
-        root_certificates: bytes | None = None,
+        tls: ClientTls | None = None,
         timeout: float = 60.0,
     ) -> None:
-        self.channel = open_channel(target, root_certificates)
+        self.channel = open_channel(target, tls)
         self._metadata = bearer_metadata(credential)
         self._timeout = timeout
         self.logs = lpb_grpc.AccessLogServiceStub(self.channel)

@@ -28,7 +28,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from authority.accesslog.client import AGGREGATES, KINDS, AccessLogClient, EventQuery
-from authority.client import ServerInfo
+from authority.client import Connection, add_connection_arguments
 from authority.domain.errors import InvalidArgument
 from authority.domain.owner_requests import format_dkk
 from authority.v1 import accesslog_pb2 as lpb
@@ -61,17 +61,8 @@ def _time(text: str) -> datetime:
 
 
 def _client(ns: argparse.Namespace) -> AccessLogClient:
-    data_dir = ns.data_dir or Path(os.environ.get("AUTHORITY_DATA_DIR", DEFAULT_DATA_DIR))
-    target = ns.target
-    if not target:
-        info = ServerInfo.read(data_dir)
-        target = info.target if info else "127.0.0.1:50051"
-    credential = ns.credential or os.environ.get("AUTHORITY_CREDENTIAL")
-    if not credential:
-        path = data_dir / "admin.credential"
-        if path.exists():
-            credential = path.read_text().strip()
-    return AccessLogClient(target, credential=credential)
+    conn = Connection.from_args(ns, os.environ)
+    return AccessLogClient(conn.target, credential=conn.credential, tls=conn.tls)
 
 
 def _wrap(fn: Command) -> Callable[[argparse.Namespace], int]:
@@ -340,12 +331,7 @@ def _requests_deliver(c: AccessLogClient, ns: argparse.Namespace) -> int:
 
 def _command(parent: Any, name: str, help_: str, fn: Command) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
-    p.add_argument("--target", help="server host:port (default: from <data-dir>/server.json)")
-    p.add_argument(
-        "--credential",
-        help="caller credential (default: AUTHORITY_CREDENTIAL, else the admin credential file)",
-    )
-    p.add_argument("--data-dir", type=Path, help="data directory of the local server")
+    add_connection_arguments(p)
     p.add_argument(
         "--format",
         choices=["table", "json", "csv"],

@@ -27,6 +27,7 @@ from authority.api.accesslog_servicer import (
     ACCESSLOG_SERVICE_NAMES,
     register_accesslog_services,
 )
+from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.servicers import (
     DirectoryServicer,
     GrantServicer,
@@ -38,6 +39,7 @@ from authority.config import Settings
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import Clock
 from authority.runtime import Runtime
+from authority.tls import server_credentials
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
@@ -57,17 +59,21 @@ class RunningServer:
     runtime: Runtime
     services: tuple[str, ...] = SERVICE_NAMES
     """The services served (and reported in health)."""
+    mtls_port: int | None = None
+    """The port of the listener that requires client certificates (``mtls_listen``)."""
 
 
 async def start_server(runtime: Runtime) -> RunningServer:
     settings = runtime.settings
     limit = settings.max_message_bytes
     server = grpc.aio.server(
+        # mTLS: the client certificate's identity, first, for whatever authenticates afterwards.
+        interceptors=[PeerIdentityInterceptor()] if settings.mtls_enabled else [],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     services = served_services(settings)
     if services is SERVICE_NAMES:  # not a process that only ships (ship_events=only)
@@ -103,20 +109,42 @@ async def start_server(runtime: Runtime) -> RunningServer:
         ),
         server,
     )
-    if settings.tls_enabled:
-        assert settings.tls_cert_file is not None
-        assert settings.tls_key_file is not None
-        creds = grpc.ssl_server_credentials(
-            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())]
-        )
-        port = server.add_secure_port(settings.listen, creds)
-    else:
-        port = server.add_insecure_port(settings.listen)
+    port, mtls_port = _add_ports(server, settings)
     await server.start()
     await _set_health(health, services, serving=await runtime.store.ping())
     return RunningServer(
-        server=server, health=health, port=port, runtime=runtime, services=services
+        server=server,
+        health=health,
+        port=port,
+        runtime=runtime,
+        services=services,
+        mtls_port=mtls_port,
     )
+
+
+def _add_ports(server: grpc.aio.Server, settings: Settings) -> tuple[int, int | None]:
+    """The listen address (plaintext on loopback only, else TLS; mTLS when a client CA is set and
+    there is no separate mTLS listener) and the optional mTLS listener."""
+    if not settings.tls_enabled:
+        return server.add_insecure_port(settings.listen), None
+    assert settings.tls_cert_file is not None
+    assert settings.tls_key_file is not None
+
+    def creds(client_ca: Path | None) -> grpc.ServerCredentials:
+        assert settings.tls_cert_file is not None
+        assert settings.tls_key_file is not None
+        return server_credentials(
+            cert_file=settings.tls_cert_file,
+            key_file=settings.tls_key_file,
+            client_ca_file=client_ca,
+        )
+
+    if settings.mtls_listen:
+        port = server.add_secure_port(settings.listen, creds(None))
+        return port, server.add_secure_port(
+            settings.mtls_listen, creds(settings.tls_client_ca_file)
+        )
+    return server.add_secure_port(settings.listen, creds(settings.tls_client_ca_file)), None
 
 
 def served_services(settings: Settings) -> tuple[str, ...]:

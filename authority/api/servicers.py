@@ -15,6 +15,7 @@ from authority.app.auth import Authenticator
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, parse_bearer
 from authority.app.fleet import FleetCommands, IssueChunk
+from authority.app.peer import calling_peer
 from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.domain.model import HolderStatus, OrganisationStatus
@@ -54,6 +55,9 @@ class UnlockServicer(_Authenticated, pb_grpc.UnlockServiceServicer):
     ) -> pb.RequestUnlockResponse:
         # Authenticated inside the unlock's one round trip, not by the Authenticator.
         credential = parse_bearer(authorization(context))
+        peer = calling_peer()  # mTLS only; an organisation's certificate carries no holder
+        if peer is not None:
+            peer.admits(organisation_id=None, is_holder=True)
         outcome = await self._unlock.request_unlock(
             credential, request.door_id, request.relay_challenge or None, offline=request.offline
         )

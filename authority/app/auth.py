@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from authority.app.credentials import (
+    PresentedCredential,
     Principal,
     Role,
     new_analyst_key,
     new_site_owner_key,
     parse_bearer,
 )
+from authority.app.peer import calling_peer
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from authority.domain.model import Organisation, validate_id, validate_text
 from authority.domain.ports import CredentialStore
@@ -32,7 +34,16 @@ class Authenticator:
         self._holders = holders
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        presented = parse_bearer(authorization)
+        principal = await self._resolve(parse_bearer(authorization))
+        peer = calling_peer()  # mTLS: the certificate and the credential must agree
+        if peer is not None:
+            peer.admits(
+                organisation_id=principal.organisation_id,
+                is_holder=principal.role is Role.KEY_HOLDER,
+            )
+        return principal
+
+    async def _resolve(self, presented: PresentedCredential) -> Principal:
         if presented.is_holder:
             stored = await self._holders.holder_credential_digest(presented.credential_id)
             if stored is None or not presented.matches(stored):

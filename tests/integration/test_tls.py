@@ -1,77 +1,189 @@
-"""TLS on the gRPC server: a TLS client works, a plaintext client is refused."""
+"""TLS and mTLS on the gRPC server, with real handshakes and certificates from `dev-certs`.
+
+TLS: a client trusting the dev CA works; plaintext and a client trusting another CA are refused.
+mTLS: no client certificate is refused at the handshake; an organisation's certificate carries
+only that organisation's credentials; a bridge's certificate carries holders' credentials; with
+a separate mTLS listener, phones keep using the TLS-only one.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-from datetime import UTC, datetime, timedelta
+import json
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from authority.app.peer import CertificateIdentity
+from authority.cli import main as authority_main
 from authority.client import AuthorityClient
 from authority.config import Settings
+from authority.tls import ClientTls, DevCertificates, create_dev_certificates
 from authority.v1 import authority_pb2 as pb
-from tests.conftest import run_server_in_thread
-from tests.integration.helpers import build_world
+from tests.conftest import ServerHandle, run_server_in_thread
+from tests.integration.helpers import CVR, World, build_world
+
+BRIDGE = CertificateIdentity.parse("bridge:nbg-bridge-1")
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def test_tls_server(tmp_path: Path, redis_url: str) -> None:
-    cert, key = self_signed(tmp_path)
-    settings = Settings.load(
+def _settings(tmp_path: Path, redis_url: str, certs: DevCertificates, **extra: object) -> Settings:
+    return Settings.load(
         {}, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=redis_url,
-        tls_cert_file=cert, tls_key_file=key, grace_seconds=1.0, log_level="ERROR",
+        tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
+        grace_seconds=1.0, log_level="ERROR", **extra,
     )  # fmt: skip
-    gen = run_server_in_thread(settings)
-    handle = next(gen)  # its own admin client is plaintext: it must be refused
+
+
+def _code(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code()  # type: ignore[no-any-return]
+
+
+def test_dev_certs_command_writes_private_keys_0600(tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    argv = ["dev-certs", "--out", str(out), "--hosts", "authority.test", "10.1.2.3",
+            "--client", "org:org_abc", "--client", "bridge:b1", "--json"]  # fmt: skip
+    assert authority_main(argv) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    keys = sorted(p.name for p in out.glob("*.key"))
+    assert keys == ["ca.key", "client-bridge-b1.key", "client-org-org_abc.key", "server.key"]
+    for key in out.glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+    from cryptography import x509  # noqa: PLC0415
+
+    cert = x509.load_pem_x509_certificate((out / "server.pem").read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "authority.test" in sans.get_values_for_type(x509.DNSName)
+    assert {str(a) for a in sans.get_values_for_type(x509.IPAddress)} >= {
+        "127.0.0.1", "::1", "10.1.2.3",
+    }  # fmt: skip
+    # Run again: the CA is kept (clients keep trusting it), leaf certificates are renewed.
+    ca_before = (out / "ca.pem").read_bytes()
+    assert authority_main(["dev-certs", "--out", str(out)]) == 0
+    assert (out / "ca.pem").read_bytes() == ca_before
+    with pytest.raises(SystemExit):  # argparse: an unknown kind is a usage error
+        authority_main(["dev-certs", "--out", str(out), "--client"])
+    assert authority_main(["dev-certs", "--out", str(out), "--client", "admin:x"]) == 2
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, redis_url: str) -> Iterator[ServerHandle]:
+    certs = create_dev_certificates(tmp_path / "certs")
+    settings = _settings(tmp_path, redis_url, certs)
+    yield from run_server_in_thread(settings, tls=certs.client_tls())
+
+
+def test_tls_works_and_plaintext_or_another_ca_is_refused(
+    tls_server: ServerHandle, tmp_path: Path
+) -> None:
+    handle = tls_server
+    assert handle.admin.check_health() == 1
+    w = build_world(handle.admin)
+    assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
+    info = json.loads((handle.running.runtime.settings.data_dir / "server.json").read_text())
+    assert info["tls"] is True
+
+    plaintext = AuthorityClient(handle.target, credential=handle.admin_credential)
+    assert _code(plaintext.check_health) == grpc.StatusCode.UNAVAILABLE
+    plaintext.close()
+
+    other = create_dev_certificates(tmp_path / "other-ca")
+    stranger = AuthorityClient(
+        handle.target, credential=handle.admin_credential, tls=other.client_tls()
+    )
+    assert _code(stranger.check_health) == grpc.StatusCode.UNAVAILABLE
+    stranger.close()
+
+
+def _org_world(handle: ServerHandle) -> tuple[World, str]:
+    """A world, and the API credential of a second organisation."""
+    w = build_world(handle.admin)
+    other = handle.admin.create_organisation(name="Other A/S", cvr=CVR, purpose=pb.PURPOSE_POSTAL)
+    return w, other.api_credential
+
+
+def test_mtls_required_certificate_must_agree_with_the_credential(
+    tmp_path: Path, redis_url: str
+) -> None:
+    certs = create_dev_certificates(tmp_path / "certs", clients=[BRIDGE])
+    settings = _settings(tmp_path, redis_url, certs, tls_client_ca_file=certs.ca)
+    gen = run_server_in_thread(settings, tls=certs.client_tls(BRIDGE))
+    handle = next(gen)
     try:
-        with pytest.raises(grpc.RpcError) as info:
-            handle.admin.check_health()
-        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        admin = AuthorityClient(
-            handle.target, credential=handle.admin_credential, root_certificates=cert.read_bytes()
+        w, other_org_credential = _org_world(handle)  # as the operator, over the bridge cert
+        org_cert = CertificateIdentity.parse(f"org:{w.org_id}")
+        certs = create_dev_certificates(certs.directory, clients=[BRIDGE, org_cert])
+
+        def over(identity: CertificateIdentity | None, credential: str) -> AuthorityClient:
+            tls = certs.client_tls(identity)
+            return AuthorityClient(handle.target, credential=credential, tls=tls)
+
+        # No client certificate: refused during the handshake.
+        anonymous = over(None, handle.admin_credential)
+        assert _code(anonymous.check_health) == grpc.StatusCode.UNAVAILABLE
+        # The organisation's certificate with its own credential: works.
+        org = over(org_cert, w.org._metadata[0][1].removeprefix("Bearer "))
+        assert org.list_grants(w.holder_id).grants
+        # ...with another organisation's credential, the admin's, or a holder's: refused.
+        for credential in (other_org_credential, handle.admin_credential):
+            wrong = org.with_credential(credential)
+            assert _code(lambda c=wrong: c.list_grants(w.holder_id)) == (
+                grpc.StatusCode.PERMISSION_DENIED
+            )
+        holder_credential = w.holder._metadata[0][1].removeprefix("Bearer ")
+        holder_over_org = org.with_credential(holder_credential)
+        assert _code(lambda: holder_over_org.request_unlock(w.door_id)) == (
+            grpc.StatusCode.PERMISSION_DENIED
         )
-        assert admin.check_health() == 1
-        w = build_world(admin)
-        assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
-        admin.close()
+        # A bridge's certificate carries the holders' credentials it relays for.
+        bridge = over(BRIDGE, holder_credential)
+        assert bridge.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
+        for c in (anonymous, org, bridge):
+            c.close()
     finally:
         for _ in gen:
             pass
+
+
+def test_separate_mtls_listener_phones_keep_tls_only(tmp_path: Path, redis_url: str) -> None:
+    certs = create_dev_certificates(tmp_path / "certs", clients=[BRIDGE])
+    settings = _settings(
+        tmp_path, redis_url, certs, tls_client_ca_file=certs.ca, mtls_listen="127.0.0.1:0"
+    )
+    gen = run_server_in_thread(settings, tls=certs.client_tls())
+    handle = next(gen)
+    try:
+        w = build_world(handle.admin)  # the main listener: TLS, no client certificate
+        assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
+        assert handle.running.mtls_port is not None
+        mtls_target = f"127.0.0.1:{handle.running.mtls_port}"
+        holder_credential = w.holder._metadata[0][1].removeprefix("Bearer ")
+        no_cert = AuthorityClient(mtls_target, credential=holder_credential, tls=certs.client_tls())
+        assert _code(lambda: no_cert.request_unlock(w.door_id)) == grpc.StatusCode.UNAVAILABLE
+        bridge = AuthorityClient(
+            mtls_target, credential=holder_credential, tls=certs.client_tls(BRIDGE)
+        )
+        assert bridge.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
+        no_cert.close()
+        bridge.close()
+    finally:
+        for _ in gen:
+            pass
+
+
+def test_client_tls_settings_are_checked(tmp_path: Path) -> None:
+    certs = create_dev_certificates(tmp_path / "certs")
+    with pytest.raises(Exception, match="tls_cert_file"):
+        Settings.load({}, tls_client_ca_file=certs.ca)
+    with pytest.raises(Exception, match="mtls_listen needs"):
+        Settings.load(
+            {}, tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
+            mtls_listen="127.0.0.1:0",
+        )  # fmt: skip
+    with pytest.raises(Exception, match="both a client certificate and its key"):
+        ClientTls.from_files(certs.ca, certs.server_cert)
+    with pytest.raises(Exception, match="cannot read TLS file"):
+        ClientTls.from_files(tmp_path / "missing.pem")
