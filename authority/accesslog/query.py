@@ -341,9 +341,11 @@ class AccessLogQueries:
         scope = scope_of(principal, self._dir)
         organisation_id = scope.organisation_id
         if f.organisation_id:
-            if f.organisation_id not in self._dir.organisations or (
-                organisation_id is not None and f.organisation_id != organisation_id
-            ):
+            # A site owner's scope is its sites: naming an organisation only narrows it (an
+            # unknown one selects nothing), so the answer does not tell which organisations
+            # exist elsewhere.
+            unknown = scope.site_ids is None and f.organisation_id not in self._dir.organisations
+            if unknown or (organisation_id is not None and f.organisation_id != organisation_id):
                 raise NotFound(f"organisation {f.organisation_id} does not exist")
             organisation_id = f.organisation_id
         site_ids = scope.site_ids

@@ -33,9 +33,8 @@ from authority.accesslog.query import (
 )
 from authority.api.convert import optional_timestamp, timestamp
 from authority.api.errors import grpc_errors
-from authority.api.servicers import authorization
-from authority.app.auth import Authenticator, IssuedCredential, ReaderCredentials
-from authority.app.credentials import Principal
+from authority.api.servicers import _Authenticated
+from authority.app.auth import IssuedCredential, ReaderCredentials
 from authority.domain.errors import InvalidArgument
 from authority.domain.events import AccessEvent, EventKind
 from authority.domain.owner_requests import OwnerLogRequest, OwnerLogRequestStatus
@@ -205,22 +204,8 @@ def _credential_to_pb(issued: IssuedCredential) -> lpb.CreateReaderCredentialRes
 # -- servicers -------------------------------------------------------------------------------
 
 
-class _Authenticated:
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._auth = authenticator
-
-    async def principal(self, context: Context) -> Principal:
-        return await self._auth.authenticate(authorization(context))
-
-
 class AccessLogServicer(_Authenticated, lpb_grpc.AccessLogServiceServicer):
-    def __init__(
-        self,
-        authenticator: Authenticator,
-        queries: AccessLogQueries,
-        credentials: ReaderCredentials,
-    ) -> None:
-        super().__init__(authenticator)
+    def __init__(self, queries: AccessLogQueries, credentials: ReaderCredentials) -> None:
         self._queries = queries
         self._credentials = credentials
 
@@ -298,8 +283,7 @@ class AccessLogServicer(_Authenticated, lpb_grpc.AccessLogServiceServicer):
 
 
 class SiteOwnerServicer(_Authenticated, lpb_grpc.SiteOwnerServiceServicer):
-    def __init__(self, authenticator: Authenticator, requests: OwnerLogRequests) -> None:
-        super().__init__(authenticator)
+    def __init__(self, requests: OwnerLogRequests) -> None:
         self._requests = requests
 
     @grpc_errors
@@ -386,15 +370,10 @@ class SiteOwnerServicer(_Authenticated, lpb_grpc.SiteOwnerServiceServicer):
 def register_accesslog_services(
     server: grpc.aio.Server,
     *,
-    authenticator: Authenticator,
     queries: AccessLogQueries,
     owner_requests: OwnerLogRequests,
     credentials: ReaderCredentials,
 ) -> None:
     """Add AccessLogService and SiteOwnerService to a server (before it starts)."""
-    lpb_grpc.add_AccessLogServiceServicer_to_server(
-        AccessLogServicer(authenticator, queries, credentials), server
-    )
-    lpb_grpc.add_SiteOwnerServiceServicer_to_server(
-        SiteOwnerServicer(authenticator, owner_requests), server
-    )
+    lpb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(queries, credentials), server)
+    lpb_grpc.add_SiteOwnerServiceServicer_to_server(SiteOwnerServicer(owner_requests), server)

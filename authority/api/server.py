@@ -27,6 +27,7 @@ from authority.api.accesslog_servicer import (
     ACCESSLOG_SERVICE_NAMES,
     register_accesslog_services,
 )
+from authority.api.authz import AuthorizationInterceptor
 from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.servicers import (
     DirectoryServicer,
@@ -67,8 +68,12 @@ async def start_server(runtime: Runtime) -> RunningServer:
     settings = runtime.settings
     limit = settings.max_message_bytes
     server = grpc.aio.server(
-        # mTLS: the client certificate's identity, first, for whatever authenticates afterwards.
-        interceptors=[PeerIdentityInterceptor()] if settings.mtls_enabled else [],
+        # mTLS: the client certificate's identity first (when configured), for the
+        # authorization interceptor that authenticates and authorizes every call after it.
+        interceptors=[
+            *([PeerIdentityInterceptor()] if settings.mtls_enabled else []),
+            AuthorizationInterceptor(runtime.authenticator, runtime.events),
+        ],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -78,23 +83,18 @@ async def start_server(runtime: Runtime) -> RunningServer:
     services = served_services(settings)
     if services is SERVICE_NAMES:  # not a process that only ships (ship_events=only)
         pb_grpc.add_UnlockServiceServicer_to_server(
-            UnlockServicer(runtime.unlock, runtime.authenticator, runtime.directory_commands),
-            server,
+            UnlockServicer(runtime.unlock, runtime.directory_commands), server
         )
-        pb_grpc.add_RelayServiceServicer_to_server(
-            RelayServicer(runtime.authenticator, runtime.relay_reports), server
-        )
+        pb_grpc.add_RelayServiceServicer_to_server(RelayServicer(runtime.relay_reports), server)
         pb_grpc.add_DirectoryServiceServicer_to_server(
-            DirectoryServicer(runtime.authenticator, runtime.directory_commands), server
+            DirectoryServicer(runtime.directory_commands), server
         )
         pb_grpc.add_GrantServiceServicer_to_server(
-            GrantServicer(runtime.authenticator, runtime.grant_commands, runtime.fleet_commands),
-            server,
+            GrantServicer(runtime.grant_commands, runtime.fleet_commands), server
         )
         pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
     register_accesslog_services(
         server,
-        authenticator=runtime.authenticator,
         queries=runtime.access_log_queries,
         owner_requests=runtime.owner_log_requests,
         credentials=runtime.reader_credentials,

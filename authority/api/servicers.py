@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 
 from authority.api import convert
+from authority.api.authz import authorization_header, current_principal
 from authority.api.errors import grpc_errors, grpc_stream_errors
-from authority.app.auth import Authenticator
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, parse_bearer
 from authority.app.fleet import FleetCommands, IssueChunk
@@ -27,25 +27,20 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def authorization(context: Context) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return str(value)
-    return None
+    return authorization_header(context.invocation_metadata())
 
 
 class _Authenticated:
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._auth = authenticator
+    """Servicers of authenticated calls: the caller was admitted by the authorization
+    interceptor (``authority.api.authz``) before the method runs."""
 
     async def principal(self, context: Context) -> Principal:
-        return await self._auth.authenticate(authorization(context))
+        del context
+        return current_principal()
 
 
 class UnlockServicer(_Authenticated, pb_grpc.UnlockServiceServicer):
-    def __init__(
-        self, unlock: UnlockService, authenticator: Authenticator, commands: DirectoryCommands
-    ) -> None:
-        super().__init__(authenticator)
+    def __init__(self, unlock: UnlockService, commands: DirectoryCommands) -> None:
         self._unlock = unlock
         self._cmd = commands
 
@@ -89,8 +84,7 @@ class UnlockServicer(_Authenticated, pb_grpc.UnlockServiceServicer):
 
 
 class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
-    def __init__(self, authenticator: Authenticator, commands: DirectoryCommands) -> None:
-        super().__init__(authenticator)
+    def __init__(self, commands: DirectoryCommands) -> None:
         self._cmd = commands
 
     @grpc_errors
@@ -220,10 +214,7 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
 
 
 class GrantServicer(_Authenticated, pb_grpc.GrantServiceServicer):
-    def __init__(
-        self, authenticator: Authenticator, commands: GrantCommands, fleet: FleetCommands
-    ) -> None:
-        super().__init__(authenticator)
+    def __init__(self, commands: GrantCommands, fleet: FleetCommands) -> None:
         self._cmd = commands
         self._fleet = fleet
 
@@ -343,8 +334,7 @@ async def _chunks(requests: AsyncIterator[pb.IssueGrantsRequest]) -> AsyncIterat
 
 
 class RelayServicer(_Authenticated, pb_grpc.RelayServiceServicer):
-    def __init__(self, authenticator: Authenticator, reports: RelayReports) -> None:
-        super().__init__(authenticator)
+    def __init__(self, reports: RelayReports) -> None:
         self._reports = reports
 
     @grpc_errors

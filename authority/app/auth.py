@@ -20,7 +20,7 @@ from authority.app.credentials import (
 )
 from authority.app.peer import calling_peer
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from authority.domain.model import Organisation, validate_id, validate_text
+from authority.domain.model import Organisation, Site, validate_id, validate_text
 from authority.domain.ports import CredentialStore
 
 
@@ -84,6 +84,15 @@ def may_see_organisation_data(principal: Principal, organisation_id: str) -> boo
     """Admins see everything; an organisation sees its own tenant only."""
     return principal.role is Role.ADMIN or (
         principal.role is Role.ORGANISATION and principal.organisation_id == organisation_id
+    )
+
+
+def may_see_site(principal: Principal, site: Site) -> bool:
+    """Admins see every site; a site owner sees the sites it owns."""
+    return principal.role is Role.ADMIN or (
+        principal.role is Role.SITE_OWNER
+        and principal.owner_id is not None
+        and site.owner_id == principal.owner_id
     )
 
 

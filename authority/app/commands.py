@@ -13,7 +13,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from authority.app.auth import acting_organisation, may_see_organisation_data, require_admin
+from authority.app.auth import (
+    acting_organisation,
+    may_see_organisation_data,
+    may_see_site,
+    require_admin,
+)
 from authority.app.credentials import (
     Principal,
     Role,
@@ -187,9 +192,8 @@ class DirectoryCommands:
         return site
 
     async def get_site(self, principal: Principal, site_id: str) -> Site:
-        require_admin(principal)
         site = await self._dir.get_site(site_id)
-        if site is None:
+        if site is None or not may_see_site(principal, site):
             raise NotFound(f"site {site_id} does not exist")
         await self._audit.lookup(principal, "site.get", site_id=site_id)
         return site
@@ -254,9 +258,9 @@ class DirectoryCommands:
         return updated
 
     async def get_door(self, principal: Principal, door_id: str) -> Door:
-        require_admin(principal)
         door = await self._dir.get_door(door_id)
-        if door is None:
+        site = await self._dir.get_site(door.site_id) if door is not None else None
+        if door is None or site is None or not may_see_site(principal, site):
             raise NotFound(f"door {door_id} does not exist")
         await self._audit.lookup(principal, "door.get", door_id=door_id, site_id=door.site_id)
         return door
@@ -330,13 +334,16 @@ class DirectoryCommands:
             raise PermissionDenied("this call is for site owners and platform administrators")
         validate_id(site_id, field_name="site_id")
         validate_id(organisation_id, field_name="organisation_id")
+        site = await self._dir.get_site(site_id)
+        # The site first: another owner's site answers as if it did not exist, whatever the
+        # organisation named.
+        if site is None or not may_see_site(principal, site):
+            raise NotFound(f"site {site_id} does not exist")
         if await self._dir.get_organisation(organisation_id) is None:
             raise NotFound(f"organisation {organisation_id} does not exist")
         for _ in range(CAS_ATTEMPTS):
             current = await self._dir.get_site(site_id)
-            if current is None or (
-                principal.role is Role.SITE_OWNER and current.owner_id != principal.owner_id
-            ):
+            if current is None:
                 raise NotFound(f"site {site_id} does not exist")
             blocked_now = (
                 current.blocked_organisations | {organisation_id}

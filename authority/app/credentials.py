@@ -22,8 +22,15 @@ from authority.domain.errors import Unauthenticated
 from authority.domain.model import new_id
 
 HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX = "kh_", "ak_", "adm_"
-SITE_OWNER_PREFIX, ANALYST_PREFIX = "own_", "ana_"
-_PREFIXES = (HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX, SITE_OWNER_PREFIX, ANALYST_PREFIX)
+SITE_OWNER_PREFIX, ANALYST_PREFIX, BRIDGE_PREFIX = "own_", "ana_", "brg_"
+_PREFIXES = (
+    HOLDER_PREFIX,
+    ORG_KEY_PREFIX,
+    ADMIN_PREFIX,
+    SITE_OWNER_PREFIX,
+    ANALYST_PREFIX,
+    BRIDGE_PREFIX,
+)
 
 
 class Role(StrEnum):
@@ -35,6 +42,8 @@ class Role(StrEnum):
     ANALYST = "analyst"
     """Reads the access log: one organisation's events (``Principal.organisation_id``), or every
     event when ``organisation_id`` is None (the operator's own analysts)."""
+    BRIDGE = "bridge"
+    """A relay bridge: reports relay outcomes and fetches revocation notices, nothing else."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,11 +56,19 @@ class Principal:
     key_holder_id: str | None = None
     owner_id: str | None = None
     """For ``SITE_OWNER``: the owner it acts for (``Site.owner_id``)."""
+    scopes: frozenset[str] | None = None
+    """For an organisation's API credential: what it may do (``authority.app.authz.ApiScope``);
+    None: every scope (a credential from before scopes, or an organisation admin's login)."""
 
     def to_json(self) -> str:
-        d: dict[str, str | None] = {"role": self.role.value, "org": self.organisation_id}
+        d: dict[str, str | list[str] | None] = {
+            "role": self.role.value,
+            "org": self.organisation_id,
+        }
         if self.owner_id is not None:  # absent for other roles: their stored form is unchanged
             d["owner"] = self.owner_id
+        if self.scopes is not None:
+            d["scopes"] = sorted(self.scopes)
         return json.dumps(d)
 
     @classmethod
@@ -62,6 +79,7 @@ class Principal:
             credential_id=credential_id,
             organisation_id=d["org"],
             owner_id=d.get("owner"),
+            scopes=frozenset(d["scopes"]) if "scopes" in d else None,
         )
 
 
@@ -107,6 +125,11 @@ def new_site_owner_key() -> tuple[str, str, bytes]:
 
 def new_analyst_key() -> tuple[str, str, bytes]:
     cid = new_id("ana")
+    return (cid, *new_credential(cid))
+
+
+def new_bridge_key() -> tuple[str, str, bytes]:
+    cid = new_id("brg")
     return (cid, *new_credential(cid))
 
 

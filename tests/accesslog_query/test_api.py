@@ -26,6 +26,7 @@ from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
 from authority.accesslog.query import AccessLogQueries, ClickHouseEventLog
 from authority.accesslog.query_cli import add_logs_commands
 from authority.api.accesslog_servicer import register_accesslog_services
+from authority.api.authz import AuthorizationInterceptor
 from authority.app.auth import Authenticator, ReaderCredentials
 from authority.domain.events import EventKind
 from authority.store.redis_store import RedisStore
@@ -88,10 +89,11 @@ def served(redis_server: str, clickhouse: Any) -> Iterator[Served]:
         recorder = RedisEventBuffer(store, shard=SHARD)
         log = ClickHouseEventLog(clickhouse)
         clock = WallClock()
-        server = grpc.aio.server()
+        server = grpc.aio.server(
+            interceptors=[AuthorizationInterceptor(Authenticator(store, store), recorder)]
+        )
         register_accesslog_services(
             server,
-            authenticator=Authenticator(store, store),
             queries=AccessLogQueries(
                 log=log, directory=directory, holders=store, recorder=recorder, clock=clock
             ),

@@ -1,0 +1,160 @@
+"""The one place where callers are authenticated and the authorization table is enforced.
+
+A server interceptor wraps every method handler: it resolves the caller's ``Principal`` from the
+``authorization`` metadata, checks the method's row in ``authority.app.authz.AUTHORIZATION`` and
+only then runs the servicer, which reads the principal with ``current_principal()``. A refusal
+(no or bad credential, a role not in the row, a missing API scope, a method not in the table) is
+answered before the request is looked at, and is an event in the access log.
+
+The unlock call is the exception by design: it authenticates inside its single Redis round trip
+(``authority.app.unlock``), so the interceptor hands it through untouched.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from authority.api.errors import status_for
+from authority.app.auth import Authenticator
+from authority.app.authz import AUTHORIZATION, authorize
+from authority.app.credentials import Principal
+from authority.domain.errors import AuthorityError, PermissionDenied, Unauthenticated
+from authority.domain.events import EventKind, event
+from authority.domain.ports import EventRecorder
+
+log = logging.getLogger("authority.authz")
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = grpc.RpcMethodHandler[Any, Any]
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "authority_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    """The authenticated, authorized caller of the running RPC (set by the interceptor)."""
+    principal = _principal.get()
+    if principal is None:  # a servicer reached without the interceptor: refuse, never guess
+        raise Unauthenticated("no authenticated caller")
+    return principal
+
+
+def authorization_header(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            return str(value)
+    return None
+
+
+class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator, events: EventRecorder) -> None:
+        self._auth = authenticator
+        self._events = events
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        rule = AUTHORIZATION.get(method)
+        if handler is None or (rule is not None and rule.authenticated_by_use_case):
+            return handler
+        if rule is not None and rule.public:
+            return handler
+        return self._wrap(handler, method)
+
+    async def _admit(self, method: str, context: Context) -> Principal:
+        """Authenticate and authorize; on refusal, log the event and abort the call."""
+        header = authorization_header(context.invocation_metadata())
+        principal: Principal | None = None
+        try:
+            principal = await self._auth.authenticate(header)
+            authorize(method, principal)
+        except (Unauthenticated, PermissionDenied) as exc:
+            await self._refused(method, principal, exc)
+            await context.abort(status_for(exc), str(exc))
+        except AuthorityError as exc:  # e.g. Redis unavailable while looking the caller up
+            await context.abort(status_for(exc), str(exc))
+        assert principal is not None
+        _principal.set(principal)
+        return principal
+
+    async def _refused(self, method: str, principal: Principal | None, exc: AuthorityError) -> None:
+        denied = isinstance(exc, PermissionDenied)
+        try:
+            await self._events.record(
+                [
+                    event(
+                        EventKind.ADMIN,
+                        "auth.denied" if denied else "auth.unauthenticated",
+                        "refused",
+                        reason=method,
+                        actor_role=principal.role.value if principal else "",
+                        actor_id=principal.credential_id if principal else "",
+                        organisation_id=(principal.organisation_id or "") if principal else "",
+                    )
+                ]
+            )
+        except AuthorityError:  # the refusal stands even when the log cannot take it now
+            log.warning("refusal not logged", extra={"rpc": method})
+
+    def _wrap(self, handler: Handler, method: str) -> Handler:
+        admit = self._admit
+        # The stubs type the behaviours for the sync server; on grpc.aio they are coroutines
+        # and async generators.
+        inner_uu: Any = handler.unary_unary
+        inner_us: Any = handler.unary_stream
+        inner_su: Any = handler.stream_unary
+        inner_ss: Any = handler.stream_stream
+        if inner_uu is not None:
+
+            async def unary_unary(request: Any, context: Context) -> Any:
+                await admit(method, context)
+                return await inner_uu(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if inner_us is not None:
+
+            async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                await admit(method, context)
+                async for response in inner_us(request, context):
+                    yield response
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if inner_su is not None:
+
+            async def stream_unary(requests: Any, context: Context) -> Any:
+                await admit(method, context)
+                return await inner_su(requests, context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        async def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
+            await admit(method, context)
+            async for response in inner_ss(requests, context):
+                yield response
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
