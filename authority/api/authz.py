@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -29,7 +29,7 @@ from authority.domain.ports import EventRecorder
 
 log = logging.getLogger("authority.authz")
 Context = grpc.aio.ServicerContext[Any, Any]
-Handler = grpc.RpcMethodHandler[Any, Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "authority_principal", default=None
