@@ -40,7 +40,7 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import Clock
-from authority.store.coalescing import CoalescingSnapshotReader
+from authority.store.coalescing import CoalescingSnapshotReader, Quiet
 from authority.store.embedded import EmbeddedRedis
 from authority.store.once_events import RedisOnceEventRecorder
 from authority.store.redis_store import RedisStore
@@ -217,6 +217,8 @@ class Runtime:
                 store=store,
                 clock=clock,
                 events=events,
+                bulk_events=events.direct(store.bulk_round_trip),
+                foreground=Quiet(snapshots.coalescer, events.coalescer),
                 epoch_bumps=epoch_bumps,
                 policy=policy,
             ),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from authority.accesslog.chain import CANONICAL_FIELDS, encode_canonical
@@ -35,6 +35,10 @@ def stream_key(shard: int) -> str:
 
 class RoundTrip(Protocol):
     async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]: ...
+
+
+Send = Callable[[list[tuple[str, str, str, str, bytes]]], Awaitable[list[Any]]]
+"""Sends commands in one round trip and returns the replies (errors raised, translated)."""
 
 
 # Sorted keys: each entry is then byte for byte the event's canonical form
@@ -73,6 +77,10 @@ class RedisEventBuffer:
         )
 
     @property
+    def coalescer(self) -> BatchCoalescer[Sequence[AccessEvent], None]:
+        return self._coalescer
+
+    @property
     def full(self) -> bool:
         return self.backlog >= self.max_backlog
 
@@ -80,20 +88,42 @@ class RedisEventBuffer:
         if events:
             await self._coalescer.submit(events)
 
-    async def _append_batches(self, batches: Sequence[Sequence[AccessEvent]]) -> list[None]:
+    def appends(self, events: Sequence[AccessEvent]) -> list[tuple[str, str, str, str, bytes]]:
+        """The commands that append ``events`` to this shard; ``Unavailable`` if it is full."""
         if self.full:
             raise Unavailable(
                 f"the access-log buffer holds {self.backlog} events (limit {self.max_backlog}): "
                 "ClickHouse is not keeping up; refusing to act without logging"
             )
-        commands = [
-            ("XADD", self.key, "*", "e", entry_bytes(e)) for batch in batches for e in batch
-        ]
+        return [("XADD", self.key, "*", "e", entry_bytes(e)) for e in events]
+
+    async def _append_batches(self, batches: Sequence[Sequence[AccessEvent]]) -> list[None]:
+        commands = self.appends([e for batch in batches for e in batch])
         await self._redis.round_trip(commands)  # type: ignore[arg-type]
         return [None] * len(batches)
+
+    def direct(self, send: Send) -> DirectEventAppender:
+        """A recorder for callers that batch themselves (bulk issuance), sending through
+        ``send`` (a connection of their own): see ``DirectEventAppender``."""
+        return DirectEventAppender(self, send)
 
     async def measure_backlog(self) -> int:
         """Entries not yet shipped on this shard (XLEN: the shipper trims what it shipped)."""
         (length,) = await self._redis.round_trip([("XLEN", self.key)])
         self.backlog = int(length)
         return self.backlog
+
+
+class DirectEventAppender:
+    """Implements ``EventRecorder`` for callers that already batch (bulk issuance: a hundred
+    events per call): each ``record`` is one XADD pipeline on ``redis`` (the store's bulk
+    connection), to the same shard and under the same backlog limit as ``buffer``, but never
+    coalesced with the decisions' events, which would otherwise wait behind a bulk batch."""
+
+    def __init__(self, buffer: RedisEventBuffer, send: Send) -> None:
+        self._buffer = buffer
+        self._send = send
+
+    async def record(self, events: Sequence[AccessEvent]) -> None:
+        if events:
+            await self._send(self._buffer.appends(events))

@@ -4,14 +4,21 @@ A fleet onboarding streams hundreds of thousands of grant items. Each item is va
 own (a bad one is answered REJECTED with the reason and its index; the rest proceed) against the
 in-process directory replica (doors and sites are dict lookups, brought up to date once per
 chunk) and the access policy, then written in pipelined batches with one idempotent script per
-item (``BulkGrantStore.issue_grants_once``). Between batches the event loop serves other calls,
-so unlocks keep their latency while an import runs. Every grant created, revoked or replaced is
-one event in the access log.
+item (``BulkGrantStore.issue_grants_once``). Every grant created, revoked or replaced is one event
+in the access log.
+
+Issuance overlaps its two halves: while one batch's writes (and then its events) are in Redis,
+the next batch is validated (up to ``depth`` batches in flight; each is sent in item order on the
+store's bulk connection). After each batch's validation the event loop gets a turn, so an
+unlock never waits for more than one batch of CPU work (docs/architecture.md, "Bulk issuance
+speed").
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +102,14 @@ class RevokeSummary:
     epochs: dict[str, int] = field(default_factory=dict)
 
 
+class Foreground(Protocol):
+    """Work that must not wait for bulk issuance (the unlock path)."""
+
+    async def quiet(self, max_wait: float) -> None:
+        """Return once no foreground work is in progress, or after ``max_wait`` seconds."""
+        ...
+
+
 class DirectoryVersion(Protocol):
     async def directory_version(self) -> int: ...
 
@@ -120,8 +135,16 @@ class FleetCommands:
         events: EventRecorder,
         epoch_bumps: EpochBumps,
         policy: AccessPolicy,
+        bulk_events: EventRecorder | None = None,
+        foreground: Foreground | None = None,
         batch: int = 100,
+        depth: int = 2,
+        max_yield: float = 0.005,
     ) -> None:
+        """``bulk_events``: where bulk issuance's events go (default ``events``), a recorder on a
+        connection of its own so that they do not share the decisions' batches. ``foreground``:
+        before each batch, bulk issuance waits (up to ``max_yield`` seconds) until it is quiet.
+        ``batch``: items per pipelined write; ``depth``: batches in flight at once."""
         self._dir = directory
         self._versions = versions
         self._site_doors = site_doors
@@ -131,7 +154,11 @@ class FleetCommands:
         self._events = events
         self._bumps = epoch_bumps
         self.policy = policy
+        self._bulk_events = bulk_events or events
+        self._foreground = foreground
+        self._max_yield = max_yield
         self._batch = batch
+        self._depth = max(1, depth)
 
     async def _fresh_directory(self) -> None:
         await self._dir.sync_to(await self._versions.directory_version())
@@ -164,25 +191,61 @@ class FleetCommands:
                 )
             await self._fresh_directory()
             org = self._approved(org_id)  # again per chunk: a suspension stops the stream
-            results: list[ItemResult] = []
-            for start in range(0, len(chunk.items), self._batch):
-                batch = chunk.items[start : start + self._batch]
-                results += await self._issue_batch(principal, org, batch)
-            yield results
+            yield await self._issue_chunk(principal, org, chunk.items)
 
-    async def _issue_batch(
+    async def _issue_chunk(
         self, principal: Principal, org: Organisation, items: Sequence[GrantItemRequest]
     ) -> list[ItemResult]:
+        """Batch k+1 is validated while batch k is in Redis. The writes leave in item order
+        (each task sends before its first suspension, and tasks start in creation order)."""
+        results: list[ItemResult] = []
+        in_flight: deque[asyncio.Task[list[ItemResult]]] = deque()
+        try:
+            for start in range(0, len(items), self._batch):
+                await asyncio.sleep(0)  # other calls get a turn before each batch,
+                if self._foreground is not None:  # and unlocks in progress go first
+                    await self._foreground.quiet(self._max_yield)
+                batch = items[start : start + self._batch]
+                staged = self._stage(org, batch)
+                in_flight.append(asyncio.create_task(self._write(principal, org, batch, staged)))
+                while len(in_flight) >= self._depth:
+                    results += await in_flight.popleft()
+            while in_flight:
+                results += await in_flight.popleft()
+        finally:
+            # On an error (or a cancelled call) the batches already sent still finish, events
+            # included: a grant written is never left without its event by this path.
+            if in_flight:
+                await asyncio.shield(asyncio.gather(*in_flight, return_exceptions=True))
+        return results
+
+    def _stage(
+        self, org: Organisation, items: Sequence[GrantItemRequest]
+    ) -> list[ItemResult | IdempotentGrant]:
+        """Each item validated: its write, or its rejection."""
         now = self._clock.now()
-        results: list[ItemResult | None] = []
-        writes: list[tuple[int, IdempotentGrant]] = []
+        staged: list[ItemResult | IdempotentGrant] = []
         for item in items:
             try:
-                write = self._prepare(item, org, now)
+                staged.append(self._prepare(item, org, now))
             except AuthorityError as exc:
-                results.append(_rejected(item, exc))
+                staged.append(_rejected(item, exc))
+        return staged
+
+    async def _write(
+        self,
+        principal: Principal,
+        org: Organisation,
+        items: Sequence[GrantItemRequest],
+        staged: list[ItemResult | IdempotentGrant],
+    ) -> list[ItemResult]:
+        results: list[ItemResult | None] = []
+        writes: list[tuple[int, IdempotentGrant]] = []
+        for s in staged:
+            if isinstance(s, ItemResult):
+                results.append(s)
             else:
-                writes.append((len(results), write))
+                writes.append((len(results), s))
                 results.append(None)
         outcomes = await self._store.issue_grants_once(org.organisation_id, [w for _, w in writes])
         events: list[AccessEvent] = []
@@ -206,7 +269,7 @@ class FleetCommands:
                 results[position] = _rejected(item, _outcome_error(outcome, item, org))
         # The grants are written; their events reach the durable buffer before the caller
         # hears of them (as for a single issuance).
-        await self._events.record(events)
+        await self._bulk_events.record(events)
         return [r for r in results if r is not None]
 
     def _prepare(self, item: GrantItemRequest, org: Organisation, now: datetime) -> IdempotentGrant:

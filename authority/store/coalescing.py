@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from authority.domain.ports import HolderSnapshot
 
@@ -42,8 +42,21 @@ class BatchCoalescer(Generic[Req, Res]):
         self._scheduled = False
         self._last_flush = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self.batches = 0
         self.requests = 0
+
+    @property
+    def busy(self) -> bool:
+        """Requests are waiting or a batch is in flight."""
+        return bool(self._pending) or self._in_flight > 0
+
+    async def idle(self) -> None:
+        """Return once nothing is waiting and no batch is in flight."""
+        if self.busy:
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
 
     async def submit(self, request: Req) -> Res:
         loop = asyncio.get_running_loop()
@@ -90,6 +103,34 @@ class BatchCoalescer(Generic[Req, Res]):
         finally:
             self._in_flight -= 1
             self._schedule(asyncio.get_running_loop())
+            if not self.busy:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+
+class Quiet:
+    """Implements ``authority.app.fleet.Foreground`` over the unlock path's coalescers: the
+    unlock path is at work while one of them has requests waiting or a batch in flight (an
+    unlock submits its lookup before its first suspension, and its events right after the
+    decision), so background work waiting for them to go idle lets unlocks go first."""
+
+    def __init__(self, *coalescers: BatchCoalescer[Any, Any]) -> None:
+        self._coalescers = coalescers
+
+    async def quiet(self, max_wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while (busy := next((c for c in self._coalescers if c.busy), None)) is not None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(remaining):
+                    await busy.idle()
+            except TimeoutError:
+                return
 
 
 class SnapshotBatchReader(Protocol):
@@ -107,6 +148,10 @@ class CoalescingSnapshotReader:
         self._coalescer: BatchCoalescer[SnapshotRequest, HolderSnapshot | None] = BatchCoalescer(
             inner.read_snapshots, max_batch=max_batch, linger=linger
         )
+
+    @property
+    def coalescer(self) -> BatchCoalescer[SnapshotRequest, HolderSnapshot | None]:
+        return self._coalescer
 
     @property
     def batches(self) -> int:

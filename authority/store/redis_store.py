@@ -444,21 +444,26 @@ class RedisStore:
     async def _bulk_round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Pipelined commands on the bulk connection (a cluster: redis-py's cluster pipeline).
         Scripts run by EVALSHA; if Redis lost them (restart, SCRIPT FLUSH) they are loaded and
-        the batch is sent again, which is safe: every bulk script is idempotent."""
+        the commands that failed are sent again. Only those: another connection may load the
+        scripts while this batch runs, so part of it may have run, and a script run twice
+        answers differently (an issuance: "already created" instead of "created")."""
+        replies = await self._bulk_send(commands)
         for attempt in range(2):
-            replies = await self._bulk_send(commands)
-            errors = [r for r in replies if isinstance(r, redis_errors.ResponseError)]
-            if not errors:
+            failed = [i for i, r in enumerate(replies) if isinstance(r, redis_errors.ResponseError)]
+            if not failed:
                 return replies
             lost = (
                 isinstance(e, redis_errors.NoScriptError) or str(e).startswith("NOSCRIPT")
-                for e in errors
+                for e in (replies[i] for i in failed)
             )
             if attempt == 0 and any(lost):
                 for script in self._bulk_scripts.values():
                     await self._call(self._r.script_load(script.script))
+                again = await self._bulk_send([commands[i] for i in failed])
+                for i, reply in zip(failed, again, strict=True):
+                    replies[i] = reply
                 continue
-            raise Unavailable(f"the grant store refused a bulk write: {errors[0]}")
+            raise Unavailable(f"the grant store refused a bulk write: {replies[failed[0]]}")
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _bulk_send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
@@ -473,6 +478,11 @@ class RedisStore:
             raise Unavailable("the grant store is unreachable") from exc
         except redis_errors.RedisError as exc:
             raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
+
+    async def bulk_round_trip(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``round_trip`` on the bulk connection: for bulk issuance's event appends, so that
+        its pipelines never queue in front of the unlock path's reads and event writes."""
+        return await self._bulk_round_trip(list(commands))
 
     def _evalsha(self, name: str, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
         return ("EVALSHA", self._bulk_scripts[name].sha, len(keys), *keys, *args)

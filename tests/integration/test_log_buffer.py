@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from authority.client import chunk_items, grant_item
 from authority.config import Settings
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
@@ -27,16 +29,19 @@ def server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     yield from run_server_in_thread(settings)
 
 
-def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
-    w = build_world(server.admin)
+OnServer = Callable[[list[tuple[str, ...]]], object]
+
+
+def _fill_the_buffer(server: ServerHandle) -> tuple[OnServer, str]:
+    """The shard's shipper is stuck elsewhere (another process holds its lease and does not
+    ship: ClickHouse away), so the stream grows to its limit; returns once health says so.
+    (A way to send commands on the server's loop, the stalled lease's key.)"""
     runtime = server.running.runtime
 
     def on_server(commands: list[tuple[str, ...]]) -> object:
         call = runtime.store.round_trip(commands)
         return asyncio.run_coroutine_threadsafe(call, server.loop).result(10)
 
-    # The shard's shipper is stuck elsewhere (another process holds its lease and does not
-    # ship: ClickHouse away), so the stream grows to its limit.
     lease = runtime.events.key.replace(":events", ":lease")
     on_server([("SET", lease, "a-stalled-shipper", "PX", "60000")])
     on_server([("XADD", runtime.events.key, "*", "e", "{}")] * runtime.events.max_backlog)
@@ -44,6 +49,13 @@ def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
     while server.admin.check_health() != health_pb2.HealthCheckResponse.NOT_SERVING:
         assert time.monotonic() < deadline, "health stayed SERVING with a full log buffer"
         time.sleep(0.1)
+    return on_server, lease
+
+
+def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
+    w = build_world(server.admin)
+    runtime = server.running.runtime
+    on_server, lease = _fill_the_buffer(server)
     with pytest.raises(grpc.RpcError) as info:
         w.holder.request_unlock(w.door_id)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -54,3 +66,19 @@ def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
+
+
+def test_a_full_log_buffer_stops_bulk_issuance(server: ServerHandle) -> None:
+    """Bulk issuance appends its events on a connection of its own, under the same limit."""
+    w = build_world(server.admin)
+    runtime = server.running.runtime
+    on_server, _ = _fill_the_buffer(server)
+    backlog = on_server([("XLEN", runtime.events.key)])
+    until = datetime.now(UTC) + timedelta(days=30)
+    item = grant_item(idempotency_key="k1", key_holder_id=w.holder_id, site_id=w.site_id,
+                      valid_until=until)  # fmt: skip
+    with pytest.raises(grpc.RpcError) as info:
+        list(w.org.issue_grants(chunk_items([item])))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "access-log buffer" in (info.value.details() or "")
+    assert on_server([("XLEN", runtime.events.key)]) == backlog  # no event appended
