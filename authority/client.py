@@ -20,6 +20,7 @@ from authority.domain.schedule import WeeklyWindow
 from authority.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
+from authority.v1 import privacy_pb2_grpc as ppb_grpc
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -215,6 +216,7 @@ class AuthorityClient:
         self.grants = pb_grpc.GrantServiceStub(self.channel)
         self.keys = pb_grpc.KeyServiceStub(self.channel)
         self.relays = pb_grpc.RelayServiceStub(self.channel)
+        self.privacy = ppb_grpc.PrivacyServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
     def with_credential(self, credential: str) -> AuthorityClient:
@@ -228,6 +230,17 @@ class AuthorityClient:
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         return method(request, metadata=self._metadata, timeout=self._timeout)
+
+    def call(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
+        """Any unary call with this client's credential, e.g.
+        ``client.call(client.privacy.GetPersonProfile, ppb.GetPersonProfileRequest(…))``."""
+        return self._call(method, request)
+
+    def stream(
+        self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req
+    ) -> Iterator[Resp]:
+        """Any server-streaming call with this client's credential."""
+        return iter(method(request, metadata=self._metadata, timeout=self._timeout * 6))
 
     # -- convenience wrappers ----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from authority.domain.errors import InvalidArgument
+from authority.domain.privacy import MAX_ERASURE_DELAY_DAYS
 
 
 class Secret:
@@ -143,6 +144,23 @@ class Settings:
     the embedded chDB, which that process owns, log queries are answered there, not here);
     'only': ship and serve log queries, no unlocks (needs REDIS_URL)."""
 
+    person_master_key: Secret | None = field(
+        default=None, metadata={"env": "AUTHORITY_PERSON_MASTER_KEY"}
+    )
+    """Base64url 32-byte key wrapping every person's data key, shared by hosts on one Redis;
+    empty: generated in data_dir/keys/person-master.key (0600)."""
+
+    privacy_erasure_delay_days: int = field(
+        default=0, metadata={"env": "AUTHORITY_PRIVACY_ERASURE_DELAY_DAYS"}
+    )
+    """Days between an erasure request and the erasure, 0-30 (0: at once)."""
+
+    privacy_sweep_interval_seconds: float = field(
+        default=3600.0, metadata={"env": "AUTHORITY_PRIVACY_SWEEP_INTERVAL_SECONDS"}
+    )
+    """How often the server runs the privacy job (due erasures, the one-year rule); 0: never
+    (run ``authority privacy sweep`` from a scheduler instead). One process at a time (a lease)."""
+
     log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
     """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
 
@@ -167,6 +185,13 @@ class Settings:
                 "AUTHORITY_SHIP_EVENTS=only ships the events other processes append to their "
                 "Redis: set REDIS_URL to it (e.g. unix://<their data_dir>/redis/redis.sock)"
             )
+        if not 0 <= self.privacy_erasure_delay_days <= MAX_ERASURE_DELAY_DAYS:
+            raise InvalidArgument(
+                f"privacy_erasure_delay_days must be 0-{MAX_ERASURE_DELAY_DAYS}: an erasure "
+                "request completes within a month"
+            )
+        if self.privacy_sweep_interval_seconds < 0:
+            raise InvalidArgument("privacy_sweep_interval_seconds must be 0 or more")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -12,13 +12,14 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from authority.accesslog.audit import load_or_create_audit_key
 from authority.accesslog.buffer import RedisEventBuffer
 from authority.accesslog.clickhouse import open_clickhouse
+from authority.accesslog.holder_history import ClickHouseHolderHistory, HolderHistoryNotHere
 from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
 from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
 from authority.accesslog.query import (
@@ -34,15 +35,18 @@ from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
 from authority.app.epochs import EpochBumps
 from authority.app.fleet import FleetCommands
+from authority.app.privacy import PrivacyCommands
 from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
-from authority.domain.ports import Clock
+from authority.domain.ports import Clock, HolderHistory
 from authority.store.coalescing import CoalescingSnapshotReader, Quiet
 from authority.store.embedded import EmbeddedRedis
+from authority.store.erasure_ledger import FileErasureLedger
 from authority.store.once_events import RedisOnceEventRecorder
+from authority.store.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.store.redis_store import RedisStore
 from authority.tokens.keyring import Keyring, b64url_decode
 from authority.tokens.relay_messages import RelayMessages
@@ -82,6 +86,8 @@ class Runtime:
     authenticator: Authenticator
     events: RedisEventBuffer
     admin_credential_file: Path | None
+    persons: RedisPersonStore
+    privacy: PrivacyCommands
     embedded: EmbeddedRedis | None = None
 
     @classmethod
@@ -127,6 +133,7 @@ class Runtime:
             raise
         clock = clock or SystemClock()
         policy = load_access_policy(settings.access_policy_file)
+        persons = RedisPersonStore(store.client, load_person_keys(settings))
         shard = settings.event_shard
         events = RedisEventBuffer(
             store,
@@ -145,6 +152,27 @@ class Runtime:
         epoch_bumps = EpochBumps(directory=store, epochs=store)
         relay_messages = RelayMessages(keyring)
         clickhouse_path = data_dir / "clickhouse"
+        history: HolderHistory = (
+            ClickHouseHolderHistory(log_client)
+            if log_client is not None
+            else HolderHistoryNotHere(NOT_HERE)
+        )
+        privacy = PrivacyCommands(
+            holders=RedisHolderRecords(store),
+            persons=persons,
+            ledger=FileErasureLedger.in_data_dir(data_dir),
+            history=history,
+            sites=store,
+            clock=clock,
+            events=events,
+            epoch_bumps=epoch_bumps,
+            erasure_delay=timedelta(days=settings.privacy_erasure_delay_days),
+        )
+        # A Redis restored from an older copy (or lost) has applied fewer erasures than the
+        # ledger holds: erased persons must not come back, so re-apply before serving.
+        reapplied = await privacy.reapply_ledger()
+        if reapplied:
+            log.warning("erasure ledger re-applied", extra={"records": reapplied})
         shipper_redis = shipper_sink = shipper = None
         if audit_key is not None:
             shipper_redis = RedisStore.from_url(url)  # its own connections: 50,000-entry batches
@@ -238,6 +266,8 @@ class Runtime:
             events=events,
             authenticator=Authenticator(store, store),
             admin_credential_file=admin_file,
+            persons=persons,
+            privacy=privacy,
             embedded=embedded,
         )
 
@@ -280,6 +310,17 @@ def load_access_policy(path: Path | None) -> AccessPolicy:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"AUTHORITY_ACCESS_POLICY_FILE {path}: cannot read: {exc}") from exc
     return AccessPolicy.from_toml(text, source=str(path))
+
+
+def load_person_keys(settings: Settings) -> PersonKeys:
+    """The person store's master key: from configuration (hosts sharing one Redis), else
+    ``<data_dir>/keys/person-master.key``."""
+    if settings.person_master_key is not None:
+        try:
+            return PersonKeys(b64url_decode(settings.person_master_key.reveal()))
+        except ValueError as exc:
+            raise InvalidArgument("AUTHORITY_PERSON_MASTER_KEY is not base64url") from exc
+    return PersonKeys.load_or_create(settings.data_dir / "keys")
 
 
 def _load_keyring(settings: Settings) -> Keyring:

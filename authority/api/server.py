@@ -29,6 +29,7 @@ from authority.api.accesslog_servicer import (
 )
 from authority.api.authz import AuthorizationInterceptor
 from authority.api.peer_interceptor import PeerIdentityInterceptor
+from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_privacy_service
 from authority.api.servicers import (
     DirectoryServicer,
     GrantServicer,
@@ -48,6 +49,7 @@ log = logging.getLogger("authority.server")
 SERVICE_NAMES = (
     *(s.full_name for s in pb.DESCRIPTOR.services_by_name.values()),
     *ACCESSLOG_SERVICE_NAMES,
+    *PRIVACY_SERVICE_NAMES,
 )
 HEALTH_INTERVAL = 1.0
 
@@ -93,6 +95,9 @@ async def start_server(runtime: Runtime) -> RunningServer:
             GrantServicer(runtime.grant_commands, runtime.fleet_commands), server
         )
         pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
+        register_privacy_service(
+            server, authenticator=runtime.authenticator, privacy=runtime.privacy
+        )
     register_accesslog_services(
         server,
         queries=runtime.access_log_queries,
@@ -214,6 +219,29 @@ def _report_shipper_exit(task: asyncio.Task[None]) -> None:
         log.error("access-log shipper stopped unexpectedly", exc_info=task.exception())
 
 
+async def _run_privacy_sweeps(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The privacy job (due erasures, the one-year rule) every ``privacy_sweep_interval_seconds``,
+    by one process at a time: whoever takes the Redis lease for this interval runs it."""
+    interval = runtime.settings.privacy_sweep_interval_seconds
+    owner = f"{os.getpid()}-{id(runtime)}"
+    while not stop.is_set():
+        try:
+            if await runtime.persons.take_sweep_lease(owner, seconds=interval):
+                report = await runtime.privacy.sweep()
+                log.info(
+                    "privacy sweep",
+                    extra={
+                        "erased_on_request": len(report.erased_on_request),
+                        "erased_inactive": len(report.erased_inactive),
+                        "kept_administering": len(report.kept_administering),
+                    },
+                )
+        except AuthorityError as exc:  # Redis or ClickHouse away: try again next interval
+            log.warning("privacy sweep failed", extra={"error": str(exc)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
 def _write_server_info(settings: Settings, port: int) -> Path:
     """Let local tools (the CLI, the demo) find this server without configuration."""
     host, _ = settings.listen_host_port
@@ -249,6 +277,13 @@ async def serve(
         if runtime.shipper is not None:
             shipping = asyncio.create_task(runtime.shipper.run(stop_shipping))
             shipping.add_done_callback(_report_shipper_exit)
+        sweeping: asyncio.Task[None] | None = None
+        if (
+            settings.privacy_sweep_interval_seconds > 0
+            and runtime.log_client is not None
+            and running.services is SERVICE_NAMES
+        ):
+            sweeping = asyncio.create_task(_run_privacy_sweeps(runtime, stop_shipping))
         if install_signal_handlers:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -276,6 +311,8 @@ async def serve(
         await running.health.enter_graceful_shutdown()  # NOT_SERVING, and it stays so
         await running.server.stop(settings.grace_seconds)
         stop_shipping.set()  # after the drain: the last calls' events are shipped if possible
+        if sweeping is not None:
+            await sweeping
         if shipping is not None:
             await shipping
         log.info("stopped")

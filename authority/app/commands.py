@@ -311,6 +311,11 @@ class DirectoryCommands:
         holder = await self._visible_holder(principal, holder_id)
         if not may_see_organisation_data(principal, holder.organisation_id):
             raise NotFound(f"key holder {holder_id} does not exist")
+        if holder.status is HolderStatus.RESTRICTED:
+            raise FailedPrecondition(
+                f"processing of key holder {holder_id} is restricted at their request: only "
+                "PrivacyService.LiftRestriction changes that"
+            )
         updated = await self._holders.set_holder_status(holder_id, status)
         bumped: dict[str, int] = {}
         if status is HolderStatus.SUSPENDED:  # a lost phone: its offline tokens must die too
@@ -457,6 +462,11 @@ class GrantCommands:
         if holder.organisation_id != org_id:
             raise FailedPrecondition(
                 f"key holder {holder_id} belongs to another organisation than {org_id}"
+            )
+        if holder.status is HolderStatus.RESTRICTED:
+            raise FailedPrecondition(
+                f"processing of key holder {holder_id} is restricted at their request: no new "
+                "grants until it is lifted"
             )
         if door_id:
             if await self._dir.get_door(validate_id(door_id, field_name="door_id")) is None:

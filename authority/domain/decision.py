@@ -32,6 +32,8 @@ class DecisionReason(StrEnum):
     ORGANISATION_BLOCKED_BY_SITE_OWNER = "organisation_blocked_by_site_owner"
     DOOR_UNKNOWN = "door_unknown"
     HOLDER_SUSPENDED = "holder_suspended"
+    HOLDER_RESTRICTED = "holder_restricted"
+    """Processing of the holder's data is restricted at their request (privacy)."""
     OFFLINE_NOT_ALLOWED = "offline_not_allowed"
     """An offline token was asked for at a site whose owner does not allow offline opening."""
     OUTSIDE_POLICY = "outside_policy"
@@ -89,6 +91,8 @@ def decide_unlock(
     if door is None or site is None:
         return UnlockDecision(DecisionReason.DOOR_UNKNOWN)
     if holder_status is not HolderStatus.ACTIVE:
+        if holder_status is HolderStatus.RESTRICTED:
+            return UnlockDecision(DecisionReason.HOLDER_RESTRICTED)
         return UnlockDecision(DecisionReason.HOLDER_SUSPENDED)
 
     best = DecisionReason.NO_GRANT

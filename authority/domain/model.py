@@ -46,6 +46,9 @@ class OrganisationStatus(StrEnum):
 class HolderStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    RESTRICTED = "restricted"
+    """Processing restricted at the person's request (GDPR art. 18): stored, nothing else: no
+    decisions, no new grants, no profile reads by organisations. Lifted back to ACTIVE."""
 
 
 def new_id(prefix: str) -> str:

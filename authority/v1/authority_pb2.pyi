@@ -32,6 +32,7 @@ class DecisionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_REASON_HOLDER_SUSPENDED: _ClassVar[DecisionReason]
     DECISION_REASON_OFFLINE_NOT_ALLOWED: _ClassVar[DecisionReason]
     DECISION_REASON_OUTSIDE_POLICY: _ClassVar[DecisionReason]
+    DECISION_REASON_HOLDER_RESTRICTED: _ClassVar[DecisionReason]
 
 class RelayOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -60,6 +61,7 @@ class KeyHolderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KEY_HOLDER_STATUS_UNSPECIFIED: _ClassVar[KeyHolderStatus]
     KEY_HOLDER_STATUS_ACTIVE: _ClassVar[KeyHolderStatus]
     KEY_HOLDER_STATUS_SUSPENDED: _ClassVar[KeyHolderStatus]
+    KEY_HOLDER_STATUS_RESTRICTED: _ClassVar[KeyHolderStatus]
 
 class Weekday(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -95,6 +97,7 @@ DECISION_REASON_DOOR_UNKNOWN: DecisionReason
 DECISION_REASON_HOLDER_SUSPENDED: DecisionReason
 DECISION_REASON_OFFLINE_NOT_ALLOWED: DecisionReason
 DECISION_REASON_OUTSIDE_POLICY: DecisionReason
+DECISION_REASON_HOLDER_RESTRICTED: DecisionReason
 RELAY_OUTCOME_UNSPECIFIED: RelayOutcome
 RELAY_OUTCOME_OPENED: RelayOutcome
 RELAY_OUTCOME_REJECTED: RelayOutcome
@@ -111,6 +114,7 @@ ORGANISATION_STATUS_SUSPENDED: OrganisationStatus
 KEY_HOLDER_STATUS_UNSPECIFIED: KeyHolderStatus
 KEY_HOLDER_STATUS_ACTIVE: KeyHolderStatus
 KEY_HOLDER_STATUS_SUSPENDED: KeyHolderStatus
+KEY_HOLDER_STATUS_RESTRICTED: KeyHolderStatus
 WEEKDAY_UNSPECIFIED: Weekday
 WEEKDAY_MONDAY: Weekday
 WEEKDAY_TUESDAY: Weekday

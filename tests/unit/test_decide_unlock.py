@@ -245,6 +245,13 @@ def test_holder_suspended_overrides_an_allowing_grant() -> None:
     )
 
 
+def test_restricted_processing_overrides_an_allowing_grant_with_its_own_reason() -> None:
+    assert decide([grant()], holder_status=HolderStatus.RESTRICTED) == (
+        DecisionReason.HOLDER_RESTRICTED,
+        None,
+    )
+
+
 def test_offline_only_where_the_site_owner_allows_it() -> None:
     online_only, offline_site = SITE, replace(SITE, offline_allowed=True)
     g = grant()
@@ -272,6 +279,7 @@ def test_every_reason_is_covered_by_these_tests() -> None:
         DecisionReason.NO_GRANT,
         DecisionReason.DOOR_UNKNOWN,
         DecisionReason.HOLDER_SUSPENDED,
+        DecisionReason.HOLDER_RESTRICTED,
         DecisionReason.OFFLINE_NOT_ALLOWED,
         *_DENYING,
     }
@@ -280,6 +288,7 @@ def test_every_reason_is_covered_by_these_tests() -> None:
         DecisionReason.GRANTED,
         DecisionReason.DOOR_UNKNOWN,
         DecisionReason.HOLDER_SUSPENDED,
+        DecisionReason.HOLDER_RESTRICTED,
         DecisionReason.OFFLINE_NOT_ALLOWED,
     }
 
