@@ -94,6 +94,7 @@ _KEYS = "authority.v1.KeyService"
 _LOG = "authority.v1.AccessLogService"
 _OWNER = "authority.v1.SiteOwnerService"
 _ID = "authority.v1.IdentityService"
+_PRIV = "authority.v1.PrivacyService"
 
 _EVERYONE_KNOWN = {
     ADM: EVERY,
@@ -153,6 +154,28 @@ AUTHORIZATION: Mapping[str, Rule] = {
     f"/{_OWNER}/RecordOwnerLogRequestPayment": Rule({ADM: EVERY}),
     f"/{_OWNER}/RefuseOwnerLogRequest": Rule({ADM: EVERY}),
     f"/{_OWNER}/DeliverOwnerLogRequest": Rule({ADM: EVERY}),
+    # -- personal data: the person (own keys) and the operator exercise the rights; the
+    # organisation keeps its staff's profile and door units; lookups by phone need consent --
+    f"/{_PRIV}/SetPersonProfile": Rule(
+        {ADM: EVERY, ORG: OWN_ORG, KH: OWN_KEYS}, ApiScope.DIRECTORY_WRITE
+    ),
+    f"/{_PRIV}/GetPersonProfile": Rule(
+        {ADM: EVERY, ORG: OWN_ORG, KH: OWN_KEYS}, ApiScope.DIRECTORY_READ
+    ),
+    f"/{_PRIV}/ExportPersonData": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/RequestErasure": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/RestrictProcessing": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/LiftRestriction": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/GiveConsent": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/WithdrawConsent": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/ListConsents": Rule({ADM: EVERY, KH: OWN_KEYS}),
+    f"/{_PRIV}/FindKeyHolderByPhone": Rule({ADM: EVERY, ORG: OWN_ORG}, ApiScope.DIRECTORY_READ),
+    f"/{_PRIV}/MountDoorUnit": Rule({ADM: EVERY, ORG: OWN_ORG}, ApiScope.DIRECTORY_WRITE),
+    f"/{_PRIV}/DismountDoorUnit": Rule(
+        {ADM: EVERY, ORG: OWN_ORG, KH: OWN_KEYS}, ApiScope.DIRECTORY_WRITE
+    ),
+    f"/{_PRIV}/RunPrivacySweep": Rule({ADM: EVERY}),
+    f"/{_PRIV}/GetPrivacyReport": Rule({ADM: EVERY}),
     # -- infrastructure: health for load balancers, reflection for grpcurl -------------------
     "/grpc.health.v1.Health/Check": Rule(_PUBLIC),
     "/grpc.health.v1.Health/Watch": Rule(_PUBLIC),

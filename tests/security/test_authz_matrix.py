@@ -37,6 +37,7 @@ from authority.app.credentials import Role
 from authority.config import Settings
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import authority_pb2 as pb
+from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.helpers import CVR
 
@@ -418,6 +419,69 @@ REQUESTS: dict[str, tuple[bool, Build]] = {
     "/authority.v1.SiteOwnerService/DeliverOwnerLogRequest": (
         True,
         lambda t: lpb.DeliverOwnerLogRequestRequest(request_id=t.request_id),
+    ),
+    # Personal data, in an order that keeps every holder usable to the end: door units are
+    # dismounted (none yet) and then mounted, so the erasure requests that follow are refused
+    # for a business reason (FAILED_PRECONDITION) instead of erasing the tenants' holders.
+    "/authority.v1.PrivacyService/SetPersonProfile": (
+        True,
+        lambda t: ppb.SetPersonProfileRequest(
+            key_holder_id=t.holder_id, profile=ppb.PersonProfile(name="Inger Christensen")
+        ),
+    ),
+    "/authority.v1.PrivacyService/GetPersonProfile": (
+        True,
+        lambda t: ppb.GetPersonProfileRequest(key_holder_id=t.holder_id),
+    ),
+    "/authority.v1.PrivacyService/ExportPersonData": (
+        True,
+        lambda t: ppb.ExportPersonDataRequest(key_holder_id=t.holder_id),
+    ),
+    "/authority.v1.PrivacyService/GiveConsent": (
+        True,
+        lambda t: ppb.GiveConsentRequest(
+            key_holder_id=t.holder_id, purpose="phone_lookup", text_version="v1"
+        ),
+    ),
+    "/authority.v1.PrivacyService/ListConsents": (
+        True,
+        lambda t: ppb.ListConsentsRequest(key_holder_id=t.holder_id),
+    ),
+    "/authority.v1.PrivacyService/WithdrawConsent": (
+        True,
+        lambda t: ppb.WithdrawConsentRequest(key_holder_id=t.holder_id, purpose="phone_lookup"),
+    ),
+    "/authority.v1.PrivacyService/FindKeyHolderByPhone": (
+        False,
+        lambda t: ppb.FindKeyHolderByPhoneRequest(phone="+4511223344"),
+    ),
+    "/authority.v1.PrivacyService/RestrictProcessing": (
+        True,
+        lambda t: ppb.RestrictProcessingRequest(key_holder_id=t.holder_id),
+    ),
+    "/authority.v1.PrivacyService/LiftRestriction": (
+        True,
+        lambda t: ppb.LiftRestrictionRequest(key_holder_id=t.holder_id),
+    ),
+    "/authority.v1.PrivacyService/DismountDoorUnit": (
+        True,
+        lambda t: ppb.DoorUnitRequest(key_holder_id=t.holder_id, site_id=t.site_id),
+    ),
+    "/authority.v1.PrivacyService/MountDoorUnit": (
+        True,
+        lambda t: ppb.DoorUnitRequest(key_holder_id=t.holder_id, site_id=t.site_id),
+    ),
+    "/authority.v1.PrivacyService/RequestErasure": (
+        True,
+        lambda t: ppb.RequestErasureRequest(key_holder_id=t.holder_id),
+    ),
+    "/authority.v1.PrivacyService/RunPrivacySweep": (
+        False,
+        lambda t: ppb.RunPrivacySweepRequest(),
+    ),
+    "/authority.v1.PrivacyService/GetPrivacyReport": (
+        False,
+        lambda t: ppb.GetPrivacyReportRequest(),
     ),
 }
 INFRASTRUCTURE = {
