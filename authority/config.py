@@ -78,6 +78,16 @@ class Settings:
     """Longest lifetime of an offline token (offline sites only), 300-604800 seconds; never past
     the grant's end or its schedule window. Revocation reaches a relay nobody visits within it."""
 
+    session_ttl_seconds: int = field(default=900, metadata={"env": "AUTHORITY_SESSION_TTL_SECONDS"})
+    """Lifetime of a login session's access credential (apps and staff), 60-3600 seconds;
+    renewed with the session's refresh credential."""
+
+    holder_session_days: int = field(default=30, metadata={"env": "AUTHORITY_HOLDER_SESSION_DAYS"})
+    """An app's login session ends after this many days without renewal (1-365)."""
+
+    staff_session_hours: int = field(default=12, metadata={"env": "AUTHORITY_STAFF_SESSION_HOURS"})
+    """A staff login session ends after this many hours without renewal (1-168)."""
+
     signing_key: Secret | None = field(default=None, metadata={"env": "AUTHORITY_SIGNING_KEY"})
     """Base64url Ed25519 seed shared by several hosts; empty: keys generated in data_dir/keys."""
 
@@ -172,6 +182,12 @@ class Settings:
             raise InvalidArgument("token_ttl_seconds must be 5-300")
         if not 300 <= self.offline_token_ttl_seconds <= 7 * 86400:
             raise InvalidArgument("offline_token_ttl_seconds must be 300-604800 (7 days)")
+        if not 60 <= self.session_ttl_seconds <= 3600:
+            raise InvalidArgument("session_ttl_seconds must be 60-3600")
+        if not 1 <= self.holder_session_days <= 365:
+            raise InvalidArgument("holder_session_days must be 1-365")
+        if not 1 <= self.staff_session_hours <= 168:
+            raise InvalidArgument("staff_session_hours must be 1-168")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidArgument("log_level must be DEBUG, INFO, WARNING or ERROR")
         if not 1 <= self.event_shards <= 256:

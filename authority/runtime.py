@@ -35,6 +35,8 @@ from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
 from authority.app.epochs import EpochBumps
 from authority.app.fleet import FleetCommands
+from authority.app.identity import Identity, SessionSettings
+from authority.app.passwords import Passwords
 from authority.app.privacy import PrivacyCommands
 from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
@@ -45,6 +47,7 @@ from authority.domain.ports import Clock, HolderHistory
 from authority.store.coalescing import CoalescingSnapshotReader, Quiet
 from authority.store.embedded import EmbeddedRedis
 from authority.store.erasure_ledger import FileErasureLedger
+from authority.store.identity_store import RedisIdentityStore
 from authority.store.once_events import RedisOnceEventRecorder
 from authority.store.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.store.redis_store import RedisStore
@@ -84,6 +87,7 @@ class Runtime:
     fleet_commands: FleetCommands
     relay_reports: RelayReports
     authenticator: Authenticator
+    identity: Identity
     events: RedisEventBuffer
     admin_credential_file: Path | None
     persons: RedisPersonStore
@@ -151,6 +155,7 @@ class Runtime:
         )
         epoch_bumps = EpochBumps(directory=store, epochs=store)
         relay_messages = RelayMessages(keyring)
+        identity_store = RedisIdentityStore(store)
         clickhouse_path = data_dir / "clickhouse"
         history: HolderHistory = (
             ClickHouseHolderHistory(log_client)
@@ -264,7 +269,21 @@ class Runtime:
                 clock=clock,
             ),
             events=events,
-            authenticator=Authenticator(store, store),
+            authenticator=Authenticator(store, store, identity_store, clock),
+            identity=Identity(
+                store=identity_store,
+                holders=store,
+                organisations=store,
+                credentials=store,
+                passwords=Passwords(),
+                clock=clock,
+                events=events,
+                settings=SessionSettings(
+                    access_ttl=settings.session_ttl_seconds,
+                    holder_refresh_ttl=settings.holder_session_days * 86400,
+                    staff_refresh_ttl=settings.staff_session_hours * 3600,
+                ),
+            ),
             admin_credential_file=admin_file,
             persons=persons,
             privacy=privacy,

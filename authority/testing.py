@@ -17,7 +17,7 @@ from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organis
 from authority.domain.ports import HolderSnapshot
 from authority.store import codec
 
-SnapshotRequest = tuple[str, str, str | None]
+SnapshotRequest = tuple[str, str, str | None, str]
 
 
 class FixedClock:
@@ -84,7 +84,7 @@ class InMemoryStore:
         self.calls += 1
         await asyncio.sleep(0)
         out: list[HolderSnapshot | None] = []
-        for holder_id, door_id, site_id in requests:
+        for holder_id, door_id, site_id, credential_field in requests:
             fields = self._holders.get(holder_id)
             if fields is None:
                 out.append(None)
@@ -95,7 +95,7 @@ class InMemoryStore:
             out.append(
                 HolderSnapshot(
                     status=codec.decode_holder(fields["st"]).status,
-                    credential_digest=fields["cred"],
+                    credential_digest=fields.get(credential_field, b""),
                     grants=grants,
                     directory_version=len(self._log),
                     device_key=fields.get("dk"),
@@ -104,9 +104,9 @@ class InMemoryStore:
         return out
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
     ) -> HolderSnapshot | None:
-        return (await self.read_snapshots([(holder_id, door_id, site_id)]))[0]
+        return (await self.read_snapshots([(holder_id, door_id, site_id, credential_field)]))[0]
 
     # -- directory ---------------------------------------------------------------------------
 
@@ -238,9 +238,9 @@ class InMemoryStore:
         fields["dk"] = bytes(device_key)
         return previous
 
-    async def holder_credential_digest(self, holder_id: str) -> bytes | None:
+    async def holder_credential_digest(self, holder_id: str, field: str = "cred") -> bytes | None:
         fields = self._holders.get(holder_id)
-        return fields["cred"] if fields else None
+        return fields.get(field) if fields else None
 
     async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder:
         fields = self._holders.get(holder_id)

@@ -19,6 +19,7 @@ import redis
 from authority.api.server import RunningServer, serve
 from authority.client import AuthorityClient
 from authority.config import Settings
+from authority.domain.ports import Clock
 from authority.tls import ClientTls
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
@@ -141,10 +142,10 @@ class ServerHandle:
 
 
 def run_server_in_thread(
-    settings: Settings, *, tls: ClientTls | None = None
+    settings: Settings, *, tls: ClientTls | None = None, clock: Clock | None = None
 ) -> Iterator[ServerHandle]:
     """Serve ``settings`` on a thread of its own; clients connect with ``tls`` (the CA and, for
-    mTLS, a client certificate) when the server speaks TLS."""
+    mTLS, a client certificate) when the server speaks TLS. ``clock``: the server's clock."""
     ready = threading.Event()
     box: dict[str, object] = {}
     stop_holder: dict[str, asyncio.Event] = {}
@@ -157,7 +158,11 @@ def run_server_in_thread(
         stop_holder["stop"] = asyncio.Event()
         box["loop"] = asyncio.get_running_loop()
         await serve(
-            settings, on_ready=on_ready, stop=stop_holder["stop"], install_signal_handlers=False
+            settings,
+            on_ready=on_ready,
+            stop=stop_holder["stop"],
+            install_signal_handlers=False,
+            clock=clock,
         )
 
     def thread_main() -> None:

@@ -28,6 +28,7 @@ from authority.api.accesslog_servicer import (
     register_accesslog_services,
 )
 from authority.api.authz import AuthorizationInterceptor
+from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
 from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_privacy_service
 from authority.api.servicers import (
@@ -44,10 +45,12 @@ from authority.runtime import Runtime
 from authority.tls import server_credentials
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
+from authority.v1 import identity_pb2_grpc as ipb_grpc
 
 log = logging.getLogger("authority.server")
 SERVICE_NAMES = (
     *(s.full_name for s in pb.DESCRIPTOR.services_by_name.values()),
+    *IDENTITY_SERVICE_NAMES,
     *ACCESSLOG_SERVICE_NAMES,
     *PRIVACY_SERVICE_NAMES,
 )
@@ -98,6 +101,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
         register_privacy_service(
             server, authenticator=runtime.authenticator, privacy=runtime.privacy
         )
+        ipb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(runtime.identity), server)
     register_accesslog_services(
         server,
         queries=runtime.access_log_queries,

@@ -7,7 +7,8 @@ access-log analysts get their credentials from ``ReaderCredentials``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from authority.app.credentials import (
@@ -25,13 +26,37 @@ from authority.domain.ports import CredentialStore
 
 
 class HolderCredentialReader(Protocol):
-    async def holder_credential_digest(self, holder_id: str) -> bytes | None: ...
+    async def holder_credential_digest(self, holder_id: str, field: str = "cred") -> bytes | None:
+        """What the holder's hash keeps in ``field`` (the app credential's digest, or a
+        session's access entry), or None."""
+        ...
+
+
+class AccountSessionReader(Protocol):
+    async def account_session(self, account_id: str, session_id: str) -> tuple[str, bytes] | None:
+        """A staff account's principal (JSON) and the session's access entry, one round trip."""
+        ...
+
+
+class SecondsClock(Protocol):
+    def now(self) -> datetime: ...
 
 
 class Authenticator:
-    def __init__(self, credentials: CredentialStore, holders: HolderCredentialReader) -> None:
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        holders: HolderCredentialReader,
+        accounts: AccountSessionReader | None = None,
+        clock: SecondsClock | None = None,
+    ) -> None:
         self._credentials = credentials
         self._holders = holders
+        self._accounts = accounts
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int((self._clock.now() if self._clock else datetime.now(UTC)).timestamp())
 
     async def authenticate(self, authorization: str | None) -> Principal:
         principal = await self._resolve(parse_bearer(authorization))
@@ -45,14 +70,27 @@ class Authenticator:
 
     async def _resolve(self, presented: PresentedCredential) -> Principal:
         if presented.is_holder:
-            stored = await self._holders.holder_credential_digest(presented.credential_id)
-            if stored is None or not presented.matches(stored):
+            stored = await self._holders.holder_credential_digest(
+                presented.credential_id, presented.stored_field
+            )
+            if stored is None or not presented.matches(stored, self._now()):
                 raise Unauthenticated("invalid credential")
             return Principal(
                 role=Role.KEY_HOLDER,
                 credential_id=presented.credential_id,
                 key_holder_id=presented.credential_id,
+                session_id=presented.session_id,
             )
+        if presented.session_id is not None:  # a staff account's login session
+            found_session = (
+                await self._accounts.account_session(presented.credential_id, presented.session_id)
+                if self._accounts is not None
+                else None
+            )
+            if found_session is None or not presented.matches(found_session[1], self._now()):
+                raise Unauthenticated("invalid or expired session: log in again")
+            principal = Principal.from_json(presented.credential_id, found_session[0])
+            return replace(principal, session_id=presented.session_id)
         found = await self._credentials.get_credential(presented.credential_id)
         if found is None or not presented.matches(found[0]):
             raise Unauthenticated("invalid credential")

@@ -96,8 +96,11 @@ class UnlockService:
 
         door = self._directory.door(door_id)
         site_id = door.site_id if door else None
-        snapshot = await self._snapshots.read_snapshot(holder_id, door_id, site_id)
-        if snapshot is None or not credential.matches(snapshot.credential_digest):
+        field = credential.stored_field  # the app's login session, or its long-lived credential
+        now = self._clock.now()
+        now_s = int(now.timestamp())
+        snapshot = await self._snapshots.read_snapshot(holder_id, door_id, site_id, field)
+        if snapshot is None or not credential.matches(snapshot.credential_digest, now_s):
             raise Unauthenticated("invalid credential")
         if snapshot.directory_version > self._directory.version:
             # The directory changed after our replica last looked: catch up before deciding.
@@ -106,8 +109,8 @@ class UnlockService:
         # read again only in the rare case that it was defined after our first look.
         door = self._directory.door(door_id)
         if door is not None and door.site_id != site_id:
-            fresh = await self._snapshots.read_snapshot(holder_id, door_id, door.site_id)
-            if fresh is None or not credential.matches(fresh.credential_digest):
+            fresh = await self._snapshots.read_snapshot(holder_id, door_id, door.site_id, field)
+            if fresh is None or not credential.matches(fresh.credential_digest, now_s):
                 raise Unauthenticated("invalid credential")
             snapshot = fresh
         if offline and snapshot.device_key is None:

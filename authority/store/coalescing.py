@@ -21,7 +21,7 @@ from authority.domain.ports import HolderSnapshot
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
-SnapshotRequest = tuple[str, str, str | None]
+SnapshotRequest = tuple[str, str, str | None, str]
 
 
 class BatchCoalescer(Generic[Req, Res]):
@@ -162,6 +162,6 @@ class CoalescingSnapshotReader:
         return self._coalescer.requests
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
     ) -> HolderSnapshot | None:
-        return await self._coalescer.submit((holder_id, door_id, site_id))
+        return await self._coalescer.submit((holder_id, door_id, site_id, credential_field))

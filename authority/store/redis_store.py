@@ -13,7 +13,8 @@ key                    type    contents
 ``{dir}:log``          stream  one entry per change (version, kind, record), capped
 ``h:{<holder>}``       hash    ``st`` holder record, ``cred`` credential digest, ``dk`` device
                                key (offline tokens), ``d:<door>`` / ``s:<site>`` the holder's
-                               grants for that target
+                               grants for that target, ``a:<session>`` / ``r:<session>`` the
+                               app's login sessions (expiry + digest of access / refresh)
 ``gi:{<grant>}``       string  grant id -> holder and field (for revoke-by-id)
 ``cred:{<id>}``        hash    API/admin credential digest and principal
 ``ik:{<holder>}:<k>``  string  a bulk item's idempotency key (digest ``k``) -> its content's
@@ -22,10 +23,11 @@ key                    type    contents
 ``sh:{<site>}``        set     holders ever issued a grant for the site or one of its doors
 =====================  ======  ==========================================================
 
-An unlock reads ``HMGET h:{holder} st cred dk d:<door> s:<site>`` plus ``GET {dir}:ver``: one
-round trip, and the GET is shared by every request coalesced into the same pipeline. Organisations,
-sites and doors are served from an in-process replica that is brought up to the version read in
-that same round trip before deciding, so a change is seen by the very next decision.
+An unlock reads ``HMGET h:{holder} st <cred or a:<session>> dk d:<door> s:<site>`` plus
+``GET {dir}:ver``: one round trip, and the GET is shared by every request coalesced into the
+same pipeline. Organisations, sites and doors are served from an in-process replica that is
+brought up to the version read in that same round trip before deciding, so a change is seen by
+the very next decision.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ CHANGELOG_MAXLEN = 100_000
 CAS_ATTEMPTS = 16
 
 RedisClient = aioredis.Redis | RedisCluster
-SnapshotRequest = tuple[str, str, str | None]
+SnapshotRequest = tuple[str, str, str | None, str]
 """(holder id, door id, site id or None)."""
 
 
@@ -163,12 +165,12 @@ class RedisStore:
         """One round trip for a whole batch of decisions: the directory version once, then one
         HMGET per request."""
         commands: list[tuple[str, ...]] = [("GET", DIR_VER)]
-        for holder_id, door_id, site_id in requests:
+        for holder_id, door_id, site_id, cred in requests:
             key = holder_key(holder_id)
             if site_id is None:
-                commands.append(("HMGET", key, "st", "cred", "dk", "d:" + door_id))
+                commands.append(("HMGET", key, "st", cred, "dk", "d:" + door_id))
             else:
-                commands.append(("HMGET", key, "st", "cred", "dk", "d:" + door_id, "s:" + site_id))
+                commands.append(("HMGET", key, "st", cred, "dk", "d:" + door_id, "s:" + site_id))
         replies = await self.round_trip(commands)
         version = int(replies[0] or 0)
         out: list[HolderSnapshot | None] = []
@@ -211,9 +213,9 @@ class RedisStore:
             raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
     ) -> HolderSnapshot | None:
-        return (await self.read_snapshots([(holder_id, door_id, site_id)]))[0]
+        return (await self.read_snapshots([(holder_id, door_id, site_id, credential_field)]))[0]
 
     # -- directory ---------------------------------------------------------------------------
 
@@ -390,8 +392,8 @@ class RedisStore:
             raise NotFound(f"key holder {holder_id} does not exist")
         return bytes(previous) if previous else None
 
-    async def holder_credential_digest(self, holder_id: str) -> bytes | None:
-        raw = await self._call(self._r.hget(holder_key(holder_id), "cred"))
+    async def holder_credential_digest(self, holder_id: str, field: str = "cred") -> bytes | None:
+        raw = await self._call(self._r.hget(holder_key(holder_id), field))
         return bytes(raw) if raw else None
 
     async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder:
