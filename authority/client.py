@@ -20,6 +20,8 @@ from authority.domain.schedule import WeeklyWindow
 from authority.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
+from authority.v1 import identity_pb2 as ipb
+from authority.v1 import identity_pb2_grpc as ipb_grpc
 from authority.v1 import privacy_pb2_grpc as ppb_grpc
 
 Req = TypeVar("Req")
@@ -217,6 +219,7 @@ class AuthorityClient:
         self.keys = pb_grpc.KeyServiceStub(self.channel)
         self.relays = pb_grpc.RelayServiceStub(self.channel)
         self.privacy = ppb_grpc.PrivacyServiceStub(self.channel)
+        self.identity = ipb_grpc.IdentityServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
     def with_credential(self, credential: str) -> AuthorityClient:
@@ -227,6 +230,40 @@ class AuthorityClient:
 
     def close(self) -> None:
         self.channel.close()
+
+    # -- identity: logins and sessions -------------------------------------------------------
+
+    def issue_holder_activation(self, key_holder_id: str) -> str:
+        """A one-time activation code for a key holder's app (organisation or admin)."""
+        return self._call(
+            self.identity.IssueHolderActivation,
+            ipb.IssueHolderActivationRequest(key_holder_id=key_holder_id),
+        ).activation_code
+
+    def activate(self, activation_code: str, password: str) -> ipb.ActivateResponse:
+        return self._call(
+            self.identity.Activate,
+            ipb.ActivateRequest(activation_code=activation_code, password=password),
+        )
+
+    def login(self, login: str, password: str, totp_code: str = "") -> ipb.Session:
+        return self._call(
+            self.identity.Login,
+            ipb.LoginRequest(login=login, password=password, totp_code=totp_code),
+        )
+
+    def refresh_session(self, refresh_credential: str) -> ipb.Session:
+        return self._call(
+            self.identity.RefreshSession,
+            ipb.RefreshSessionRequest(refresh_credential=refresh_credential),
+        )
+
+    def app_login(self, key_holder_id: str, password: str) -> ipb.Session:
+        """Enrol a key holder's app and log it in: this (organisation's) client issues the
+        one-time activation code, the app sets its password with it and logs in (what the phone
+        does after enrolment). The app's new session."""
+        self.activate(self.issue_holder_activation(key_holder_id), password)
+        return self.login(key_holder_id, password)
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         return method(request, metadata=self._metadata, timeout=self._timeout)

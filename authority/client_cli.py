@@ -363,3 +363,6 @@ def add_client_commands(sub: Any) -> None:
 
     client_parser(sub, "health", "check the server's health (exit 0 when SERVING)", _health)
     add_fleet_commands(sub, client_parser)
+    from authority.identity_cli import add_identity_commands  # noqa: PLC0415
+
+    add_identity_commands(sub, client_parser)

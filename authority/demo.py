@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import grpc
+import pyotp
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +38,7 @@ from authority.testing import FixedClock
 from authority.tokens.cwt import verify_token
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
+from authority.v1 import identity_pb2 as ipb
 
 CPH = ZoneInfo("Europe/Copenhagen")
 console = Console()
@@ -98,6 +101,30 @@ class _ServerThread:
         self._thread.join(30)
 
 
+APP_PASSWORD = "the carrier's app password"  # noqa: S105 (a demo's made-up password)
+
+
+class AppSession:
+    """The phone: enrolled with a one-time activation code, logged in once, and renewing its
+    15-minute access credential with the rotating refresh credential whenever it has run out
+    (nothing long-lived is kept on the phone)."""
+
+    def __init__(
+        self, organisation: AuthorityClient, anonymous: AuthorityClient, holder_id: str,
+        clock: FixedClock,
+    ) -> None:  # fmt: skip
+        self._anonymous = anonymous
+        self._clock = clock
+        self._session = organisation.app_login(holder_id, APP_PASSWORD)
+        self.renewals = 0
+
+    def client(self) -> AuthorityClient:
+        if self._clock.now().timestamp() >= self._session.access_expires_at.seconds - 30:
+            self._session = self._anonymous.refresh_session(self._session.refresh_credential)
+            self.renewals += 1
+        return self._anonymous.with_credential(self._session.access_credential)
+
+
 def run_demo(*, data_dir: Path | None = None, verbose: bool = False) -> int:
     configure_logging(fmt="console", level="INFO" if verbose else "WARNING")
     with tempfile.TemporaryDirectory(prefix="authority-demo-") as tmp:
@@ -144,7 +171,8 @@ def _scenario(
     )
     carrier = org.create_key_holder()
     holder_id = carrier.key_holder.key_holder_id
-    app = admin.with_credential(carrier.holder_credential)
+    anonymous = AuthorityClient(target)
+    app = AppSession(org, anonymous, holder_id, clock)
     grant = org.issue_grant(
         key_holder_id=holder_id, site_id=site.site_id,
         valid_from=monday.astimezone(UTC) - timedelta(days=1),
@@ -165,7 +193,7 @@ def _scenario(
     ) -> pb.RequestUnlockResponse:
         clock.set(local.astimezone(UTC))
         challenge = os.urandom(16)  # what the door's relay hands the app over Bluetooth
-        resp = app.request_unlock(door_id, challenge)
+        resp = app.client().request_unlock(door_id, challenge)
         got = pb.DecisionReason.Name(resp.reason).removeprefix("DECISION_REASON_")
         if resp.decision == pb.DECISION_ALLOW:
             try:  # the relay's offline check, with only the public keys
@@ -215,6 +243,9 @@ def _scenario(
         " after revocation",
     )
 
+    console.print(f"the app renewed its session {app.renewals} times over the week")
+    steps += _login_part(admin=admin, anonymous=anonymous, clock=clock, when=monday)
+
     steps += _access_log_part(
         target=target,
         admin_credential=admin_credential,
@@ -234,7 +265,7 @@ def _scenario(
     )
 
     steps += _fleet_part(
-        admin=admin,
+        anonymous=anonymous,
         organisation=org,
         site_id=site.site_id,
         clock=clock,
@@ -363,7 +394,7 @@ def _access_log_part(
 
 def _fleet_part(
     *,
-    admin: AuthorityClient,
+    anonymous: AuthorityClient,
     organisation: AuthorityClient,
     site_id: str,
     clock: FixedClock,
@@ -396,7 +427,13 @@ def _fleet_part(
     expected = "5 created, 1 rejected (row 7)"
     steps = [Step(stamp, "bulk import: 6 roster rows, one naming no door", expected, got)]
     lost = carriers[1]
-    app = admin.with_credential(lost.holder_credential)
+    phones = {
+        c.key_holder.key_holder_id: AppSession(
+            organisation, anonymous, c.key_holder.key_holder_id, clock
+        )
+        for c in carriers
+    }
+    app = phones[lost.key_holder.key_holder_id].client()
     before = app.request_unlock("nbg12-front").reason
     organisation.set_key_holder_status(
         lost.key_holder.key_holder_id, pb.KEY_HOLDER_STATUS_SUSPENDED
@@ -409,7 +446,7 @@ def _fleet_part(
     revoked = organisation.revoke_grants(organisation_id=lost.key_holder.organisation_id)
     console.print(f"the organisation revoked all its live grants at once: {revoked.revoked}")
     reasons = {
-        _reason(admin.with_credential(c.holder_credential).request_unlock("nbg12-front").reason)
+        _reason(phones[c.key_holder.key_holder_id].client().request_unlock("nbg12-front").reason)
         for c in carriers
         if c is not lost
     }
@@ -417,6 +454,48 @@ def _fleet_part(
         Step(stamp, "the organisation revokes all its keys at once", "REVOKED",
              ", ".join(sorted(reasons)))
     )  # fmt: skip
+    return steps
+
+
+def _login_part(
+    *, admin: AuthorityClient, anonymous: AuthorityClient, clock: FixedClock, when: datetime
+) -> list[Step]:
+    """Staff log in: an operator administrator's account (password + TOTP, required for the
+    operator's staff), and the lockout after three wrong passwords that an admin lifts."""
+    console.rule("[bold]Staff logins: two-factor, lockout")
+    clock.set(when.replace(hour=9, minute=0).astimezone(UTC))
+    stamp = when.replace(hour=9, minute=0).strftime("%a %H:%M")
+    created = admin.call(
+        admin.identity.CreateAccount,
+        ipb.CreateAccountRequest(login="ops.admin", role=ipb.ACCOUNT_ROLE_PLATFORM_ADMIN),
+    )
+    password = "operator's long password"  # noqa: S105 (made up for the demo)
+    totp = pyotp.parse_uri(anonymous.activate(created.activation_code, password).totp_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    session = anonymous.login("ops.admin", password, totp.at(clock.now()))
+    staff = anonymous.with_credential(session.access_credential)
+    policy = staff.call(staff.identity.GetLoginPolicy, ipb.GetLoginPolicyRequest(operator=True))
+    console.print(
+        f"operator admin {created.account_id} logged in with password + TOTP: session "
+        f"{session.session_id}, role {session.role}; the operator's policy: lockout after "
+        f"{policy.max_failed_logins} failures for {policy.lockout_seconds} s, TOTP required"
+    )
+    steps = [Step(stamp, "operator admin logs in: password + TOTP code", "session (admin)",
+                  f"session ({session.role})")]  # fmt: skip
+    outcomes = []
+    for _ in range(4):
+        try:
+            anonymous.login("ops.admin", "not the password", "000000")
+            outcomes.append("ok")
+        except grpc.RpcError as exc:
+            outcomes.append("locked" if "locked" in (exc.details() or "") else "refused")
+    steps.append(Step(stamp, "four wrong passwords", "refused, refused, refused, locked",
+                      ", ".join(outcomes)))  # fmt: skip
+    admin.call(admin.identity.UnlockLogin, ipb.UnlockLoginRequest(login="ops.admin"))
+    clock.set(clock.now() + timedelta(seconds=30))
+    again = anonymous.login("ops.admin", password, totp.at(clock.now()))
+    steps.append(Step(stamp, "an admin lifts the lockout; log in again", "session (admin)",
+                      f"session ({again.role})"))  # fmt: skip
     return steps
 
 

@@ -89,7 +89,10 @@ async def _relay_demo(
             relay_public_key=bytes(key.verify_key),
         )
     holder = org.create_key_holder()
-    credential = holder.holder_credential
+    # The phone enrols with a one-time activation code and logs in: a short-lived session.
+    credential = org.app_login(
+        holder.key_holder.key_holder_id, "app password at the door"
+    ).access_credential
     now = datetime.fromtimestamp(clock(), UTC)
     org.issue_grant(
         key_holder_id=holder.key_holder.key_holder_id,

@@ -20,7 +20,8 @@ def test_demo_passes_and_leaks_no_secrets(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo passed" in result.stdout
-    assert result.stdout.count("✓") == 23  # 10 decisions and log steps, 10 at the door, 3 fleet
+    # 10 decisions and log steps, 3 staff logins, 10 at the door, 3 fleet
+    assert result.stdout.count("✓") == 26
     assert "delivered to the site owner" in result.stdout
     for seen in ("impostor relay", "replayed", "wrong_audience", "what the relays reported"):
         assert seen in result.stdout

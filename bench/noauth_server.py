@@ -1,0 +1,47 @@
+"""The unlock path *without* authentication and authorization, as the baseline of
+bench_auth.py. The product has no such switch: this script, in its own process, before starting
+the ordinary server,
+
+* builds the gRPC server without interceptors (no authorization interceptor on any call),
+* replaces the unlock's credential parsing with a plain split that keeps only the holder id
+  (no SHA-256 of the secret, no format checks), and
+* makes every stored credential match (no expiry check, no constant-time comparison).
+
+The unlock still reads the holder's hash in its one round trip (the same HMGET, the field of
+the long-lived credential instead of the session's), decides, signs and logs as the product does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import grpc
+
+import authority.api.servicers as servicers
+from authority.app.credentials import PresentedCredential
+from authority.cli import main
+
+_server = grpc.aio.server
+
+
+def _without_interceptors(*args: Any, **kw: Any) -> Any:
+    kw.pop("interceptors", None)
+    return _server(*args, **kw)
+
+
+def _holder_only(header: str | None) -> PresentedCredential:
+    token = (header or "")[7:]
+    return PresentedCredential(token.partition(".")[0].partition("~")[0], b"")
+
+
+def _always(self: PresentedCredential, stored: bytes, now: int = 0) -> bool:
+    return True
+
+
+grpc.aio.server = _without_interceptors
+servicers.parse_bearer = _holder_only  # type: ignore[assignment]
+PresentedCredential.matches = _always  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(main(["serve", *sys.argv[1:]]))
