@@ -32,6 +32,7 @@ def _settings(ns: argparse.Namespace) -> Settings:
         log_format=getattr(ns, "log_format", None),
         log_level=getattr(ns, "log_level", None),
         ship_events=getattr(ns, "ship_events", None),
+        role=getattr(ns, "role", None),
     )
 
 
@@ -194,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["on", "off", "only"],
         help="access-log shipping (AUTHORITY_SHIP_EVENTS): on (default) serve and ship; off "
         "serve, another process ships; only ship and serve log queries (needs REDIS_URL)",
+    )
+    p.add_argument(
+        "--role",
+        choices=["all", "bulk"],
+        help="(AUTHORITY_ROLE) all (default) every service; bulk only the grant service, at a "
+        "lower CPU priority, for imports beside the unlock processes (needs REDIS_URL)",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -45,6 +45,7 @@ class Secret:
 LogFormat = Literal["auto", "json", "console"]
 FsyncPolicy = Literal["always", "everysec", "no"]
 ShipEvents = Literal["on", "off", "only"]
+ServeRole = Literal["all", "bulk"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +172,14 @@ class Settings:
     """How often the server runs the privacy job (due erasures, the one-year rule); 0: never
     (run ``authority privacy sweep`` from a scheduler instead). One process at a time (a lease)."""
 
+    role: ServeRole = field(default="all", metadata={"env": "AUTHORITY_ROLE"})
+    """'all': every service; 'bulk': only the grant service (bulk issuance and the other fleet
+    calls) at a lower CPU priority (``bulk_nice``), so that imports sent here never hold up the
+    unlock decisions of the 'all' processes on the same Redis (needs REDIS_URL)."""
+
+    bulk_nice: int = field(default=10, metadata={"env": "AUTHORITY_BULK_NICE"})
+    """With role 'bulk': how far the process lowers its CPU priority (nice increment, 0-19)."""
+
     log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
     """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
 
@@ -208,6 +217,14 @@ class Settings:
             )
         if self.privacy_sweep_interval_seconds < 0:
             raise InvalidArgument("privacy_sweep_interval_seconds must be 0 or more")
+        if self.role == "bulk" and (not self.redis_url or self.ship_events != "off"):
+            raise InvalidArgument(
+                "AUTHORITY_ROLE=bulk serves imports beside the unlock processes: set REDIS_URL "
+                "to their Redis (e.g. unix://<their data_dir>/redis/redis.sock) and "
+                "AUTHORITY_SHIP_EVENTS=off (their shipper ships this process's events too)"
+            )
+        if not 0 <= self.bulk_nice <= 19:
+            raise InvalidArgument("bulk_nice must be 0-19")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

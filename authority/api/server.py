@@ -54,6 +54,9 @@ SERVICE_NAMES = (
     *ACCESSLOG_SERVICE_NAMES,
     *PRIVACY_SERVICE_NAMES,
 )
+GRANT_SERVICE = pb.DESCRIPTOR.services_by_name["GrantService"].full_name
+BULK_SERVICE_NAMES = (GRANT_SERVICE,)
+"""A bulk process (``role=bulk``): imports and the other fleet calls, nothing else."""
 HEALTH_INTERVAL = 1.0
 
 
@@ -86,6 +89,10 @@ async def start_server(runtime: Runtime) -> RunningServer:
         ],
     )
     services = served_services(settings)
+    if GRANT_SERVICE in services:
+        pb_grpc.add_GrantServiceServicer_to_server(
+            GrantServicer(runtime.grant_commands, runtime.fleet_commands), server
+        )
     if services is SERVICE_NAMES:  # not a process that only ships (ship_events=only)
         pb_grpc.add_UnlockServiceServicer_to_server(
             UnlockServicer(runtime.unlock, runtime.directory_commands), server
@@ -94,20 +101,18 @@ async def start_server(runtime: Runtime) -> RunningServer:
         pb_grpc.add_DirectoryServiceServicer_to_server(
             DirectoryServicer(runtime.directory_commands), server
         )
-        pb_grpc.add_GrantServiceServicer_to_server(
-            GrantServicer(runtime.grant_commands, runtime.fleet_commands), server
-        )
         pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
         register_privacy_service(
             server, authenticator=runtime.authenticator, privacy=runtime.privacy
         )
         ipb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(runtime.identity), server)
-    register_accesslog_services(
-        server,
-        queries=runtime.access_log_queries,
-        owner_requests=runtime.owner_log_requests,
-        credentials=runtime.reader_credentials,
-    )
+    if services is not BULK_SERVICE_NAMES:
+        register_accesslog_services(
+            server,
+            queries=runtime.access_log_queries,
+            owner_requests=runtime.owner_log_requests,
+            credentials=runtime.reader_credentials,
+        )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -157,8 +162,11 @@ def _add_ports(server: grpc.aio.Server, settings: Settings) -> tuple[int, int | 
 
 
 def served_services(settings: Settings) -> tuple[str, ...]:
-    """The gRPC services of this process: every one, or, for a process that only ships
-    (``ship_events=only``), the access log's (queries and owner requests) and health."""
+    """The gRPC services of this process: every one; for a process that only ships
+    (``ship_events=only``), the access log's (queries and owner requests); for a bulk process
+    (``role=bulk``), the grant service. Health and reflection always."""
+    if settings.role == "bulk":
+        return BULK_SERVICE_NAMES
     return ACCESSLOG_SERVICE_NAMES if settings.ship_events == "only" else SERVICE_NAMES
 
 
@@ -272,6 +280,11 @@ async def serve(
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain gracefully and close."""
     stop = stop or asyncio.Event()
+    if settings.role == "bulk":
+        # Imports take the CPU the unlock processes leave (measured: bench/README.md, "Fleet
+        # bulk issuance"). nice(2) applies to this thread; every thread started later (gRPC's,
+        # the executor's) inherits it.
+        os.nice(settings.bulk_nice)
     runtime = await Runtime.open(settings, clock=clock)
     try:
         running = await start_server(runtime)

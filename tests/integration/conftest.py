@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,9 @@ from tests.conftest import free_port
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, *, redis_url: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, redis_url: str | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         env = {**os.environ, "AUTHORITY_LOG_FORMAT": "json", "AUTHORITY_GRACE_SECONDS": "10"}
@@ -31,7 +33,7 @@ class ServerProcess:
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "authority", "serve", "--data-dir", str(data_dir),
-                 "--listen", f"127.0.0.1:{self.port}"],
+                 "--listen", f"127.0.0.1:{self.port}", *args],
                 env=env, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -56,8 +58,10 @@ def spawn(tmp_path: Path) -> Iterator[type[ServerProcess]]:
     started: list[ServerProcess] = []
 
     class Tracked(ServerProcess):
-        def __init__(self, data_dir: Path, *, redis_url: str | None = None) -> None:
-            super().__init__(data_dir, redis_url=redis_url)
+        def __init__(
+            self, data_dir: Path, *, redis_url: str | None = None, args: Sequence[str] = ()
+        ) -> None:
+            super().__init__(data_dir, redis_url=redis_url, args=args)
             started.append(self)
 
     yield Tracked

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -13,6 +14,7 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2
 
+from authority.client import chunk_items, grant_item
 from authority.config import Settings
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import _start_redis, free_port, run_server_in_thread
@@ -99,6 +101,37 @@ def test_revocation_is_seen_by_the_next_decision_on_every_process(
     assert on_b2.request_unlock("door-2").reason == pb.DECISION_REASON_ORGANISATION_SUSPENDED
     assert a.stop() == 0
     assert b.stop() == 0
+
+
+def test_a_bulk_process_serves_imports_beside_the_unlock_processes(
+    spawn: type[ServerProcess], tmp_path: Path, redis_url: str
+) -> None:
+    """``serve --role bulk``: only the grant service, at a lower CPU priority (every thread), on
+    the unlock processes' Redis; what it issues is decided by them at once."""
+    a = spawn(tmp_path / "a", redis_url=redis_url)
+    bulk = spawn(tmp_path / "bulk", redis_url=redis_url,
+                 args=["--role", "bulk", "--ship-events", "off"])  # fmt: skip
+    w = build_world(a.admin)
+    org_on_bulk = bulk.admin.with_credential(w.org._metadata[0][1].removeprefix("Bearer "))
+    until = datetime.now(UTC) + timedelta(days=30)
+    items = [grant_item(idempotency_key="k1", key_holder_id=w.holder_id, door_id=w.door_id,
+                        valid_until=until)]  # fmt: skip
+    (created,) = [r for resp in org_on_bulk.issue_grants(chunk_items(items)) for r in resp.results]
+    assert created.status == pb.GRANT_ITEM_STATUS_CREATED
+    w.org.revoke_grant(w.grant_id)  # the world's own grant: the new one must be what allows
+    allowed = w.holder.request_unlock(w.door_id)  # on process A
+    assert (allowed.decision, allowed.grant_id) == (pb.DECISION_ALLOW, created.grant_id)
+    holder_on_bulk = bulk.admin.with_credential(w.holder._metadata[0][1].removeprefix("Bearer "))
+    with pytest.raises(grpc.RpcError) as info:
+        holder_on_bulk.request_unlock(w.door_id)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    niceness = {
+        int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        for task in Path(f"/proc/{bulk.proc.pid}/task").iterdir()
+    }
+    assert niceness == {10}
+    assert bulk.stop() == 0
+    assert a.stop() == 0
 
 
 def test_health_follows_redis(tmp_path: Path) -> None:

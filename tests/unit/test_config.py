@@ -225,6 +225,19 @@ def test_redacted_without_secrets_shows_none() -> None:
     assert out["admin_credential"] is None
 
 
+def test_a_bulk_process_needs_the_unlock_processes_redis_and_leaves_shipping_to_them() -> None:
+    with pytest.raises(InvalidArgument, match="REDIS_URL"):
+        Settings.load({"AUTHORITY_ROLE": "bulk", "AUTHORITY_SHIP_EVENTS": "off"})
+    with pytest.raises(InvalidArgument, match="AUTHORITY_SHIP_EVENTS=off"):
+        Settings.load({"AUTHORITY_ROLE": "bulk", "REDIS_URL": "redis://r:6379/0"})
+    with pytest.raises(InvalidArgument, match="bulk_nice"):
+        Settings.load({"AUTHORITY_BULK_NICE": "20"})
+    s = Settings.load(
+        {"AUTHORITY_ROLE": "bulk", "AUTHORITY_SHIP_EVENTS": "off", "REDIS_URL": "redis://r:6379/0"}
+    )
+    assert (s.role, s.bulk_nice) == ("bulk", 10)
+
+
 def test_redacted_hides_a_password_in_the_redis_url() -> None:
     s = Settings.load({"REDIS_URL": "rediss://default:hunter2-redis-pass@redis.internal:6380/0"})
     assert "hunter2-redis-pass" not in repr(s.redacted())
@@ -284,6 +297,8 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "person_master_key": "master-x",
         "privacy_erasure_delay_days": "30",
         "privacy_sweep_interval_seconds": "86400.5",
+        "role": "all",
+        "bulk_nice": "5",
         "log_format": "console",
         "log_level": "ERROR",
     }
