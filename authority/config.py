@@ -113,6 +113,12 @@ class Settings:
     """host:port of a second listener that requires client certificates (partners, bridges),
     while phones use the TLS-only listen address. Empty: none."""
 
+    holder_app_credentials: bool = field(
+        default=True, metadata={"env": "AUTHORITY_HOLDER_APP_CREDENTIALS"}
+    )
+    """Whether CreateKeyHolder still returns a long-lived app credential (and such credentials
+    are accepted). Off: apps only log in (IdentityService.Login) for 15-minute sessions."""
+
     allow_insecure: bool = field(default=False, metadata={"env": "AUTHORITY_ALLOW_INSECURE"})
     """Force plaintext on a non-loopback address (never in production)."""
 

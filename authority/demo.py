@@ -131,7 +131,14 @@ def run_demo(*, data_dir: Path | None = None, verbose: bool = False) -> int:
         directory = data_dir or Path(tmp) / "data"
         monday = _next_monday(datetime.now(UTC))
         clock = FixedClock(monday.replace(hour=7, minute=30).astimezone(UTC))
-        settings = Settings.load({}, data_dir=directory, listen="127.0.0.1:0", log_format="console")
+        # Apps only log in: no long-lived app credential is handed out or accepted.
+        settings = Settings.load(
+            {},
+            data_dir=directory,
+            listen="127.0.0.1:0",
+            log_format="console",
+            holder_app_credentials=False,
+        )
         server = _ServerThread(settings, clock)
         running = server.start()
         try:

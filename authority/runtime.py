@@ -222,6 +222,7 @@ class Runtime:
                 token_ttl=settings.token_ttl_seconds,
                 offline_token_ttl=settings.offline_token_ttl_seconds,
                 policy=policy,
+                app_credentials=settings.holder_app_credentials,
             ),
             directory_commands=DirectoryCommands(
                 directory=store,
@@ -232,6 +233,7 @@ class Runtime:
                 grants=store,
                 device_keys=store,
                 epoch_bumps=epoch_bumps,
+                app_credentials=settings.holder_app_credentials,
             ),
             grant_commands=GrantCommands(
                 directory=store,
@@ -269,7 +271,13 @@ class Runtime:
                 clock=clock,
             ),
             events=events,
-            authenticator=Authenticator(store, store, identity_store, clock),
+            authenticator=Authenticator(
+                store,
+                store,
+                identity_store,
+                clock,
+                app_credentials=settings.holder_app_credentials,
+            ),
             identity=Identity(
                 store=identity_store,
                 holders=store,

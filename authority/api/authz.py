@@ -86,7 +86,9 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         _principal.set(principal)
         return principal
 
-    async def _refused(self, method: str, principal: Principal | None, exc: AuthorityError) -> None:
+    async def _refused(
+        self, method: str, principal: Principal | None, exc: AuthorityError, by: str = "table"
+    ) -> None:
         denied = isinstance(exc, PermissionDenied)
         try:
             await self._events.record(
@@ -99,14 +101,23 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
                         actor_role=principal.role.value if principal else "",
                         actor_id=principal.credential_id if principal else "",
                         organisation_id=(principal.organisation_id or "") if principal else "",
+                        detail=f'{{"by":"{by}"}}',
                     )
                 ]
             )
         except AuthorityError:  # the refusal stands even when the log cannot take it now
             log.warning("refusal not logged", extra={"rpc": method})
 
+    async def _denied_later(self, method: str, principal: Principal, context: Context) -> None:
+        """A use case refused the admitted caller (e.g. an organisation admin creating a platform
+        admin): that permission denial is an event too."""
+        if context.code() is grpc.StatusCode.PERMISSION_DENIED:
+            denial = PermissionDenied(context.details() or "")
+            await self._refused(method, principal, denial, by="use_case")
+
     def _wrap(self, handler: Handler, method: str) -> Handler:
         admit = self._admit
+        denied_later = self._denied_later
         # The stubs type the behaviours for the sync server; on grpc.aio they are coroutines
         # and async generators.
         inner_uu: Any = handler.unary_unary
@@ -116,8 +127,12 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         if inner_uu is not None:
 
             async def unary_unary(request: Any, context: Context) -> Any:
-                await admit(method, context)
-                return await inner_uu(request, context)
+                principal = await admit(method, context)
+                try:
+                    return await inner_uu(request, context)
+                except grpc.aio.AbortError:
+                    await denied_later(method, principal, context)
+                    raise
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -127,9 +142,13 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         if inner_us is not None:
 
             async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-                await admit(method, context)
-                async for response in inner_us(request, context):
-                    yield response
+                principal = await admit(method, context)
+                try:
+                    async for response in inner_us(request, context):
+                        yield response
+                except grpc.aio.AbortError:
+                    await denied_later(method, principal, context)
+                    raise
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
@@ -139,8 +158,12 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         if inner_su is not None:
 
             async def stream_unary(requests: Any, context: Context) -> Any:
-                await admit(method, context)
-                return await inner_su(requests, context)
+                principal = await admit(method, context)
+                try:
+                    return await inner_su(requests, context)
+                except grpc.aio.AbortError:
+                    await denied_later(method, principal, context)
+                    raise
 
             return grpc.stream_unary_rpc_method_handler(
                 stream_unary,
@@ -149,9 +172,13 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
             )
 
         async def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
-            await admit(method, context)
-            async for response in inner_ss(requests, context):
-                yield response
+            principal = await admit(method, context)
+            try:
+                async for response in inner_ss(requests, context):
+                    yield response
+            except grpc.aio.AbortError:
+                await denied_later(method, principal, context)
+                raise
 
         return grpc.stream_stream_rpc_method_handler(
             stream_stream,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from authority.app.credentials import (
+    APP_CREDENTIALS_OFF,
     PresentedCredential,
     Principal,
     Role,
@@ -49,7 +50,10 @@ class Authenticator:
         holders: HolderCredentialReader,
         accounts: AccountSessionReader | None = None,
         clock: SecondsClock | None = None,
+        *,
+        app_credentials: bool = True,
     ) -> None:
+        self._app_credentials = app_credentials
         self._credentials = credentials
         self._holders = holders
         self._accounts = accounts
@@ -70,6 +74,8 @@ class Authenticator:
 
     async def _resolve(self, presented: PresentedCredential) -> Principal:
         if presented.is_holder:
+            if presented.session_id is None and not self._app_credentials:
+                raise Unauthenticated(APP_CREDENTIALS_OFF)
             stored = await self._holders.holder_credential_digest(
                 presented.credential_id, presented.stored_field
             )

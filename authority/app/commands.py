@@ -84,10 +84,12 @@ class DirectoryCommands:
         grants: GrantLister,
         device_keys: DeviceKeyStore,
         epoch_bumps: EpochBumps,
+        app_credentials: bool = True,
     ) -> None:
         self._dir = directory
         self._holders = holders
         self._creds = credentials
+        self._app_credentials = app_credentials
         self._clock = clock
         self._audit = AuditTrail(events)
         self._grants = grants
@@ -280,6 +282,8 @@ class DirectoryCommands:
             created_at=self._clock.now(),
         )
         credential, cred_digest = new_credential(holder.key_holder_id)
+        if not self._app_credentials:  # stored, never shown: the app logs in instead
+            credential = ""
         await self._holders.create_holder(holder, cred_digest)
         await self._audit.admin(
             principal, "holder.create", organisation_id=org_id, holder_id=holder.key_holder_id

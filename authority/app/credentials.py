@@ -194,6 +194,12 @@ def _secret() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
+APP_CREDENTIALS_OFF = (
+    "long-lived app credentials are switched off here: log in (IdentityService.Login) and send "
+    "the session's access credential"
+)
+
+
 def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("ascii")).digest()
 

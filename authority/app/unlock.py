@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from authority.app.credentials import PresentedCredential
+from authority.app.credentials import APP_CREDENTIALS_OFF, PresentedCredential
 from authority.domain.claims import UnlockClaims
 from authority.domain.decision import UnlockDecision, decide_unlock
 from authority.domain.errors import (
@@ -60,7 +60,9 @@ class UnlockService:
         token_ttl: int,
         offline_token_ttl: int = 12 * 3600,
         policy: AccessPolicy | None = None,
+        app_credentials: bool = True,
     ) -> None:
+        self._app_credentials = app_credentials
         self._directory = directory
         self._events = events
         self._snapshots = snapshots
@@ -70,6 +72,24 @@ class UnlockService:
         self._ttl = token_ttl
         self._offline_ttl = offline_token_ttl
         self._policy = policy
+
+    async def _refused(self, credential: PresentedCredential, action: str, door_id: str) -> None:
+        """A refused caller is an access-log event like any other refusal (the claimed subject,
+        never the secret). Only on refusal: the accepted path records nothing extra."""
+        await self._events.record(
+            [
+                event(
+                    EventKind.ADMIN,
+                    action,
+                    "refused",
+                    reason=UNLOCK_METHOD,
+                    actor_role="key_holder" if credential.is_holder else "",
+                    actor_id=credential.credential_id,
+                    door_id=door_id,
+                    detail='{"by":"unlock"}',
+                )
+            ]
+        )
 
     async def request_unlock(
         self,
@@ -91,8 +111,12 @@ class UnlockService:
                 "the device key, and the device signs the relay's challenge at the door"
             )
         if not credential.is_holder:
+            await self._refused(credential, "auth.denied", door_id)
             raise PermissionDenied("only key holders can request unlocks (use the app credential)")
         holder_id = credential.credential_id
+        if credential.session_id is None and not self._app_credentials:
+            await self._refused(credential, "auth.unauthenticated", door_id)
+            raise Unauthenticated(APP_CREDENTIALS_OFF)
 
         door = self._directory.door(door_id)
         site_id = door.site_id if door else None
@@ -101,6 +125,7 @@ class UnlockService:
         now_s = int(now.timestamp())
         snapshot = await self._snapshots.read_snapshot(holder_id, door_id, site_id, field)
         if snapshot is None or not credential.matches(snapshot.credential_digest, now_s):
+            await self._refused(credential, "auth.unauthenticated", door_id)
             raise Unauthenticated("invalid credential")
         if snapshot.directory_version > self._directory.version:
             # The directory changed after our replica last looked: catch up before deciding.
@@ -111,6 +136,7 @@ class UnlockService:
         if door is not None and door.site_id != site_id:
             fresh = await self._snapshots.read_snapshot(holder_id, door_id, door.site_id, field)
             if fresh is None or not credential.matches(fresh.credential_digest, now_s):
+                await self._refused(credential, "auth.unauthenticated", door_id)
                 raise Unauthenticated("invalid credential")
             snapshot = fresh
         if offline and snapshot.device_key is None:
@@ -158,6 +184,9 @@ class UnlockService:
         # The decision is in the durable log before the caller hears of it.
         await self._events.record([decision_event(outcome, door_id, now)])
         return outcome
+
+
+UNLOCK_METHOD = "/authority.v1.UnlockService/RequestUnlock"
 
 
 def decision_event(outcome: UnlockOutcome, door_id: str, now: datetime) -> AccessEvent:

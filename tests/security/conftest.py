@@ -17,7 +17,11 @@ from tests.conftest import ServerHandle, run_server_in_thread
 
 
 def serve_module(
-    redis_server: str, tmp_path_factory: pytest.TempPathFactory, *, clock: Clock | None = None
+    redis_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    clock: Clock | None = None,
+    **overrides: Any,
 ) -> Iterator[ServerHandle]:
     redis.Redis.from_url(redis_server).flushall()
     settings = Settings.load(
@@ -28,6 +32,7 @@ def serve_module(
         grace_seconds=2.0,
         log_format="console",
         log_level="ERROR",
+        **overrides,
     )
     client = redis.Redis.from_url(redis_server)
     for shard in range(settings.event_shards):  # nobody ships: the events stay readable

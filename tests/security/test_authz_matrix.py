@@ -675,3 +675,31 @@ def test_denials_and_bad_credentials_are_in_the_access_log(matrix: Matrix) -> No
     assert refused, "the bad credential is not in the access log"
     secret = holder.credential.split(".")[1]
     assert not any(secret[:-4] in json.dumps(e) for e in logged), "a secret reached the log"
+
+
+def test_refusals_inside_the_unlock_path_and_the_use_cases_are_logged(matrix: Matrix) -> None:
+    holder = next(c for c in matrix.callers if c.role is Role.KEY_HOLDER)
+    assert holder.credential is not None
+    forged = Caller("forger", Role.KEY_HOLDER, holder.credential[:-4] + "AAAA")
+    unlock = "/authority.v1.UnlockService/RequestUnlock"
+    code, _ = call(matrix, unlock, REQUESTS[unlock][1](matrix.a), forged)
+    assert code is grpc.StatusCode.UNAUTHENTICATED
+    organisation = next(c for c in matrix.callers if c.role is Role.ORGANISATION)
+    create = "/authority.v1.IdentityService/CreateAccount"
+    code, _ = call(
+        matrix,
+        create,
+        ipb.CreateAccountRequest(login="would-be-admin", role=ipb.ACCOUNT_ROLE_PLATFORM_ADMIN),
+        organisation,
+    )
+    assert code is grpc.StatusCode.PERMISSION_DENIED  # allowed by the table, refused by the rule
+    logged = buffered_events(matrix.handle)
+    failed_unlocks = [
+        e for e in logged if e["action"] == "auth.unauthenticated" and e["reason"] == unlock
+    ]
+    assert failed_unlocks
+    assert failed_unlocks[-1]["door_id"] == matrix.a.door_id
+    assert failed_unlocks[-1]["actor_id"] == holder.credential.split(".")[0]
+    by_rule = [e for e in logged if e["action"] == "auth.denied" and e["reason"] == create]
+    assert by_rule
+    assert json.loads(by_rule[-1]["detail"]) == {"by": "use_case"}

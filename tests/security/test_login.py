@@ -354,3 +354,52 @@ def test_scoped_api_credentials_rotate_and_revoke(served: Served) -> None:
         rotated.credential.credential_id: True,
         overlapped.credential.credential_id: False,
     }
+
+
+def test_the_identity_cli(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io  # noqa: PLC0415
+
+    from authority.cli import main  # noqa: PLC0415
+
+    target = ["--target", served.handle.target]
+    admin = [*target, "--credential", served.handle.admin_credential]
+
+    def run(*argv: str, stdin: str = "") -> dict[str, Any]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))  # the password, as a script pipes it
+        assert main([*argv, "--json"]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    name = _login_name()
+    created = run("account", "create", "--login", name, "--role", "site_owner",
+                  "--owner", "owner-cli", *admin)  # fmt: skip
+    assert created["account_id"].startswith("acc_")
+    activated = run("account", "activate", "--code", created["activation_code"],
+                    "--password-stdin", *target, stdin=PASSWORD + "\n")  # fmt: skip
+    assert activated["totp_uri"].startswith("otpauth://")
+    session = run("login", "--login", name, "--password-stdin", *target, stdin=PASSWORD + "\n")
+    assert session["role"] == "site_owner"
+    renewed = run("session", "refresh", session["refresh_credential"], *target)
+    assert renewed["session_id"] == session["session_id"]
+    assert run("logout", *target, "--credential", renewed["access_credential"])["session_id"]
+    w = build_world(served.handle.admin, door_id=f"door-{secrets.token_hex(3)}")
+    made = run("credential", "create", "--organisation", w.org_id, "--scope", "logs:read",
+               "--label", "siem", *admin)  # fmt: skip
+    listed = run("credential", "list", "--organisation", w.org_id, *admin)
+    assert [c["credential_id"] for c in listed["credentials"]] == [
+        made["credential"]["credential_id"]
+    ]
+    assert made["secret_credential"] not in json.dumps(listed)
+    revoked = run("credential", "revoke", made["credential"]["credential_id"], *admin)
+    assert revoked["revoked"]
+    policy = run("login-policy", "set", "--organisation", w.org_id, "--max-failed", "4", *admin)
+    assert policy["max_failed_logins"] == 4
+    bridge = run("credential", "bridge", "--name", "cli-bridge", *admin)
+    assert bridge["credential_id"].startswith("brg_")
+    # Wrong password: exit 1 with the status, nothing echoed.
+    monkeypatch.setattr("sys.stdin", io.StringIO("not the password\n"))
+    assert main(["login", "--login", name, "--password-stdin", *target]) == 1
+    out = capsys.readouterr().out
+    assert "UNAUTHENTICATED" in out
+    assert "not the password" not in out

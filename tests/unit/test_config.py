@@ -283,6 +283,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "tls_key_file": "/k.pem",
         "tls_client_ca_file": "/ca.pem",
         "mtls_listen": "0.0.0.0:7001",
+        "holder_app_credentials": "false",
         "allow_insecure": "true",
         "grace_seconds": "3.25",
         "max_message_bytes": "4096",

@@ -1,0 +1,38 @@
+"""With ``holder_app_credentials`` off, nothing long-lived reaches a phone: CreateKeyHolder
+returns no credential, a long-lived one is refused everywhere, and the app logs in instead."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from authority.v1 import authority_pb2 as pb
+from tests.conftest import ServerHandle
+from tests.integration.helpers import build_world
+from tests.security.conftest import serve_module
+
+
+@pytest.fixture(scope="module")
+def handle(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    yield from serve_module(redis_server, tmp_path_factory, holder_app_credentials=False)
+
+
+def test_apps_only_log_in(handle: ServerHandle) -> None:
+    w = build_world(handle.admin, door_id=f"door-{secrets.token_hex(3)}")
+    made = w.org.create_key_holder()
+    assert made.holder_credential == ""  # nothing long-lived to hand to a phone
+    session = w.org.app_login(w.holder_id, "the app's password 1")
+    app = handle.admin.with_credential(session.access_credential)
+    assert app.request_unlock(w.door_id, b"c" * 16).decision == pb.DECISION_ALLOW
+    long_lived = handle.admin.with_credential(f"{w.holder_id}.{'A' * 43}")
+    for call in (
+        lambda: long_lived.request_unlock(w.door_id, b"c" * 16),
+        lambda: long_lived.list_grants(w.holder_id),
+    ):
+        with pytest.raises(grpc.RpcError) as info:
+            call()
+        assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert "Login" in (info.value.details() or "")  # type: ignore[attr-defined]
