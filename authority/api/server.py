@@ -250,6 +250,8 @@ async def _run_privacy_sweeps(runtime: Runtime, stop: asyncio.Event) -> None:
                 )
         except AuthorityError as exc:  # Redis or ClickHouse away: try again next interval
             log.warning("privacy sweep failed", extra={"error": str(exc)})
+        except Exception:  # a bug: loud, but the server (and the next interval) carries on
+            log.exception("privacy sweep crashed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
 

@@ -442,12 +442,12 @@ class PrivacyCommands:
         if principal.role is Role.KEY_HOLDER:
             raise PermissionDenied("door units are attached by the operator or the organisation")
         validate_id(site_id, field_name="site_id")
-        if await self._sites.get_site(site_id) is None:
-            raise NotFound(f"site {site_id} does not exist")
         if await self._persons.pending_erasure(holder_id) is not None:
             raise FailedPrecondition(
                 f"key holder {holder_id} has asked to be erased: no door unit can be attached"
             )
+        if await self._sites.get_site(site_id) is None:
+            raise NotFound(f"site {site_id} does not exist")
         await self._persons.add_door_unit(holder_id, site_id)
         await self._record(EventKind.ADMIN, "door_unit.mount", principal, holder, site_id=site_id)
 

@@ -291,7 +291,7 @@ class PersonStore(Protocol):
         ...
 
     async def unused_since(self, before: datetime) -> list[str]:
-        """Holders whose latest known use (or registration) is before ``before``."""
+        """Holders whose latest known use (or registration) is at or before ``before``."""
         ...
 
     async def last_use_watermark(self) -> datetime | None:

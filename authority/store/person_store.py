@@ -314,7 +314,7 @@ class RedisPersonStore:
         await self._call(self._r.zadd(LAST_USE, {holder_id: _ms(at)}, nx=True))
 
     async def unused_since(self, before: datetime) -> list[str]:
-        ids = await self._call(self._r.zrangebyscore(LAST_USE, "-inf", f"({_ms(before)}"))
+        ids = await self._call(self._r.zrangebyscore(LAST_USE, "-inf", _ms(before)))
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def last_use_watermark(self) -> datetime | None:
