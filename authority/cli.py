@@ -259,9 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     from authority.accesslog.audit_cli import add_audit_commands  # noqa: PLC0415
 
     add_audit_commands(sub)
-    from authority.privacy_cli import add_privacy_commands  # noqa: PLC0415
+    from authority.privacy_cli import add_backup_commands, add_privacy_commands  # noqa: PLC0415
 
     add_privacy_commands(sub)
+    add_backup_commands(sub)
     return parser
 
 

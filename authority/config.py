@@ -167,6 +167,10 @@ class Settings:
     """Base64url 32-byte key wrapping every person's data key, shared by hosts on one Redis;
     empty: generated in data_dir/keys/person-master.key (0600)."""
 
+    backup_key: Secret | None = field(default=None, metadata={"env": "AUTHORITY_BACKUP_KEY"})
+    """Base64url 32-byte key encrypting the keys inside backup archives (to restore on another
+    host); empty: data_dir/backup.key (0600), made on the first backup. Never in an archive."""
+
     privacy_erasure_delay_days: int = field(
         default=0, metadata={"env": "AUTHORITY_PRIVACY_ERASURE_DELAY_DAYS"}
     )

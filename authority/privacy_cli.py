@@ -248,3 +248,148 @@ def add_privacy_commands(sub: Any) -> None:
     command(privacy, "sweep", "run the privacy job now (due erasures, one-year rule)", _sweep,
             holder=False)  # fmt: skip
     command(privacy, "report", "what is held, by category and age", _report, holder=False)
+
+
+# -- backup and restore (local: they talk to Redis and the data directory, not the server) -----
+
+
+def _backup_settings(ns: argparse.Namespace) -> Any:
+    from authority.config import Settings  # noqa: PLC0415
+
+    return Settings.load(data_dir=ns.data_dir, redis_url=ns.redis_url)
+
+
+async def _with_redis(settings: Any, *, restoring: bool, work: Callable[[Any], Any]) -> Any:
+    """Run ``work(client)`` against REDIS_URL, or the embedded redis-server: the running
+    server's (backup only), else one started here for the duration."""
+    from authority.store.connect import connect  # noqa: PLC0415
+    from authority.store.embedded import EmbeddedRedis  # noqa: PLC0415
+
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        running = (settings.data_dir / "server.json").exists()
+        if restoring and running:
+            from authority.domain.errors import FailedPrecondition  # noqa: PLC0415
+
+            raise FailedPrecondition(
+                f"a server runs on {settings.data_dir} (server.json): stop it before restoring"
+            )
+        embedded = EmbeddedRedis(settings.data_dir, binary=settings.redis_server)
+        url = embedded.url if running else embedded.start()
+        if running:
+            embedded = None  # the server's: not ours to stop
+    client = connect(url)
+    try:
+        return await work(client)
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _backup_key(settings: Any) -> bytes:
+    from authority.store.backup import load_or_create_backup_key  # noqa: PLC0415
+    from authority.tokens.keyring import b64url_decode  # noqa: PLC0415
+
+    configured = settings.backup_key.reveal() if settings.backup_key else None
+    return load_or_create_backup_key(
+        settings.data_dir, b64url_decode(configured) if configured else None
+    )
+
+
+def cmd_backup(ns: argparse.Namespace) -> int:
+    from authority.cli import run  # noqa: PLC0415
+    from authority.store.backup import backup  # noqa: PLC0415
+
+    settings = _backup_settings(ns)
+    key = _backup_key(settings)
+
+    async def work(client: Any) -> Any:
+        return await backup(client, data_dir=settings.data_dir, out=ns.out, backup_key=key)
+
+    summary: Any = run(_with_redis(settings, restoring=False, work=work))
+    out = {"archive": str(summary.path), "redis_keys": summary.keys, "key_files": summary.key_files}
+    print(json.dumps(out) if ns.json else f"backup written: {out}")
+    return 0
+
+
+def _erasure_records(settings: Any) -> list[Any]:
+    """The ledger's records, plus erasures only the access log knows (appended to the ledger)."""
+    from authority.accesslog.clickhouse import open_clickhouse  # noqa: PLC0415
+    from authority.accesslog.holder_history import logged_erasures  # noqa: PLC0415
+    from authority.domain.errors import AuthorityError  # noqa: PLC0415
+    from authority.store.erasure_ledger import FileErasureLedger  # noqa: PLC0415
+
+    ledger = FileErasureLedger.in_data_dir(settings.data_dir)
+    records = ledger.records()
+    chdb = settings.data_dir / "clickhouse"
+    if settings.clickhouse_url or chdb.exists():
+        try:
+            client = open_clickhouse(url=settings.clickhouse_url, path=chdb)
+        except AuthorityError as exc:
+            console.print(f"[yellow]access log not readable ({exc}); ledger file only[/]")
+            return records
+        try:
+            known = {r.holder_id for r in records}
+            for record in logged_erasures(client):
+                if record.holder_id not in known:
+                    ledger.append(record)
+                    records.append(record)
+        finally:
+            client.close()
+    return records
+
+
+def cmd_restore(ns: argparse.Namespace) -> int:
+    from authority.app.privacy import reapply_erasures  # noqa: PLC0415
+    from authority.cli import run  # noqa: PLC0415
+    from authority.domain.errors import InvalidArgument  # noqa: PLC0415
+    from authority.runtime import load_person_keys  # noqa: PLC0415
+    from authority.store.backup import restore  # noqa: PLC0415
+    from authority.store.person_store import RedisPersonStore  # noqa: PLC0415
+
+    if not ns.yes:
+        raise InvalidArgument("restore replaces the whole Redis state: confirm with --yes")
+    settings = _backup_settings(ns)
+    key = _backup_key(settings)
+    records = _erasure_records(settings)
+
+    async def work(client: Any) -> Any:
+        async def reapply() -> int:
+            persons = RedisPersonStore(client, load_person_keys(settings))
+            return await reapply_erasures(persons, records)
+
+        return await restore(
+            client, archive=ns.archive, data_dir=settings.data_dir, backup_key=key, reapply=reapply
+        )
+
+    summary: Any = run(_with_redis(settings, restoring=True, work=work))
+    out = {
+        "redis_keys": summary.keys,
+        "key_files": summary.key_files,
+        "erasures_reapplied": summary.erasures_reapplied,
+    }
+    print(json.dumps(out) if ns.json else f"restored: {out}")
+    return 0
+
+
+def add_backup_commands(sub: Any) -> None:
+    for name, help_, fn in (
+        ("backup", "archive the Redis state and the keys (keys encrypted; 0600)", cmd_backup),
+        (
+            "restore",
+            "restore an archive, then re-apply every erasure (server stopped)",
+            cmd_restore,
+        ),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--data-dir", type=Path, help="data directory (AUTHORITY_DATA_DIR)")
+        p.add_argument("--redis-url", help="external Redis (REDIS_URL); default: the embedded one")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "backup":
+            p.add_argument("--out", type=Path, required=True, help="the archive to write")
+        else:
+            p.add_argument("archive", type=Path, help="the archive to restore")
+            p.add_argument("--yes", action="store_true", help="replace the Redis state")
+        p.set_defaults(func=fn)

@@ -17,6 +17,7 @@ from authority.accesslog.query import _EVENT_COLUMNS, _event_from_row
 from authority.accesslog.schema import EVENTS_TABLE
 from authority.domain.errors import FailedPrecondition
 from authority.domain.events import AccessEvent
+from authority.domain.privacy import ErasureReason, ErasureRecord
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -92,6 +93,27 @@ class ClickHouseHolderHistory:
         counts = dict.fromkeys(("<12m", "12m-24m", "24m-36m", ">=36m"), 0)
         counts.update({str(a): int(n) for a, n in rows})
         return counts
+
+
+def logged_erasures(client: Client, *, table: str = EVENTS_TABLE) -> list[ErasureRecord]:
+    """The erasures the access log records (``person.erase`` events): the ledger's second
+    source, for a host whose ledger file is lost or was never shared (synchronous)."""
+    rows = query_rows(
+        client,
+        f"SELECT holder_id, min(toUnixTimestamp64Milli(ts)), any(reason) FROM {table} "  # noqa: S608
+        "WHERE action = 'person.erase' AND outcome = 'ok' AND holder_id != '' GROUP BY holder_id",
+        parameters={},
+        settings={},
+        what="reading erasures from the access log",
+    )
+    return [
+        ErasureRecord(
+            holder_id=str(h),
+            erased_at=datetime.fromtimestamp(int(ms) / 1000, UTC),
+            reason=ErasureReason(str(r)),
+        )
+        for h, ms, r in rows
+    ]
 
 
 class HolderHistoryNotHere:

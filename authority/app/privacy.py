@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -316,10 +316,7 @@ class PrivacyCommands:
         records = await asyncio.to_thread(self._ledger.records)
         if not always and len(records) <= await self._persons.applied_ledger_records():
             return 0
-        for record in records:
-            await self._persons.erase(record.holder_id, force=True)
-        await self._persons.mark_ledger_applied(len(records))
-        return len(records)
+        return await reapply_erasures(self._persons, records)
 
     # -- restriction of processing -------------------------------------------------------------
 
@@ -552,3 +549,12 @@ class PrivacyCommands:
 
 def _detail(**facts: object) -> str:
     return json.dumps(facts, sort_keys=True, separators=(",", ":"))
+
+
+async def reapply_erasures(persons: PersonStore, records: Sequence[ErasureRecord]) -> int:
+    """Erase again everyone ``records`` names (their data key included), whatever the store's
+    state: after a restore, an erased person's keys may be back. Idempotent."""
+    for record in records:
+        await persons.erase(record.holder_id, force=True)
+    await persons.mark_ledger_applied(len(records))
+    return len(records)

@@ -47,6 +47,7 @@ from authority.domain.model import Grant, HolderStatus, KeyHolder
 from authority.domain.ports import PersonCensus
 from authority.domain.privacy import Consent, PersonProfile, normalise_phone
 from authority.store import codec
+from authority.store.identity_store import login_state_key
 from authority.store.redis_store import RedisClient, RedisStore, holder_key
 
 MASTER_KEY_FILE = "person-master.key"
@@ -71,7 +72,8 @@ def phone_index_key(digest: str) -> str:
     return f"pidx:{{{digest}}}"
 
 
-# KEYS: person hash, units set, holder hash. ARGV: force ('1'/'0').
+# KEYS: person hash, units set, holder hash (record, grants, credential, device key, sessions),
+# the holder's login (password hash). ARGV: force ('1'/'0').
 # Returns {0, units…} when refused, {1, phone index entry or '', 1 if anything existed else 0}.
 ERASE_PERSON = """
 local units = redis.call('SMEMBERS', KEYS[2])
@@ -81,8 +83,8 @@ if #units > 0 and ARGV[1] ~= '1' then
   return out
 end
 local ph = redis.call('HGET', KEYS[1], 'ph') or ''
-local existed = redis.call('EXISTS', KEYS[1], KEYS[3], KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local existed = redis.call('EXISTS', KEYS[1], KEYS[3], KEYS[2], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return {1, ph, existed}
 """
 
@@ -271,7 +273,12 @@ class RedisPersonStore:
     async def erase(self, holder_id: str, *, force: bool = False) -> list[str]:
         reply = await self._call(
             self._erase(
-                keys=[person_key(holder_id), units_key(holder_id), holder_key(holder_id)],
+                keys=[
+                    person_key(holder_id),
+                    units_key(holder_id),
+                    holder_key(holder_id),
+                    login_state_key(holder_id),  # a holder's login key is its pseudonym
+                ],
                 args=["1" if force else "0"],
             )
         )

@@ -296,6 +296,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "event_max_backlog": "20000",
         "ship_events": "only",
         "person_master_key": "master-x",
+        "backup_key": "backup-x",
         "privacy_erasure_delay_days": "30",
         "privacy_sweep_interval_seconds": "86400.5",
         "role": "all",
