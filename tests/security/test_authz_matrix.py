@@ -8,7 +8,9 @@ server (real Redis, chDB), checked cell by cell against ``authority.app.authz.AU
   answer for ids that do not exist (no existence leak).
 
 Two tenants (A and B) each have an organisation, a site with its owner, a door, a key holder, a
-grant and an owner log request. The caller roles act for tenant A.
+grant and an owner log request. The callers act for tenant A: platform admin, operator analyst,
+organisation (full API credential), organisation API credential scoped to grants:read and
+logs:read, organisation analyst, site owner, key holder, bridge, and no credential at all.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class Caller:
     credential: str | None
     operator: bool = False
     """An operator analyst: no organisation, reads every organisation's log."""
+    scopes: frozenset[str] | None = None
+    """An organisation API credential limited to these scopes."""
 
 
 @dataclass
@@ -129,6 +133,12 @@ def _build_tenant(
         ),
         owner_cred,
     )
+    reader = _rpc(
+        channel,
+        "/authority.v1.IdentityService/CreateApiCredential",
+        ipb.CreateApiCredentialRequest(organisation_id=org_id, scopes=["grants:read", "logs:read"]),
+        h.admin_credential,
+    )
     extra = _rpc(
         channel,
         "/authority.v1.IdentityService/CreateApiCredential",
@@ -141,6 +151,7 @@ def _build_tenant(
     )  # fmt: skip
     return tenant, {
         "org": created.api_credential,
+        "reader": reader.secret_credential,
         "holder": made.holder_credential,
         "owner": owner_cred,
         "analyst": analyst_cred,
@@ -195,6 +206,12 @@ def matrix(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             Caller("admin", Role.ADMIN, h.admin_credential),
             Caller("operator analyst", Role.ANALYST, operator_analyst, operator=True),
             Caller("organisation", Role.ORGANISATION, creds_a["org"]),
+            Caller(
+                "API credential (grants:read, logs:read)",
+                Role.ORGANISATION,
+                creds_a["reader"],
+                scopes=frozenset({"grants:read", "logs:read"}),
+            ),
             Caller("organisation analyst", Role.ANALYST, creds_a["analyst"]),
             Caller("site owner", Role.SITE_OWNER, creds_a["owner"]),
             Caller("key holder", Role.KEY_HOLDER, creds_a["holder"]),
@@ -586,6 +603,8 @@ def expected_cell(rule: Rule, caller: Caller, other_tenant: bool, tenant_bound: 
         return "unauthenticated"
     reach = rule.reach.get(caller.role)
     if reach is None:
+        return "denied"
+    if caller.scopes is not None and rule.api_scope and rule.api_scope.value not in caller.scopes:
         return "denied"
     if not other_tenant or not tenant_bound:
         return "allowed"
