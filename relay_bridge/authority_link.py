@@ -112,11 +112,17 @@ class AuthorityLink:
         )
         return response.notice
 
-    def report_result_callback(self) -> Callable[[str, bytes, str], Awaitable[bool]]:
-        """A ``RelayBridge`` report hook: each result reported as the holder it was for."""
+    def report_result_callback(
+        self, bridge_credential: str | None = None
+    ) -> Callable[[str, bytes, str], Awaitable[bool]]:
+        """A ``RelayBridge`` report hook: each result reported as the bridge itself when it has
+        a credential of its own (role bridge: relay outcomes and notices only), else as the
+        holder it was for."""
 
         async def report(door_id: str, signed_result: bytes, credential: str) -> bool:
-            await self.with_credential(credential).report_result(door_id, signed_result)
+            await self.with_credential(bridge_credential or credential).report_result(
+                door_id, signed_result
+            )
             return True
 
         return report

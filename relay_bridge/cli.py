@@ -305,7 +305,8 @@ async def _open(
     config: BridgeConfig,
     ns: argparse.Namespace,
 ) -> list[Any]:
-    bridge = RelayBridge(link, radio, entries, config=config, report=link.report_result_callback())
+    report = link.report_result_callback(ns.bridge_credential)
+    bridge = RelayBridge(link, radio, entries, config=config, report=report)
     return await bridge.open_many((door, ns.credential) for door in ns.door)
 
 
@@ -389,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("open", help="open doors through their relays for a key holder")
     _authority_arguments(p, "the key holder's credential")
     p.add_argument("--door", action="append", required=True, help="door to open (repeatable)")
+    p.add_argument(
+        "--bridge-credential",
+        help="the bridge's own credential (brg_…, `authority credential bridge`) for reporting "
+        "the relays' results; default: report as the key holder",
+    )
     p.add_argument("--registry", type=Path, help="door → relay registry (real relays)")
     p.add_argument(
         "--emulated",

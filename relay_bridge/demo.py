@@ -24,6 +24,7 @@ from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.client import AuthorityClient
 from authority.tokens.cwt import decode_unverified, sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
+from authority.v1 import identity_pb2 as ipb
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import RelayBridge, relay_entries
@@ -112,7 +113,13 @@ async def _relay_demo(
         radio = Radio(central.client_backend, central.scanner_backend)
         link = AuthorityLink(target, credential=credential)
         entries = relay_entries(fleet.registry())
-        bridge = RelayBridge(link, radio, entries, report=link.report_result_callback())
+        # The bridge reports the relays' results with a credential of its own (role bridge).
+        bridge_credential = admin.call(
+            admin.identity.CreateBridgeCredential,
+            ipb.CreateBridgeCredentialRequest(name="nbg12-bridge"),
+        ).credential
+        report = link.report_result_callback(bridge_credential)
+        bridge = RelayBridge(link, radio, entries, report=report)
         outcome = await bridge.open("nbg12-lobby", credential)
         lobby = fleet.door("relay-nbg12-lobby")
         steps.append(
@@ -182,7 +189,7 @@ async def _relay_demo(
         impostor = await EmulatedFleet.start(
             air, [RelaySpec("relay-nbg12-lobby", "nbg12-lobby")], trusted_keys=trusted, clock=clock
         )
-        bridge_again = RelayBridge(link, radio, entries, report=link.report_result_callback())
+        bridge_again = RelayBridge(link, radio, entries, report=report)
         forged = await bridge_again.open("nbg12-lobby", credential)
         steps.append(RelayStep("impostor relay claims 'opened'", "forged", forged.status.value))
         steps.append(

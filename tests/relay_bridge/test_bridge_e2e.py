@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 from nacl.signing import SigningKey
 
@@ -19,6 +20,7 @@ from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.tokens.cwt import sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
+from authority.v1 import identity_pb2 as ipb
 from relay_bridge.authority_link import AuthorityLink, UnlockRefused
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status, relay_entries
@@ -96,7 +98,14 @@ async def radios(scene: Scene) -> AsyncIterator[Radios]:
 
 
 async def test_bridge_opens_the_door_with_a_fresh_token(scene: Scene, radios: Radios) -> None:
-    report = radios.link.report_result_callback()
+    admin = scene.server.admin
+    bridge_credential = admin.call(  # the bridge reports as itself (role bridge)
+        admin.identity.CreateBridgeCredential, ipb.CreateBridgeCredentialRequest(name="b-1")
+    ).credential
+    with pytest.raises(grpc.RpcError) as info:  # ... and can do nothing but report
+        await radios.link.with_credential(bridge_credential).request_unlock("door-1", b"c" * 16)
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    report = radios.link.report_result_callback(bridge_credential)
     bridge = RelayBridge(radios.link, radios.radio, radios.entries, report=report)
     outcome = await bridge.open("door-1", scene.holder_credential)
     assert outcome.status is Status.OPENED, outcome
