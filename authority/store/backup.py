@@ -5,18 +5,22 @@ The archive (a gzip'd tar, 0600) holds:
 
 * ``manifest.json``: format version, when, how many keys;
 * ``redis.jsonl``: every key as ``DUMP`` payload and remaining TTL (SCAN over every node; each
-  key is consistent by itself). Personal data in it is ciphertext under per-person data keys,
-  which are there only *wrapped* by the person-store master key;
+  key is consistent by itself), except the access log's buffer (``{log:*}``): its events belong
+  in ClickHouse, and an old copy of the shipper's chain head would fork the hash chain. Personal
+  data in it is ciphertext under per-person data keys, which are there only *wrapped* by the
+  person-store master key;
 * ``keys.sealed``: the files of ``<data_dir>/keys`` (token signing keys, audit key, person-store
   master key), encrypted (XChaCha20-Poly1305) under the **backup key**, which never goes into an
   archive: ``<data_dir>/backup.key`` (made on the first backup, 0600) or
   ``AUTHORITY_BACKUP_KEY``. Whoever holds an archive without that key reads no personal data.
 
 What the archive deliberately lacks: the erasure ledger. ``restore`` replaces the Redis state
-(``FLUSHALL``, then ``RESTORE`` of every key), writes the keys back, and then re-applies every
-erasure the ledger (and, where the access log is readable, its ``person.erase`` events) records,
-before anything is served: a person erased after the backup was taken has their data key,
-profile, grants and credential destroyed again, so the restore cannot bring them back.
+(every key but the access log's buffer is deleted, then every archived key restored; a buffer
+still there is shipped on, a lost one resumes the chain from ClickHouse's last row), writes the
+keys back, and then re-applies every erasure the ledger (and, where the access log is
+readable, its ``person.erase`` events) records, before anything is served: a person erased
+after the backup was taken has their data key, profile, grants and credential destroyed again,
+so the restore cannot bring them back.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from authority.store.redis_store import RedisClient
 FORMAT = 1
 BACKUP_KEY_FILE = "backup.key"
 BATCH = 500
+ACCESS_LOG_PREFIX = b"{log:"
+"""The access log's buffer, chain head and shipping leases: never archived, never replaced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +108,9 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-async def _scan_all(client: RedisClient) -> list[bytes]:
-    return [k async for k in client.scan_iter(count=1000)]
+async def _scan_state(client: RedisClient) -> list[bytes]:
+    """Every key but the access log's buffer."""
+    return [k async for k in client.scan_iter(count=1000) if not k.startswith(ACCESS_LOG_PREFIX)]
 
 
 async def backup(
@@ -111,7 +118,7 @@ async def backup(
 ) -> BackupSummary:
     """Write the archive to ``out`` (0600; replaced atomically)."""
     try:
-        keys = await _scan_all(client)
+        keys = await _scan_state(client)
         lines: list[bytes] = []
         for start in range(0, len(keys), BATCH):
             chunk = keys[start : start + BATCH]
@@ -183,7 +190,12 @@ async def restore(
             f.write(content)
         os.replace(tmp, keys_dir / name)
     try:
-        await client.flushall()
+        stale = await _scan_state(client)
+        for start in range(0, len(stale), BATCH):
+            pipe = client.pipeline(transaction=False)
+            for k in stale[start : start + BATCH]:
+                pipe.delete(k)
+            await pipe.execute()
         for start in range(0, len(records), BATCH):
             pipe = client.pipeline(transaction=False)
             for r in records[start : start + BATCH]:

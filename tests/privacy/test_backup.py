@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -96,3 +97,53 @@ def test_a_restore_does_not_bring_an_erased_person_back(
         gone_app.close()
         kept_app.close()
         server.close()
+    # the restored server shipped on: the chains still verify
+    capsys.readouterr()
+    assert main(["audit", "verify", "--data-dir", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["intact"] is True
+
+
+def test_backup_and_restore_with_the_embedded_redis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default deployment: the server's own redis-server. The backup reads it while the
+    server runs; the restore (server stopped) starts it itself; a copy of the erasure ledger
+    lost with the host is rebuilt from the access log's person.erase events."""
+    from tests.integration.conftest import ServerProcess  # noqa: PLC0415
+
+    data = tmp_path / "d"
+    archive = tmp_path / "b.tar.gz"
+    local = ["--data-dir", str(data), "--json"]
+    server = ServerProcess(data)
+    try:
+        w = build_world(server.admin)
+        set_profile(w.org, w.holder_id, name=NAME)
+        capsys.readouterr()
+        assert main(["backup", "--out", str(archive), *local]) == 0
+        assert erase(server.admin, w.holder_id).erased
+        shim = SimpleNamespace(
+            target=server.target, admin_credential=(data / "admin.credential").read_text().strip()
+        )
+        assert logged(shim, "person.erase", w.holder_id)  # type: ignore[arg-type]
+        assert server.stop() == 0
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+    (data / "privacy" / "erasure-ledger.jsonl").unlink()  # the ledger copy is lost
+    capsys.readouterr()
+    assert main(["restore", str(archive), "--yes", *local]) == 0
+    assert json.loads(capsys.readouterr().out)["erasures_reapplied"] == 1
+    again = ServerProcess(data)
+    try:
+        assert code_of(lambda: get_profile(again.admin, w.holder_id))[0] == (
+            grpc.StatusCode.NOT_FOUND
+        )
+        org = again.admin.call(
+            again.admin.directory.GetOrganisation,
+            pb.GetOrganisationRequest(organisation_id=w.org_id),
+        )
+        assert org.organisation_id == w.org_id  # the rest is back
+        assert again.stop() == 0
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()
