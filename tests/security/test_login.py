@@ -207,9 +207,10 @@ def test_an_organisation_sets_its_own_policy_and_its_admins_log_in(served: Serve
         org_credential,
     )
     assert code is grpc.StatusCode.PERMISSION_DENIED
-    served.call(
+    activated = served.call(
         "Activate", ipb.ActivateRequest(activation_code=created.activation_code, password=PASSWORD)
     )
+    assert activated.totp_uri  # enrolled now, so the organisation can switch two-factor on later
     for _ in range(4):  # the organisation allows five
         served.refused("Login", ipb.LoginRequest(login=name, password="not it at all"))
     session = served.call("Login", ipb.LoginRequest(login=name, password=PASSWORD))
@@ -217,6 +218,25 @@ def test_an_organisation_sets_its_own_policy_and_its_admins_log_in(served: Serve
     # The organisation admin acts within its organisation.
     org_admin = served.handle.admin.with_credential(session.access_credential)
     assert org_admin.create_key_holder().key_holder.organisation_id == w.org_id
+    # The organisation switches two-factor login on: its admin now needs the TOTP code too.
+    served.call(
+        "SetLoginPolicy",
+        ipb.SetLoginPolicyRequest(
+            target=ipb.GetLoginPolicyRequest(),
+            policy=ipb.LoginPolicy(max_failed_logins=5, lockout_seconds=120, totp_required=True),
+        ),
+        org_credential,
+    )
+    code, _ = served.refused("Login", ipb.LoginRequest(login=name, password=PASSWORD))
+    assert code is grpc.StatusCode.UNAUTHENTICATED
+    served.clock.advance(timedelta(seconds=30))
+    with_totp = served.call(
+        "Login",
+        ipb.LoginRequest(
+            login=name, password=PASSWORD, totp_code=_totp_now(activated.totp_uri, served.clock)
+        ),
+    )
+    assert with_totp.role == "organisation"
     # Logout ends the session.
     served.call("Logout", ipb.LogoutRequest(), session.access_credential)
     with pytest.raises(grpc.RpcError) as info:
