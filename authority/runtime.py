@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ class Runtime:
             raise
         clock = clock or SystemClock()
         policy = load_access_policy(settings.access_policy_file)
-        persons = RedisPersonStore(store.client, load_person_keys(settings))
+        person_keys = load_person_keys(settings)
+        persons = RedisPersonStore(store.client, person_keys)
         shard = settings.event_shard
         events = RedisEventBuffer(
             store,
@@ -283,7 +285,7 @@ class Runtime:
                 holders=store,
                 organisations=store,
                 credentials=store,
-                passwords=Passwords(),
+                passwords=Passwords(totp_key=totp_key(person_keys)),
                 clock=clock,
                 events=events,
                 settings=SessionSettings(
@@ -337,6 +339,12 @@ def load_access_policy(path: Path | None) -> AccessPolicy:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"AUTHORITY_ACCESS_POLICY_FILE {path}: cannot read: {exc}") from exc
     return AccessPolicy.from_toml(text, source=str(path))
+
+
+def totp_key(keys: PersonKeys) -> bytes:
+    """The key that seals staff TOTP secrets in Redis: derived from the person store's master
+    key (outside Redis), for this one purpose."""
+    return hashlib.blake2b(keys.raw, person=b"totp-secrets", digest_size=32).digest()
 
 
 def load_person_keys(settings: Settings) -> PersonKeys:

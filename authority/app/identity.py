@@ -314,7 +314,8 @@ class Identity:
         subject, key = taken
         is_holder = subject.startswith(HOLDER_PREFIX)
         secret = "" if is_holder else new_totp_secret()
-        await self._store.set_password(key, subject, await self._passwords.hash(password), secret)
+        sealed = self._passwords.seal_totp(secret, key) if secret else ""
+        await self._store.set_password(key, subject, await self._passwords.hash(password), sealed)
         await self._security_event(
             "auth.activate",
             "ok",
@@ -349,7 +350,8 @@ class Identity:
         reason = "bad_password"
         staff = principal is not None and principal.role is not Role.KEY_HOLDER
         if ok and staff and policy.totp_required:
-            step = totp_step(record.get("totp", b"").decode(), totp_code, now)
+            secret = self._passwords.open_totp(record.get("totp", b"").decode(), key)
+            step = totp_step(secret, totp_code, now)
             ok = step is not None and await self._store.use_totp_step(key, step)
             reason = "bad_totp"
         if not ok or principal is None:

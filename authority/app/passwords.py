@@ -1,4 +1,5 @@
-"""Password hashing (argon2id) and TOTP two-factor codes (RFC 6238), off the event loop.
+"""Password hashing (argon2id) and TOTP two-factor codes (RFC 6238), off the event loop; TOTP
+secrets are sealed (XChaCha20-Poly1305, bound to their login) under a key kept outside Redis.
 
 argon2id with the OWASP minimum (19 MiB, 2 passes) costs ~20-40 ms of CPU per login on these
 machines: that is what makes a stolen hash expensive to attack, so it runs in a worker thread.
@@ -8,20 +9,45 @@ A login that does not exist is verified against a dummy hash, so both take the s
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
+import nacl.exceptions
+import nacl.secret
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from authority.domain.errors import Unavailable
 
 TOTP_DIGITS, TOTP_PERIOD = 6, 30
 ISSUER = "door-authority"
 
 
 class Passwords:
-    def __init__(self, *, time_cost: int = 2, memory_cost: int = 19 * 1024) -> None:
+    def __init__(
+        self, *, totp_key: bytes, time_cost: int = 2, memory_cost: int = 19 * 1024
+    ) -> None:
+        """``totp_key``: 32 bytes, kept outside Redis, that seal the TOTP secrets stored there."""
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
         self._dummy = self._hasher.hash("not a password of anyone")
+        self._seal = nacl.secret.Aead(totp_key)
+
+    def seal_totp(self, secret: str, login: str) -> str:
+        """The TOTP secret as stored: sealed, and bound to its login (a copy under another login
+        does not open)."""
+        sealed = self._seal.encrypt(secret.encode(), login.encode())
+        return base64.b64encode(bytes(sealed)).decode()
+
+    def open_totp(self, stored: str, login: str) -> str:
+        if not stored:
+            return ""
+        try:
+            return self._seal.decrypt(base64.b64decode(stored), login.encode()).decode()
+        except (nacl.exceptions.CryptoError, ValueError) as exc:
+            raise Unavailable(
+                "a TOTP secret does not open with this key (another person-master key?)"
+            ) from exc
 
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)

@@ -15,7 +15,9 @@ from typing import Any
 import grpc
 import pyotp
 import pytest
+import redis
 
+from authority.domain.login import login_key
 from authority.testing import FixedClock
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
@@ -81,6 +83,14 @@ def test_operator_login_needs_totp_locks_after_three_failures_and_unlocks(served
         "Activate", ipb.ActivateRequest(activation_code=created.activation_code, password=PASSWORD)
     )
     assert activated.totp_uri.startswith("otpauth://totp/")
+    # Redis keeps the TOTP secret sealed (under a key outside Redis), never as it is.
+    stored = redis.Redis.from_url(served.handle.running.runtime.settings.redis_url or "").hgetall(
+        f"login:{{{login_key(name)}}}"
+    )
+    secret = pyotp.parse_uri(activated.totp_uri).secret
+    assert stored[b"totp"]
+    assert secret.encode() not in b"".join(stored.values())
+    assert name.encode() not in b"".join([*stored.keys(), *stored.values()])
     code, details = served.refused(
         "Activate", ipb.ActivateRequest(activation_code=created.activation_code, password=PASSWORD)
     )
