@@ -4,6 +4,7 @@ per test session; an authority gRPC server on port 0 running in a background thr
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings
 
 from authority.api.server import RunningServer, serve
 from authority.client import AuthorityClient
@@ -23,6 +25,12 @@ from authority.domain.ports import Clock
 from authority.tls import ClientTls
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
+
+# Hypothesis budgets: "ci" (default) keeps `make test` fast; HYPOTHESIS_PROFILE=fuzz runs the
+# hostile-input tests (tests/security) at length. Tests with their own @settings keep theirs.
+settings.register_profile("ci", max_examples=60, deadline=None)
+settings.register_profile("fuzz", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -31,6 +32,7 @@ from authority.api.authz import AuthorizationInterceptor
 from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
 from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_privacy_service
+from authority.api.request_guard import GuardedRegistry
 from authority.api.servicers import (
     DirectoryServicer,
     GrantServicer,
@@ -75,7 +77,7 @@ class RunningServer:
 async def start_server(runtime: Runtime) -> RunningServer:
     settings = runtime.settings
     limit = settings.max_message_bytes
-    server = grpc.aio.server(
+    grpc_server = grpc.aio.server(
         # mTLS: the client certificate's identity first (when configured), for the
         # authorization interceptor that authenticates and authorizes every call after it.
         interceptors=[
@@ -88,6 +90,8 @@ async def start_server(runtime: Runtime) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
+    # Services are added through the guard: an undecodable request is INVALID_ARGUMENT.
+    server = cast(grpc.aio.Server, GuardedRegistry(grpc_server))
     services = served_services(settings)
     if GRANT_SERVICE in services:
         pb_grpc.add_GrantServiceServicer_to_server(
@@ -127,7 +131,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
     await server.start()
     await _set_health(health, services, serving=await runtime.store.ping())
     return RunningServer(
-        server=server,
+        server=grpc_server,
         health=health,
         port=port,
         runtime=runtime,

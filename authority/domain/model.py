@@ -101,8 +101,10 @@ def validate_se(value: str) -> str:
 def validate_time_zone(name: str) -> str:
     name = name or DEFAULT_TIME_ZONE
     try:
+        if len(name) > 64:  # the longest IANA name has 32 characters
+            raise ValueError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a path it cannot open
         raise InvalidArgument(f"time_zone {name[:64]!r} is not an IANA time zone") from exc
     return name
 
