@@ -61,7 +61,8 @@ async def _checked(requests: AsyncIterator[Any], context: Context) -> AsyncItera
 
 
 def _unary_request(behaviour: Any, *, streams: bool) -> Any:
-    if streams:
+    # A streaming method is an async generator, or a coroutine writing with context.write.
+    if streams and inspect.isasyncgenfunction(behaviour):
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             if isinstance(request, MalformedRequest):
@@ -80,7 +81,7 @@ def _unary_request(behaviour: Any, *, streams: bool) -> Any:
 
 
 def _stream_request(behaviour: Any, *, streams: bool) -> Any:
-    if streams:
+    if streams and inspect.isasyncgenfunction(behaviour):
 
         async def stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
             async for response in behaviour(_checked(requests, context), context):
