@@ -43,10 +43,10 @@ def test_oversized_requests_are_refused_without_growing_the_server(tmp_path: Pat
             assert refused() == grpc.StatusCode.RESOURCE_EXHAUSTED
             peak = max(peak, process.memory_info().rss)
         grown = process.memory_info().rss - before
-        # grpc's transport buffers a refused message's bytes for a moment (measured: up to about
-        # one message); what matters is that nothing accumulates request after request.
-        assert grown < 2 * HUGE, f"the server grew by {grown} bytes"
-        assert peak - before < 4 * HUGE, f"the server peaked {peak - before} bytes higher"
+        # The sender may push one flow-control window (64 KiB; no bandwidth probing) before the
+        # refusal: a few MiB of slack for the allocator, far below one message.
+        assert grown < HUGE // 4, f"the server grew by {grown} bytes"
+        assert peak - before < HUGE // 2, f"the server peaked {peak - before} bytes higher"
         # A request within the limit still works, and nothing was written by the refusals.
         site = create_site(pb.CreateSiteRequest(address="Fuzzvej 1", owner_id="o"),
                            metadata=metadata, timeout=30)  # fmt: skip
