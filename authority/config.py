@@ -136,6 +136,25 @@ class Settings:
     """The operator's access policy, TOML: per purpose the targets, longest validity and weekly
     windows grants may have (config/access-policy.toml). Empty: built in (validity, targets)."""
 
+    rate_limit_caller: int = field(default=3000, metadata={"env": "AUTHORITY_RATE_LIMIT_CALLER"})
+    """Calls one caller credential may make per rate-limit window, across all processes (0: no
+    limit); more are RESOURCE_EXHAUSTED with trailing metadata retry-after-ms."""
+
+    rate_limit_organisation: int = field(
+        default=100_000, metadata={"env": "AUTHORITY_RATE_LIMIT_ORGANISATION"}
+    )
+    """Calls all callers of one organisation may make per window together (0: no limit). Calls
+    refused by a caller's own limit do not count, so one client cannot starve the others."""
+
+    rate_limit_window_seconds: int = field(
+        default=10, metadata={"env": "AUTHORITY_RATE_LIMIT_WINDOW_SECONDS"}
+    )
+    """The sliding window of the rate limits, 1-3600 seconds."""
+
+    rate_limit_sync_ms: int = field(default=100, metadata={"env": "AUTHORITY_RATE_LIMIT_SYNC_MS"})
+    """How often a process exchanges its counts with Redis (one round trip for all callers),
+    10-5000 ms; processes may together overshoot a limit by what they admit in this time."""
+
     coalesce_max_batch: int = field(default=512, metadata={"env": "AUTHORITY_COALESCE_MAX_BATCH"})
     """Most unlock lookups coalesced into one Redis pipeline."""
 
@@ -235,6 +254,12 @@ class Settings:
             )
         if not 0 <= self.bulk_nice <= 19:
             raise InvalidArgument("bulk_nice must be 0-19")
+        if self.rate_limit_caller < 0 or self.rate_limit_organisation < 0:
+            raise InvalidArgument("rate limits must be 0 (none) or positive")
+        if not 1 <= self.rate_limit_window_seconds <= 3600:
+            raise InvalidArgument("rate_limit_window_seconds must be 1-3600")
+        if not 10 <= self.rate_limit_sync_ms <= 5000:
+            raise InvalidArgument("rate_limit_sync_ms must be 10-5000")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

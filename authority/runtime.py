@@ -39,6 +39,7 @@ from authority.app.fleet import FleetCommands
 from authority.app.identity import Identity, SessionSettings
 from authority.app.passwords import Passwords
 from authority.app.privacy import PrivacyCommands
+from authority.app.ratelimit import RateLimiter, RateLimits
 from authority.app.relay import RelayReports
 from authority.app.unlock import UnlockService
 from authority.config import Settings
@@ -51,6 +52,7 @@ from authority.store.erasure_ledger import FileErasureLedger
 from authority.store.identity_store import RedisIdentityStore
 from authority.store.once_events import RedisOnceEventRecorder
 from authority.store.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
+from authority.store.ratelimit import RedisRateLimitStore
 from authority.store.redis_store import RedisStore
 from authority.tokens.keyring import Keyring, b64url_decode
 from authority.tokens.relay_messages import RelayMessages
@@ -88,6 +90,8 @@ class Runtime:
     fleet_commands: FleetCommands
     relay_reports: RelayReports
     authenticator: Authenticator
+    limiter: RateLimiter
+    """Per caller and organisation; its exchange with Redis runs with the server."""
     identity: Identity
     events: RedisEventBuffer
     admin_credential_file: Path | None
@@ -146,6 +150,16 @@ class Runtime:
             shard=os.getpid() % settings.event_shards if shard is None else shard,
             max_backlog=settings.event_max_backlog,
             linger=settings.coalesce_linger_ms / 1000,
+        )
+        limiter = RateLimiter(
+            RateLimits(
+                caller=settings.rate_limit_caller,
+                organisation=settings.rate_limit_organisation,
+                window_ms=settings.rate_limit_window_seconds * 1000,
+                sync_ms=settings.rate_limit_sync_ms,
+            ),
+            RedisRateLimitStore(store.client),
+            events,
         )
         snapshots = CoalescingSnapshotReader(
             store,
@@ -225,6 +239,7 @@ class Runtime:
                 offline_token_ttl=settings.offline_token_ttl_seconds,
                 policy=policy,
                 app_credentials=settings.holder_app_credentials,
+                limiter=limiter,
             ),
             directory_commands=DirectoryCommands(
                 directory=store,
@@ -279,7 +294,9 @@ class Runtime:
                 identity_store,
                 clock,
                 app_credentials=settings.holder_app_credentials,
+                limiter=limiter,
             ),
+            limiter=limiter,
             identity=Identity(
                 store=identity_store,
                 holders=store,

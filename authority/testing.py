@@ -53,6 +53,23 @@ class MemoryEventRecorder:
         return True
 
 
+class InMemoryRateLimitStore:
+    """``RateLimitStore`` in a dict: several ``RateLimiter``s sharing one behave like processes
+    sharing one Redis (the contract test runs the same checks on Redis and a cluster)."""
+
+    def __init__(self) -> None:
+        self.counters: dict[tuple[str, int], int] = {}
+
+    async def exchange(
+        self, increments: dict[str, int], *, window: int, window_ms: int
+    ) -> dict[str, tuple[int, int]]:
+        out = {}
+        for key, n in increments.items():
+            current = self.counters[key, window] = self.counters.get((key, window), 0) + n
+            out[key] = (self.counters.get((key, window - 1), 0), current)
+        return out
+
+
 class InMemoryStore:
     """Implements the same ports as ``authority.store.redis_store.RedisStore``."""
 

@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from authority.api.errors import status_for
+from authority.api.errors import abort_for, status_for
 from authority.app.auth import Authenticator
 from authority.app.authz import AUTHORIZATION, authorize
 from authority.app.credentials import Principal
@@ -80,8 +80,8 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         except (Unauthenticated, PermissionDenied) as exc:
             await self._refused(method, principal, exc)
             await context.abort(status_for(exc), str(exc))
-        except AuthorityError as exc:  # e.g. Redis unavailable while looking the caller up
-            await context.abort(status_for(exc), str(exc))
+        except AuthorityError as exc:  # e.g. Redis unavailable, or a rate limit
+            await abort_for(context, exc)
         assert principal is not None
         _principal.set(principal)
         return principal

@@ -30,7 +30,23 @@ STATUS_CODES: tuple[tuple[type[errors.AuthorityError], grpc.StatusCode], ...] = 
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Conflict, grpc.StatusCode.ABORTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
+
+
+RETRY_AFTER_MS = "retry-after-ms"
+"""Trailing metadata on RESOURCE_EXHAUSTED (rate limits): milliseconds before a retry can
+succeed, also in the message."""
+
+
+async def abort_for(
+    context: grpc.aio.ServicerContext[Any, Any], exc: errors.AuthorityError
+) -> None:
+    """Answer ``exc`` with its status code and message (and retry information where it has)."""
+    trailing: tuple[tuple[str, str], ...] = ()
+    if isinstance(exc, errors.RateLimited):
+        trailing = ((RETRY_AFTER_MS, str(exc.retry_after_ms)),)
+    await context.abort(status_for(exc), str(exc), trailing_metadata=trailing)
 
 
 def status_for(exc: errors.AuthorityError) -> grpc.StatusCode:
@@ -52,7 +68,7 @@ def grpc_errors(method: Handler[R]) -> Handler[R]:
         try:
             return await method(self, request, context)
         except errors.AuthorityError as exc:
-            await context.abort(status_for(exc), str(exc))
+            await abort_for(context, exc)
         except grpc.aio.AbortError:
             raise
         except Exception:
@@ -78,7 +94,7 @@ def grpc_stream_errors(method: StreamHandler[R]) -> StreamHandler[R]:
             async for response in method(self, request, context):
                 yield response
         except errors.AuthorityError as exc:
-            await context.abort(status_for(exc), str(exc))
+            await abort_for(context, exc)
         except grpc.aio.AbortError:
             raise
         except Exception:

@@ -299,6 +299,8 @@ async def serve(
     try:
         running = await start_server(runtime)
         watcher = asyncio.create_task(_watch_health(running))
+        stop_limiter = asyncio.Event()
+        limiting = asyncio.create_task(runtime.limiter.run(stop_limiter))
         stop_shipping = asyncio.Event()
         shipping: asyncio.Task[None] | None = None
         if runtime.shipper is not None:
@@ -337,6 +339,8 @@ async def serve(
             await watcher
         await running.health.enter_graceful_shutdown()  # NOT_SERVING, and it stays so
         await running.server.stop(settings.grace_seconds)
+        stop_limiter.set()  # after the drain: its last report of refusals reaches the log
+        await limiting
         stop_shipping.set()  # after the drain: the last calls' events are shipped if possible
         if sweeping is not None:
             await sweeping

@@ -21,6 +21,7 @@ from authority.app.credentials import (
     parse_bearer,
 )
 from authority.app.peer import calling_peer
+from authority.app.ratelimit import NO_LIMITS, CallLimiter
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from authority.domain.model import Organisation, Site, validate_id, validate_text
 from authority.domain.ports import CredentialStore
@@ -52,12 +53,14 @@ class Authenticator:
         clock: SecondsClock | None = None,
         *,
         app_credentials: bool = True,
+        limiter: CallLimiter = NO_LIMITS,
     ) -> None:
         self._app_credentials = app_credentials
         self._credentials = credentials
         self._holders = holders
         self._accounts = accounts
         self._clock = clock
+        self._limiter = limiter
 
     def _now(self) -> int:
         return int((self._clock.now() if self._clock else datetime.now(UTC)).timestamp())
@@ -70,6 +73,8 @@ class Authenticator:
                 organisation_id=principal.organisation_id,
                 is_holder=principal.role is Role.KEY_HOLDER,
             )
+        # Per caller and organisation, after authentication: nobody spends another's budget.
+        self._limiter.admit(principal.credential_id, principal.organisation_id)
         return principal
 
     async def _resolve(self, presented: PresentedCredential) -> Principal:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from authority.app.credentials import APP_CREDENTIALS_OFF, PresentedCredential
+from authority.app.ratelimit import NO_LIMITS, CallLimiter
 from authority.domain.claims import UnlockClaims
 from authority.domain.decision import UnlockDecision, decide_unlock
 from authority.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
 )
 from authority.domain.events import AccessEvent, EventKind, event
@@ -61,8 +63,10 @@ class UnlockService:
         offline_token_ttl: int = 12 * 3600,
         policy: AccessPolicy | None = None,
         app_credentials: bool = True,
+        limiter: CallLimiter = NO_LIMITS,
     ) -> None:
         self._app_credentials = app_credentials
+        self._limiter = limiter
         self._directory = directory
         self._events = events
         self._snapshots = snapshots
@@ -117,6 +121,9 @@ class UnlockService:
         if credential.session_id is None and not self._app_credentials:
             await self._refused(credential, "auth.unauthenticated", door_id)
             raise Unauthenticated(APP_CREDENTIALS_OFF)
+        wait_ms = self._limiter.blocked(holder_id)  # known to be over its limit: no Redis read
+        if wait_ms:
+            raise RateLimited("rate limit: too many calls from this caller", retry_after_ms=wait_ms)
 
         door = self._directory.door(door_id)
         site_id = door.site_id if door else None
@@ -127,6 +134,10 @@ class UnlockService:
         if snapshot is None or not credential.matches(snapshot.credential_digest, now_s):
             await self._refused(credential, "auth.unauthenticated", door_id)
             raise Unauthenticated("invalid credential")
+        # Counted once authenticated (nobody can spend a holder's budget without its secret);
+        # a holder's grants are all from its organisation.
+        grants = snapshot.grants
+        self._limiter.admit(holder_id, grants[0].organisation_id if grants else None)
         if snapshot.directory_version > self._directory.version:
             # The directory changed after our replica last looked: catch up before deciding.
             await self._directory.sync_to(snapshot.directory_version)

@@ -40,6 +40,14 @@ class Conflict(AuthorityError):
     """A concurrent change won a compare-and-set race more often than we retry; safe to retry."""
 
 
+class RateLimited(AuthorityError):
+    """The caller (or its organisation) made more calls than its limit allows; retry later."""
+
+    def __init__(self, message: str, *, retry_after_ms: int) -> None:
+        super().__init__(f"{message}; retry after {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
+
+
 class Unavailable(AuthorityError):
     """A dependency (the grant store) cannot be reached; retry with backoff."""
 

@@ -50,7 +50,7 @@ REFUSALS_THAT_WRITE_NOTHING = {
 """After these, the store must be exactly as before (no half-written state). Authentication
 refusals may legitimately count failures (lockout), hence not listed."""
 
-UNTRACKED_PREFIXES = (b"{log:", b"{rl}")
+UNTRACKED_PREFIXES = (b"{log:", b"{rl:")
 """Keys a refused call may write: the access log's buffer (refusals are events) and the rate
 limiter's counters."""
 
