@@ -123,8 +123,9 @@ def main() -> int:
         requests = build_requests([[p.credential, p.door_id, p.relay_id] for p in fixture.pairs])
         callers = len({p.credential for p in fixture.pairs})
         console.print(
-            f"{callers} callers, {len(requests)} holder/door pairs; {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+            f"{callers} callers, {len(requests)} holder/door pairs; "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         names = ["off", "on"]
         runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
