@@ -71,9 +71,10 @@ def cmd_config(ns: argparse.Namespace) -> int:
 
 
 def _keyring(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from authority.runtime import _load_keyring  # noqa: PLC0415
+    from authority.runtime import _load_keyring, key_sealer  # noqa: PLC0415
 
-    return _load_keyring(_settings(ns))
+    settings = _settings(ns)
+    return _load_keyring(settings, key_sealer(settings))
 
 
 def cmd_keys_export(ns: argparse.Namespace) -> int:
@@ -103,6 +104,30 @@ def cmd_keys_rotate(ns: argparse.Namespace) -> int:
         "[yellow]Running servers keep signing with the old key until restarted; "
         "relays must fetch the new key set (`authority keys export`).[/]"
     )
+    return 0
+
+
+def cmd_keys_wrap(ns: argparse.Namespace) -> int:
+    """Seal (``wrap``) or open (``unwrap``) every signing and audit key file in place."""
+    from authority.runtime import key_sealer  # noqa: PLC0415
+    from authority.tokens.keyring import read_key_file, write_key_file  # noqa: PLC0415
+    from authority.tokens.sealing import SEALING_FILE  # noqa: PLC0415
+
+    settings = _settings(ns)
+    keys_dir = settings.data_dir / "keys"
+    sealer = key_sealer(settings)
+    if sealer is None:
+        raise AuthorityError(
+            "set AUTHORITY_KEY_PASSPHRASE or AUTHORITY_KEY_PASSPHRASE_FILE (the passphrase to "
+            f"{ns.keys} the key files with)"
+        )
+    files = sorted([*keys_dir.glob("signing-*.json"), *keys_dir.glob("audit-*.json")])
+    for path in files:
+        key = read_key_file(path, sealer)
+        write_key_file(path, key, sealer if ns.keys == "wrap" else None, overwrite=True)
+    if ns.keys == "unwrap":
+        (keys_dir / SEALING_FILE).unlink(missing_ok=True)
+    print(json.dumps({"files": len(files), "sealed": ns.keys == "wrap"}))
     return 0
 
 
@@ -219,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("rotate", help="make a new active key; old ones stay published a while")
     common(p)
     p.set_defaults(func=cmd_keys_rotate)
+    for verb, what in (("wrap", "seal"), ("unwrap", "unseal")):
+        p = keys.add_parser(
+            verb,
+            help=f"{what} the signing and audit key files with the key passphrase "
+            "(AUTHORITY_KEY_PASSPHRASE or AUTHORITY_KEY_PASSPHRASE_FILE); stop the server first",
+        )
+        common(p)
+        p.set_defaults(func=cmd_keys_wrap)
     p = keys.add_parser("list", help="list signing keys (no key material)")
     common(p)
     p.add_argument("--json", action="store_true")

@@ -97,6 +97,18 @@ class Settings:
     )
     """A platform-admin credential to accept (adm_….secret); empty: one is created in data_dir."""
 
+    key_passphrase: Secret | None = field(
+        default=None, metadata={"env": "AUTHORITY_KEY_PASSPHRASE"}
+    )
+    """Seals the signing and audit key files in data_dir/keys (Argon2id + SecretBox); needed at
+    every start once they are sealed (`authority keys wrap`). Empty: key files are plain 0600."""
+
+    key_passphrase_file: Path | None = field(
+        default=None, metadata={"env": "AUTHORITY_KEY_PASSPHRASE_FILE"}
+    )
+    """A file holding the key passphrase (first line), e.g. a secrets mount; key_passphrase wins
+    when both are set."""
+
     tls_cert_file: Path | None = field(default=None, metadata={"env": "AUTHORITY_TLS_CERT_FILE"})
     """PEM server certificate (chain). With tls_key_file, the server speaks TLS only."""
 

@@ -29,18 +29,21 @@ from rich.table import Table
 
 from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.api.server import RunningServer, serve
-from authority.client import AuthorityClient, chunk_items, grant_item
+from authority.app.peer import CertificateIdentity
+from authority.client import DEV_CERTS_DIR, AuthorityClient, chunk_items, grant_item
 from authority.config import Settings
 from authority.domain.errors import TokenError
 from authority.domain.schedule import parse_window
 from authority.observability import configure_logging
 from authority.testing import FixedClock
+from authority.tls import ClientTls, DevCertificates, create_dev_certificates
 from authority.tokens.cwt import verify_token
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 
 CPH = ZoneInfo("Europe/Copenhagen")
+DEMO_BRIDGE = CertificateIdentity.parse("bridge:demo-bridge")
 console = Console()
 
 
@@ -131,31 +134,44 @@ def run_demo(*, data_dir: Path | None = None, verbose: bool = False) -> int:
         directory = data_dir or Path(tmp) / "data"
         monday = _next_monday(datetime.now(UTC))
         clock = FixedClock(monday.replace(hour=7, minute=30).astimezone(UTC))
+        # Everything over TLS with development certificates (the bridge over mTLS, on the
+        # listener that requires client certificates).
+        certs = create_dev_certificates(directory / DEV_CERTS_DIR, clients=[DEMO_BRIDGE])
         # Apps only log in: no long-lived app credential is handed out or accepted.
         settings = Settings.load(
             {},
             data_dir=directory,
             listen="127.0.0.1:0",
+            tls_cert_file=certs.server_cert,
+            tls_key_file=certs.server_key,
+            tls_client_ca_file=certs.ca,
+            mtls_listen="127.0.0.1:0",
             log_format="console",
             holder_app_credentials=False,
         )
         server = _ServerThread(settings, clock)
         running = server.start()
         try:
-            return _scenario(running, settings, clock, monday)
+            return _scenario(running, settings, clock, monday, certs)
         finally:
             server.stop()
             logging.getLogger(__name__).debug("demo server stopped")
 
 
 def _scenario(
-    running: RunningServer, settings: Settings, clock: FixedClock, monday: datetime
+    running: RunningServer,
+    settings: Settings,
+    clock: FixedClock,
+    monday: datetime,
+    certs: DevCertificates,
 ) -> int:
     target = f"127.0.0.1:{running.port}"
+    tls = certs.client_tls()
     admin_credential = (settings.data_dir / "admin.credential").read_text().strip()
-    admin = AuthorityClient(target, credential=admin_credential)
+    admin = AuthorityClient(target, credential=admin_credential, tls=tls)
     console.rule("[bold]Access authority demo: a postal carrier's morning round")
-    console.print(f"server {target} · embedded redis-server (AOF) in {settings.data_dir} · "
+    console.print(f"server {target} (TLS; mTLS for bridges on port {running.mtls_port}) · "
+                  f"embedded redis-server (AOF) in {settings.data_dir} · "
                   f"signing key {running.runtime.keyring.active.kid.hex()}")  # fmt: skip
 
     created = admin.create_organisation(
@@ -178,7 +194,7 @@ def _scenario(
     )
     carrier = org.create_key_holder()
     holder_id = carrier.key_holder.key_holder_id
-    anonymous = AuthorityClient(target)
+    anonymous = AuthorityClient(target, tls=tls)
     app = AppSession(org, anonymous, holder_id, clock)
     grant = org.issue_grant(
         key_holder_id=holder_id, site_id=site.site_id,
@@ -255,6 +271,7 @@ def _scenario(
 
     steps += _access_log_part(
         target=target,
+        tls=tls,
         admin_credential=admin_credential,
         clock=clock,
         monday=monday,
@@ -264,6 +281,9 @@ def _scenario(
 
     steps += _relay_part(
         target=target,
+        tls=tls,
+        bridge_target=f"127.0.0.1:{running.mtls_port}",
+        bridge_tls=certs.client_tls(DEMO_BRIDGE),
         admin_credential=admin_credential,
         site_id=site.site_id,
         organisation_credential=created.api_credential,
@@ -304,6 +324,9 @@ def _scenario(
 def _relay_part(
     *,
     target: str,
+    tls: ClientTls,
+    bridge_target: str,
+    bridge_tls: ClientTls,
     admin_credential: str,
     site_id: str,
     organisation_credential: str,
@@ -317,6 +340,9 @@ def _relay_part(
     clock.set(when.astimezone(UTC))
     relay_steps = run_relay_demo(
         target=target,
+        tls=tls,
+        bridge_target=bridge_target,
+        bridge_tls=bridge_tls,
         admin_credential=admin_credential,
         site_id=site_id,
         organisation_credential=organisation_credential,
@@ -329,6 +355,7 @@ def _relay_part(
 def _access_log_part(
     *,
     target: str,
+    tls: ClientTls,
     admin_credential: str,
     clock: FixedClock,
     monday: datetime,
@@ -338,7 +365,7 @@ def _access_log_part(
     """The same morning as the access log shows it: an analyst's query, then the site owner's
     written log request (one stairwell, at most a week), delivered by the operator."""
     console.rule("[bold]The access log")
-    admin_log = AccessLogClient(target, credential=admin_credential)
+    admin_log = AccessLogClient(target, credential=admin_credential, tls=tls)
     week = EventQuery(
         start=monday.astimezone(UTC) - timedelta(days=1),
         end=monday.astimezone(UTC) + timedelta(days=7),
@@ -361,7 +388,7 @@ def _access_log_part(
 
     owner_id = "andelsforeningen-nbg12"
     owner_credential = admin_log.create_site_owner_credential(owner_id).credential
-    owner = AccessLogClient(target, credential=owner_credential)
+    owner = AccessLogClient(target, credential=owner_credential, tls=tls)
     clock.set((monday + timedelta(days=1)).replace(hour=12).astimezone(UTC))
     request = owner.file_request(
         site_id=site_id,

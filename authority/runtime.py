@@ -56,6 +56,7 @@ from authority.store.ratelimit import RedisRateLimitStore
 from authority.store.redis_store import RedisStore
 from authority.tokens.keyring import Keyring, b64url_decode
 from authority.tokens.relay_messages import RelayMessages
+from authority.tokens.sealing import KeySealer
 
 log = logging.getLogger(__name__)
 ADMIN_CREDENTIAL_FILE = "admin.credential"
@@ -118,7 +119,8 @@ class Runtime:
             store = RedisStore.from_url(url)
             directory = OwnerIndexedDirectory(store)
             await directory.load()
-            keyring = _load_keyring(settings)
+            sealer = await asyncio.to_thread(key_sealer, settings)  # Argon2id: ~0.1 s, once
+            keyring = _load_keyring(settings, sealer)
             admin_file = await _ensure_admin_credential(settings, store)
             # The access log: this process owns the chDB directory (or talks to CLICKHOUSE_URL),
             # migrates the schema, and serves the log queries, unless it leaves shipping, and
@@ -130,7 +132,7 @@ class Runtime:
                 await asyncio.to_thread(migrate, log_client)
             ships = settings.ship_events != "off"
             audit_key = (
-                await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys")
+                await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys", sealer)
                 if ships
                 else None
             )
@@ -375,7 +377,25 @@ def load_person_keys(settings: Settings) -> PersonKeys:
     return PersonKeys.load_or_create(settings.data_dir / "keys")
 
 
-def _load_keyring(settings: Settings) -> Keyring:
+def key_sealer(settings: Settings) -> KeySealer | None:
+    """The sealer of data_dir/keys when a key passphrase is configured (derived once)."""
+    passphrase: str | None = None
+    if settings.key_passphrase is not None:
+        passphrase = settings.key_passphrase.reveal()
+    elif settings.key_passphrase_file is not None:
+        try:
+            passphrase = settings.key_passphrase_file.read_text().splitlines()[0]
+        except (OSError, IndexError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(
+                f"AUTHORITY_KEY_PASSPHRASE_FILE {settings.key_passphrase_file}: cannot read a "
+                "passphrase from it"
+            ) from exc
+    if passphrase is None:
+        return None
+    return KeySealer.for_directory(settings.data_dir / "keys", passphrase)
+
+
+def _load_keyring(settings: Settings, sealer: KeySealer | None = None) -> Keyring:
     # A retired key stays published for the longest token lifetime plus clock drift.
     grace = max(settings.token_ttl_seconds, settings.offline_token_ttl_seconds) + 300
     if settings.signing_key is not None:
@@ -384,7 +404,9 @@ def _load_keyring(settings: Settings) -> Keyring:
         except ValueError as exc:
             raise InvalidArgument("AUTHORITY_SIGNING_KEY is not base64url") from exc
         return Keyring.from_seed(seed, publish_retired_for=grace)
-    return Keyring.load_or_create(settings.data_dir / "keys", publish_retired_for=grace)
+    return Keyring.load_or_create(
+        settings.data_dir / "keys", publish_retired_for=grace, sealer=sealer
+    )
 
 
 async def _ensure_admin_credential(settings: Settings, store: RedisStore) -> Path | None:

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.client import AuthorityClient
+from authority.tls import ClientTls
 from authority.tokens.cwt import decode_unverified, sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import identity_pb2 as ipb
@@ -49,6 +50,9 @@ class RelayStep:
 def run_relay_demo(
     *,
     target: str,
+    tls: ClientTls | None = None,
+    bridge_target: str | None = None,
+    bridge_tls: ClientTls | None = None,
     admin_credential: str,
     site_id: str,
     organisation_credential: str,
@@ -58,6 +62,9 @@ def run_relay_demo(
     return asyncio.run(
         _relay_demo(
             target=target,
+            tls=tls,
+            bridge_target=bridge_target or target,
+            bridge_tls=bridge_tls or tls,
             admin_credential=admin_credential,
             site_id=site_id,
             organisation_credential=organisation_credential,
@@ -70,6 +77,9 @@ def run_relay_demo(
 async def _relay_demo(
     *,
     target: str,
+    tls: ClientTls | None,
+    bridge_target: str,
+    bridge_tls: ClientTls | None,
     admin_credential: str,
     site_id: str,
     organisation_credential: str,
@@ -77,7 +87,7 @@ async def _relay_demo(
     console: Console,
 ) -> list[RelayStep]:
     console.rule("[bold]At the door: app → authority → bridge → relay (virtual Bluetooth)")
-    admin = AuthorityClient(target, credential=admin_credential)
+    admin = AuthorityClient(target, credential=admin_credential, tls=tls)
     org = admin.with_credential(organisation_credential)
     trusted = verification_keys_from_jwks(json.loads(admin.verification_keys().jwks_json))
     relay_keys = {d: SigningKey.generate() for d in ("nbg12-lobby", "nbg12-bikes")}
@@ -111,7 +121,8 @@ async def _relay_demo(
         )
         central = await air.add_central("bridge")
         radio = Radio(central.client_backend, central.scanner_backend)
-        link = AuthorityLink(target, credential=credential)
+        # The bridge: its own client certificate (mTLS) and the holder's session credential.
+        link = AuthorityLink(bridge_target, credential=credential, tls=bridge_tls)
         entries = relay_entries(fleet.registry())
         # The bridge reports the relays' results with a credential of its own (role bridge).
         bridge_credential = admin.call(
@@ -202,15 +213,26 @@ async def _relay_demo(
         await impostor.stop()
         await link.close()
 
-    steps.append(_relay_events_logged(target, admin_credential, site_id, clock, console))
+    steps.append(
+        _relay_events_logged(
+            target=target, tls=tls, admin_credential=admin_credential, site_id=site_id,
+            clock=clock, console=console,
+        )
+    )  # fmt: skip
     admin.close()
     return steps
 
 
 def _relay_events_logged(
-    target: str, admin_credential: str, site_id: str, clock: Callable[[], float], console: Console
+    *,
+    target: str,
+    tls: ClientTls | None,
+    admin_credential: str,
+    site_id: str,
+    clock: Callable[[], float],
+    console: Console,
 ) -> RelayStep:
-    log = AccessLogClient(target, credential=admin_credential)
+    log = AccessLogClient(target, credential=admin_credential, tls=tls)
     now = datetime.fromtimestamp(clock(), UTC)
     query = EventQuery(
         start=now - timedelta(hours=2), end=now + timedelta(hours=2), site_id=site_id, kind="relay"

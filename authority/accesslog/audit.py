@@ -31,7 +31,6 @@ them. Retired audit keys stay on disk: old checkpoints must remain verifiable.
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import time
 from array import array
@@ -57,7 +56,8 @@ from authority.accesslog.chain import (
 from authority.accesslog.clickhouse import query_rows, stream_rows
 from authority.accesslog.schema import CHECKPOINTS_TABLE, EVENTS_RETENTION_MONTHS, EVENTS_TABLE
 from authority.domain.errors import FailedPrecondition, TokenError
-from authority.tokens.keyring import SigningKey, _read_key, b64url
+from authority.tokens.keyring import SigningKey, read_key_file, read_public_key, write_key_file
+from authority.tokens.sealing import KeySealer
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -73,47 +73,24 @@ LOOKAHEAD_ROWS = 1000
 # -- audit keys on disk ------------------------------------------------------------------------
 
 
-def load_or_create_audit_key(keys_dir: Path) -> AuditKey:
-    """The newest unretired audit key in ``keys_dir``, generating one (0600) if there is none."""
+def load_or_create_audit_key(keys_dir: Path, sealer: KeySealer | None = None) -> AuditKey:
+    """The newest unretired audit key in ``keys_dir``, generating one (0600, sealed with
+    ``sealer`` if given) if there is none."""
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(keys_dir, 0o700)
-    keys = _read_keys(keys_dir)
+    keys = [read_key_file(p, sealer) for p in sorted(keys_dir.glob(AUDIT_KEY_GLOB))]
     active = [k for k in keys if k.retired_at is None]
     if active:
         return AuditKey(max(active, key=lambda k: (k.created_at, k.kid)))
     key = SigningKey.generate(now=int(time.time()))
-    _write_key(keys_dir, key)
+    # kids may contain '-' and '_': the file name uses their hex, like the keyring's.
+    write_key_file(keys_dir / f"audit-{key.kid.hex()}.json", key, sealer)
     return AuditKey(key)
 
 
 def load_audit_public_keys(keys_dir: Path) -> dict[str, VerifyKey]:
-    """Every audit key's public half (retired ones too), by kid."""
-    return {k.kid.decode("ascii"): k.public for k in _read_keys(keys_dir)}
-
-
-def _read_keys(keys_dir: Path) -> list[SigningKey]:
-    # The keyring's reader: one file format for every Ed25519 key the authority keeps.
-    return [_read_key(p) for p in sorted(keys_dir.glob(AUDIT_KEY_GLOB))]
-
-
-def _write_key(keys_dir: Path, key: SigningKey) -> None:
-    body = json.dumps(
-        {
-            "kid": key.kid.decode(),
-            "seed": b64url(bytes(key.private)),
-            "created_at": key.created_at,
-            "retired_at": key.retired_at,
-        }
-    ).encode()
-    # kids may contain '-' and '_': the file name uses their hex, like the keyring's.
-    fd = os.open(
-        keys_dir / f"audit-{key.kid.hex()}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-    )
-    try:
-        os.write(fd, body)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Every audit key's public half (retired ones too), by kid; no passphrase needed."""
+    return dict(read_public_key(p) for p in sorted(keys_dir.glob(AUDIT_KEY_GLOB)))
 
 
 # -- the report --------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """The authority's signing keys: generated on first run, rotated, published as JWK/COSE key sets.
 
-On disk (``<data_dir>/keys``, mode 0700) each key is one JSON file, mode 0600::
+On disk (``<data_dir>/keys``, mode 0700) each key is one JSON file, mode 0600 (refused when
+group or others may read it)::
 
     {"kid": "<kid>", "seed": "<base64url 32 bytes>", "created_at": 1700000000, "retired_at": null}
+
+or, with a key passphrase (``authority.tokens.sealing``), ``"sealed_seed"`` and ``"public"``
+instead of ``"seed"``.
 
 The newest unretired key signs. A retired key stays *published* (in ``verification_keys`` and
 the exports) until every token it signed has expired, so relays keep accepting those tokens.
@@ -27,8 +31,15 @@ from nacl.signing import VerifyKey
 from authority.domain.claims import UnlockClaims
 from authority.domain.errors import FailedPrecondition, InvalidArgument
 from authority.tokens.cwt import sign_claims
+from authority.tokens.sealing import (
+    SEALED_NEEDS_PASSPHRASE,
+    KeySealer,
+    require_private,
+    write_private,
+)
 
 COSE_KTY_OKP, COSE_CRV_ED25519, COSE_ALG_EDDSA = 1, 6, -8
+SIGNING_KEY_GLOB = "signing-*.json"
 
 
 def b64url(data: bytes) -> str:
@@ -87,21 +98,26 @@ class Keyring:
         self._active = max(active, key=lambda k: (k.created_at, k.kid))
         self._publish_retired_for = publish_retired_for
         self._directory: Path | None = None
+        self._sealer: KeySealer | None = None
 
     # -- loading -----------------------------------------------------------------------------
 
     @classmethod
-    def load_or_create(cls, directory: Path, *, publish_retired_for: int) -> Keyring:
-        """Load ``directory``'s keys, generating the first one (0600) if there is none."""
+    def load_or_create(
+        cls, directory: Path, *, publish_retired_for: int, sealer: KeySealer | None = None
+    ) -> Keyring:
+        """Load ``directory``'s keys, generating the first one (0600) if there is none; with a
+        ``sealer``, keys are opened with it and new ones sealed."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
-        keys = [_read_key(p) for p in sorted(directory.glob("signing-*.json"))]
+        keys = [_read_key(p, sealer) for p in sorted(directory.glob(SIGNING_KEY_GLOB))]
         if not keys:
             key = SigningKey.generate(now=int(time.time()))
-            _write_key(directory, key)
+            _write_key(directory, key, sealer=sealer)
             keys = [key]
         ring = cls(keys, publish_retired_for=publish_retired_for)
         ring._directory = directory
+        ring._sealer = sealer
         return ring
 
     @classmethod
@@ -141,10 +157,10 @@ class Keyring:
             )
         new = SigningKey.generate(now=now)
         retired = [replace(k, retired_at=now) if k.retired_at is None else k for k in self._keys]
-        _write_key(self._directory, new)
+        _write_key(self._directory, new, sealer=self._sealer)
         for old, upd in zip(self._keys, retired, strict=True):
             if old is not upd:
-                _write_key(self._directory, upd, overwrite=True)
+                _write_key(self._directory, upd, overwrite=True, sealer=self._sealer)
         self._keys = sorted([*retired, new], key=lambda k: (k.created_at, k.kid))
         self._active = new
         return new
@@ -197,38 +213,72 @@ def verification_keys_from_jwks(jwks: dict[str, object]) -> dict[bytes, VerifyKe
     return out
 
 
-def _read_key(path: Path) -> SigningKey:
+def read_key_file(path: Path, sealer: KeySealer | None = None) -> SigningKey:
+    """One key file (signing or audit: one format), checked private, opened if sealed."""
+    require_private(path)
     try:
         raw = json.loads(path.read_text())
-        key = SigningKey.from_seed(b64url_decode(raw["seed"]), created_at=int(raw["created_at"]))
+        if "sealed_seed" in raw:
+            if sealer is None:
+                raise FailedPrecondition(SEALED_NEEDS_PASSPHRASE.format(dir=path.parent))
+            seed = sealer.open(str(raw["sealed_seed"]), path.name)
+        else:
+            seed = b64url_decode(raw["seed"])
+        key = SigningKey.from_seed(seed, created_at=int(raw["created_at"]))
         retired = raw.get("retired_at")
         retired_at = int(retired) if retired is not None else None
     except (OSError, ValueError, KeyError, TypeError, InvalidArgument) as exc:
-        raise FailedPrecondition(f"signing key file {path.name} is unreadable or corrupt") from exc
+        raise FailedPrecondition(f"key file {path.name} is unreadable or corrupt") from exc
     if key.kid.decode() != raw.get("kid"):
-        raise FailedPrecondition(f"signing key file {path.name}: kid does not match the key")
+        raise FailedPrecondition(f"key file {path.name}: kid does not match the key")
     return replace(key, retired_at=retired_at)
 
 
-def _write_key(directory: Path, key: SigningKey, *, overwrite: bool = False) -> None:
-    path = directory / f"signing-{key.kid.hex()}.json"  # hex: kids may contain '-' and '_'
-    body = json.dumps(
-        {
-            "kid": key.kid.decode(),
-            "seed": b64url(bytes(key.private)),
-            "created_at": key.created_at,
-            "retired_at": key.retired_at,
-        }
-    ).encode()
-    tmp = path.with_suffix(".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(tmp, flags, 0o600)
+def read_public_key(path: Path) -> tuple[str, VerifyKey]:
+    """(kid, public key) of a key file, sealed or not, without the passphrase."""
     try:
-        os.write(fd, body)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if path.exists() and not overwrite:
-        tmp.unlink()
-        raise FailedPrecondition(f"signing key {key.kid.decode()} already exists")
-    os.replace(tmp, path)
+        raw = json.loads(path.read_text())
+        if "public" in raw:
+            public = VerifyKey(b64url_decode(raw["public"]))
+        else:
+            public = NaclSigningKey(b64url_decode(raw["seed"])).verify_key
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FailedPrecondition(f"key file {path.name} is unreadable or corrupt") from exc
+    kid = str(raw.get("kid"))
+    if kid_for(bytes(public)).decode() != kid:
+        raise FailedPrecondition(f"key file {path.name}: kid does not match the key")
+    return kid, public
+
+
+def write_key_file(
+    path: Path, key: SigningKey, sealer: KeySealer | None = None, *, overwrite: bool = False
+) -> None:
+    """Write a key file 0600, atomically; its seed sealed when a ``sealer`` is given."""
+    body: dict[str, object] = {
+        "kid": key.kid.decode(),
+        "created_at": key.created_at,
+        "retired_at": key.retired_at,
+    }
+    if sealer is not None:
+        body["sealed_seed"] = sealer.seal(bytes(key.private))
+        body["public"] = b64url(bytes(key.public))
+    else:
+        body["seed"] = b64url(bytes(key.private))
+    write_private(path, json.dumps(body).encode(), overwrite=overwrite)
+
+
+def _key_path(directory: Path, key: SigningKey) -> Path:
+    return directory / f"signing-{key.kid.hex()}.json"  # hex: kids may contain '-' and '_'
+
+
+def _read_key(path: Path, sealer: KeySealer | None = None) -> SigningKey:
+    return read_key_file(path, sealer)
+
+
+def _write_key(
+    directory: Path, key: SigningKey, *, overwrite: bool = False, sealer: KeySealer | None = None
+) -> None:
+    try:
+        write_key_file(_key_path(directory, key), key, sealer, overwrite=overwrite)
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"signing key {key.kid.decode()} already exists") from exc

@@ -282,6 +282,8 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "tls_cert_file": "/c.pem",
         "tls_key_file": "/k.pem",
         "tls_client_ca_file": "/ca.pem",
+        "key_passphrase": "a passphrase",
+        "key_passphrase_file": "/run/secrets/keys",
         "mtls_listen": "0.0.0.0:7001",
         "holder_app_credentials": "false",
         "rate_limit_caller": "50",
