@@ -121,10 +121,15 @@ def cmd_keys_wrap(ns: argparse.Namespace) -> int:
             "set AUTHORITY_KEY_PASSPHRASE or AUTHORITY_KEY_PASSPHRASE_FILE (the passphrase to "
             f"{ns.keys} the key files with)"
         )
+    from authority.store.person_store import PersonKeys  # noqa: PLC0415
+
     files = sorted([*keys_dir.glob("signing-*.json"), *keys_dir.glob("audit-*.json")])
     for path in files:
         key = read_key_file(path, sealer)
         write_key_file(path, key, sealer if ns.keys == "wrap" else None, overwrite=True)
+    # The person store's master key too: unsealed without it, every profile would be lost.
+    if PersonKeys.reseal(keys_dir, sealer, seal=ns.keys == "wrap"):
+        files.append(keys_dir / "person-master.key")
     if ns.keys == "unwrap":
         (keys_dir / SEALING_FILE).unlink(missing_ok=True)
     print(json.dumps({"files": len(files), "sealed": ns.keys == "wrap"}))

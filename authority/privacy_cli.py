@@ -345,7 +345,7 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     from authority.app.privacy import reapply_erasures  # noqa: PLC0415
     from authority.cli import run  # noqa: PLC0415
     from authority.domain.errors import InvalidArgument  # noqa: PLC0415
-    from authority.runtime import load_person_keys  # noqa: PLC0415
+    from authority.runtime import key_sealer, load_person_keys  # noqa: PLC0415
     from authority.store.backup import restore  # noqa: PLC0415
     from authority.store.person_store import RedisPersonStore  # noqa: PLC0415
 
@@ -357,7 +357,7 @@ def cmd_restore(ns: argparse.Namespace) -> int:
 
     async def work(client: Any) -> Any:
         async def reapply() -> int:
-            persons = RedisPersonStore(client, load_person_keys(settings))
+            persons = RedisPersonStore(client, load_person_keys(settings, key_sealer(settings)))
             return await reapply_erasures(persons, records)
 
         return await restore(

@@ -144,7 +144,7 @@ class Runtime:
             raise
         clock = clock or SystemClock()
         policy = load_access_policy(settings.access_policy_file)
-        person_keys = load_person_keys(settings)
+        person_keys = load_person_keys(settings, sealer)
         persons = RedisPersonStore(store.client, person_keys)
         shard = settings.event_shard
         events = RedisEventBuffer(
@@ -366,15 +366,15 @@ def totp_key(keys: PersonKeys) -> bytes:
     return hashlib.blake2b(keys.raw, person=b"totp-secrets", digest_size=32).digest()
 
 
-def load_person_keys(settings: Settings) -> PersonKeys:
+def load_person_keys(settings: Settings, sealer: KeySealer | None = None) -> PersonKeys:
     """The person store's master key: from configuration (hosts sharing one Redis), else
-    ``<data_dir>/keys/person-master.key``."""
+    ``<data_dir>/keys/person-master.key`` (sealed with the key passphrase, if one is set)."""
     if settings.person_master_key is not None:
         try:
             return PersonKeys(b64url_decode(settings.person_master_key.reveal()))
         except ValueError as exc:
             raise InvalidArgument("AUTHORITY_PERSON_MASTER_KEY is not base64url") from exc
-    return PersonKeys.load_or_create(settings.data_dir / "keys")
+    return PersonKeys.load_or_create(settings.data_dir / "keys", sealer)
 
 
 def key_sealer(settings: Settings) -> KeySealer | None:

@@ -42,15 +42,22 @@ import nacl.secret
 import nacl.utils
 import redis.exceptions as redis_errors
 
-from authority.domain.errors import InvalidArgument, NotFound, Unavailable
+from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from authority.domain.model import Grant, HolderStatus, KeyHolder
 from authority.domain.ports import PersonCensus
 from authority.domain.privacy import Consent, PersonProfile, normalise_phone
 from authority.store import codec
 from authority.store.identity_store import login_state_key
 from authority.store.redis_store import RedisClient, RedisStore, holder_key
+from authority.tokens.sealing import (
+    SEALED_NEEDS_PASSPHRASE,
+    KeySealer,
+    require_private,
+    write_private,
+)
 
 MASTER_KEY_FILE = "person-master.key"
+SEALED_PREFIX = b"sealed:"
 PERSONS, ERASED, PENDING = "{privacy}:persons", "{privacy}:erased", "{privacy}:pending"
 LAST_USE, ADMINS = "{privacy}:lastuse", "{privacy}:admins"
 SWEEP_LEASE = "{privacy}:sweep-lease"
@@ -109,13 +116,35 @@ class PersonKeys:
         self.index_key = hashlib.blake2b(master, person=b"phone-index", digest_size=32).digest()
 
     @classmethod
-    def load_or_create(cls, directory: Path) -> PersonKeys:
+    def load_or_create(cls, directory: Path, sealer: KeySealer | None = None) -> PersonKeys:
+        """The directory's master key (made on first use). With a key passphrase (``sealer``)
+        a new key is written sealed, like the other key files; a file others may read is
+        refused."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = directory / MASTER_KEY_FILE
         if not path.exists():
+            key = nacl.utils.random(nacl.secret.Aead.KEY_SIZE)
+            body = SEALED_PREFIX + sealer.seal(key).encode() if sealer is not None else key
             with _open_new(path) as f:
-                f.write(nacl.utils.random(nacl.secret.Aead.KEY_SIZE))
-        return cls(path.read_bytes())
+                f.write(body)
+        require_private(path)
+        raw = path.read_bytes()
+        if raw.startswith(SEALED_PREFIX):
+            if sealer is None:
+                raise FailedPrecondition(SEALED_NEEDS_PASSPHRASE.format(dir=directory))
+            return cls(sealer.open(raw[len(SEALED_PREFIX) :].decode(), MASTER_KEY_FILE))
+        return cls(raw)
+
+    @staticmethod
+    def reseal(directory: Path, sealer: KeySealer, *, seal: bool) -> bool:
+        """Seal (or open) the directory's master key file in place, like ``authority keys
+        wrap|unwrap`` does the other key files; whether there was one."""
+        path = directory / MASTER_KEY_FILE
+        if not path.exists():
+            return False
+        key = PersonKeys.load_or_create(directory, sealer).raw
+        write_private(path, SEALED_PREFIX + sealer.seal(key).encode() if seal else key)
+        return True
 
     @property
     def raw(self) -> bytes:

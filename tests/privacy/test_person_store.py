@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +20,14 @@ from authority.domain.privacy import (
     refuse_while_administering,
 )
 from authority.store.person_store import (
+    MASTER_KEY_FILE,
     PersonKeys,
     RedisHolderRecords,
     RedisPersonStore,
     person_key,
 )
 from authority.store.redis_store import RedisStore
+from authority.tokens.sealing import KeySealer
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 
@@ -145,3 +148,36 @@ def test_administering_a_door_unit_refuses_erasure_naming_it() -> None:
     refuse_while_administering("kh_x", [])
     with pytest.raises(FailedPrecondition, match="site-b, site-c"):
         refuse_while_administering("kh_x", ["site-c", "site-b"])
+
+
+def test_the_master_key_file_is_private_and_sealed_under_a_key_passphrase(tmp_path: Path) -> None:
+    plain_dir, sealed_dir = tmp_path / "plain", tmp_path / "sealed"
+    first = PersonKeys.load_or_create(plain_dir)
+    assert PersonKeys.load_or_create(plain_dir).raw == first.raw  # made once, then read
+    assert (plain_dir / MASTER_KEY_FILE).stat().st_mode & 0o077 == 0
+    (plain_dir / MASTER_KEY_FILE).chmod(0o644)
+    with pytest.raises(FailedPrecondition, match="chmod 600"):
+        PersonKeys.load_or_create(plain_dir)
+    sealer = KeySealer.for_directory(sealed_dir, "correct horse battery staple")
+    sealed = PersonKeys.load_or_create(sealed_dir, sealer)
+    assert sealed.raw not in (sealed_dir / MASTER_KEY_FILE).read_bytes()
+    assert PersonKeys.load_or_create(sealed_dir, sealer).raw == sealed.raw
+    with pytest.raises(FailedPrecondition, match="passphrase"):
+        PersonKeys.load_or_create(sealed_dir)
+
+
+def test_keys_wrap_and_unwrap_take_the_master_key_along(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from authority.cli import main  # noqa: PLC0415
+
+    keys = tmp_path / "keys"
+    master = PersonKeys.load_or_create(keys).raw
+    monkeypatch.setenv("AUTHORITY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AUTHORITY_KEY_PASSPHRASE", "correct horse battery staple")
+    assert main(["keys", "wrap"]) == 0
+    assert master not in (keys / MASTER_KEY_FILE).read_bytes()
+    sealer = KeySealer.for_directory(keys, "correct horse battery staple")
+    assert PersonKeys.load_or_create(keys, sealer).raw == master
+    assert main(["keys", "unwrap"]) == 0  # the sealing file goes: the key must be open again
+    assert PersonKeys.load_or_create(keys).raw == master
