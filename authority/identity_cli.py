@@ -75,6 +75,11 @@ def _sessions_revoke(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return _show(ns, c.call(c.identity.RevokeSessions, req), "sessions ended")
 
 
+def _account_enabled(c: AuthorityClient, ns: argparse.Namespace) -> int:
+    req = ipb.SetAccountEnabledRequest(account_id=ns.account_id, enabled=ns.enabled)
+    return _show(ns, c.call(c.identity.SetAccountEnabled, req), "account")
+
+
 def _unlock_login(c: AuthorityClient, ns: argparse.Namespace) -> int:
     req = ipb.UnlockLoginRequest(login=ns.login)
     return _show(ns, c.call(c.identity.UnlockLogin, req), "login unlocked")
@@ -170,6 +175,15 @@ def add_identity_commands(sub: Any, client_parser: ClientParser) -> None:
     p.add_argument("--owner", help="site owners: their owner id")
     with_password(client_parser(account, "activate", "set the password with an activation code",
                                 _activate)).add_argument("--code", required=True)  # fmt: skip
+    for verb, enabled in (("disable", False), ("enable", True)):
+        p = client_parser(
+            account,
+            verb,
+            f"{verb} a staff account" + (" (every session ends)" if not enabled else ""),
+            _account_enabled,
+        )
+        p.add_argument("account_id")
+        p.set_defaults(enabled=enabled)
     p = client_parser(account, "unlock", "lift a login's lockout (admin)", _unlock_login)
     p.add_argument("login", help="login name, or a key holder's pseudonym")
 

@@ -90,6 +90,17 @@ class IdentityServicer(_Authenticated, ipb_grpc.IdentityServiceServicer):
         )
 
     @grpc_errors
+    async def SetAccountEnabled(
+        self, request: ipb.SetAccountEnabledRequest, context: Context
+    ) -> ipb.SetAccountEnabledResponse:
+        ended = await self._id.set_account_enabled(
+            await self.principal(context), request.account_id, request.enabled
+        )
+        return ipb.SetAccountEnabledResponse(
+            account_id=request.account_id, enabled=request.enabled, sessions_ended=ended
+        )
+
+    @grpc_errors
     async def IssueHolderActivation(
         self, request: ipb.IssueHolderActivationRequest, context: Context
     ) -> ipb.IssueHolderActivationResponse:

@@ -182,6 +182,7 @@ AUTHORIZATION: Mapping[str, Rule] = {
     f"/{_ID}/RefreshSession": Rule(_PUBLIC),
     f"/{_ID}/Logout": Rule({ADM: SELF, ORG: SELF, OWN: SELF, KH: SELF, ANA: SELF}),
     f"/{_ID}/CreateAccount": Rule({ADM: EVERY, ORG: OWN_ORG}, ApiScope.DIRECTORY_WRITE),
+    f"/{_ID}/SetAccountEnabled": Rule({ADM: EVERY, ORG: OWN_ORG}, ApiScope.DIRECTORY_WRITE),
     f"/{_ID}/IssueHolderActivation": Rule({ADM: EVERY, ORG: OWN_ORG}, ApiScope.DIRECTORY_WRITE),
     f"/{_ID}/RevokeSessions": Rule(
         {ADM: EVERY, ORG: OWN_ORG, OWN: SELF, KH: OWN_KEYS, ANA: SELF},

@@ -49,6 +49,7 @@ from authority.domain.events import EventKind, event
 from authority.domain.login import (
     CUSTOMER_POLICY,
     OPERATOR_POLICY,
+    AccountRecord,
     LoginPolicy,
     LoginState,
     after_failure,
@@ -144,7 +145,8 @@ class ApiCredentialInfo:
 
 class IdentityStore(Protocol):
     async def create_account(self, account_id: str, login: str, principal: str) -> bool: ...
-    async def get_account(self, account_id: str) -> tuple[str, str] | None: ...
+    async def get_account(self, account_id: str) -> AccountRecord | None: ...
+    async def set_account_disabled(self, account_id: str, disabled: bool) -> None: ...
     async def get_login(self, key: str) -> dict[str, bytes]: ...
     async def put_login_state(self, key: str, state: LoginState, *, forget_after: int) -> None: ...
     async def set_password(
@@ -239,6 +241,7 @@ class Identity:
             AccountKind.ANALYST,
         ):
             raise PermissionDenied("organisations create organisation admins and analysts only")
+        _unscoped(principal, "create accounts")
         account = await self._account_principal(
             principal, account_id, kind, organisation_id, owner_id
         )
@@ -277,6 +280,27 @@ class Identity:
             raise NotFound(f"organisation {org_id} does not exist")
         role = Role.ORGANISATION if kind is AccountKind.ORGANISATION_ADMIN else Role.ANALYST
         return Principal(role=role, credential_id=account_id, organisation_id=org_id)
+
+    async def set_account_enabled(
+        self, principal: Principal, account_id: str, enabled: bool
+    ) -> int:
+        """Disable an account (every session ends, logins are refused) or enable it again;
+        how many sessions ended."""
+        _unscoped(principal, "disable or enable accounts")
+        account = await self._visible_account(principal, account_id)
+        if account.credential_id == principal.credential_id and not enabled:
+            raise FailedPrecondition("an account cannot disable itself: ask another admin")
+        await self._store.set_account_disabled(account_id, not enabled)
+        ended = (
+            0 if enabled else await self._store.end_sessions(account_id, expired_before=FAR_FUTURE)
+        )
+        await self._audit.admin(
+            principal,
+            "account.enable" if enabled else "account.disable",
+            organisation_id=account.organisation_id or "",
+            detail=_detail(account=account_id, sessions_ended=ended),
+        )
+        return ended
 
     async def issue_holder_activation(self, principal: Principal, holder_id: str) -> str:
         """A new one-time activation code for a key holder's app. The holder's password and
@@ -519,6 +543,7 @@ class Identity:
     async def set_policy(
         self, principal: Principal, target: PolicyTarget, policy: LoginPolicy
     ) -> LoginPolicy:
+        _unscoped(principal, "change login policies")
         scope = self._policy_scope(principal, target)
         await self._known_scope(scope)
         await self._store.put_policy(scope, policy)
@@ -711,7 +736,7 @@ class Identity:
         found = await self._store.get_account(validate_id(account_id, field_name="account_id"))
         if found is None:
             raise missing
-        account = Principal.from_json(account_id, found[0])
+        account = Principal.from_json(account_id, found.principal)
         own = principal.credential_id == account_id
         in_org = account.organisation_id is not None and may_see_organisation_data(
             principal, account.organisation_id
@@ -732,12 +757,21 @@ class Identity:
                 organisation_id=holder.organisation_id,
             )
         found = await self._store.get_account(subject)
-        return Principal.from_json(subject, found[0]) if found else None
+        if found is None or found.disabled:  # a disabled account logs in and renews nothing
+            return None
+        return Principal.from_json(subject, found.principal)
 
     # -- events ------------------------------------------------------------------------------
 
     async def _security_event(self, action: str, outcome: str, **facts: str) -> None:
         await self._events.record([event(EventKind.ADMIN, action, outcome, **facts)])
+
+
+def _unscoped(principal: Principal, what: str) -> None:
+    """Identity administration is for people (an organisation admin's login) and full
+    credentials: a scoped API credential must not raise its own privileges."""
+    if principal.scopes is not None:
+        raise PermissionDenied(f"scoped API credentials cannot {what}")
 
 
 def _validate_scopes(scopes: list[str]) -> tuple[str, ...]:

@@ -54,6 +54,17 @@ class LoginState:
         return self.locked_until > now
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """A staff account as stored."""
+
+    principal: str
+    """The account's principal (JSON)."""
+    login: str
+    """Its login key (``login_key``)."""
+    disabled: bool = False
+
+
 def after_failure(state: LoginState, policy: LoginPolicy, now: int) -> LoginState:
     """One more failed login: counts it, and locks when the policy's limit is reached (the
     count starts again after the lockout)."""

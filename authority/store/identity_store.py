@@ -4,8 +4,8 @@ login policies and the index of organisations' API credentials.
 =========================  ======  ======================================================
 key                        type    contents
 =========================  ======  ======================================================
-``acct:{<account>}``       hash    ``p`` principal (JSON), ``login`` login key,
-                                   ``a:<session>`` / ``r:<session>`` login sessions
+``acct:{<account>}``       hash    ``p`` principal (JSON), ``login`` login key, ``off``
+                                   disabled, ``a:<session>`` / ``r:<session>`` login sessions
 ``login:{<login key>}``    hash    ``sub`` account or holder, ``pw`` password hash (argon2id),
                                    ``totp`` TOTP secret, ``totp_step`` last step used,
                                    ``fails``, ``locked_until``, ``act`` current activation
@@ -25,7 +25,7 @@ import json
 from typing import Any
 
 from authority.app.credentials import HOLDER_PREFIX, access_field, refresh_field
-from authority.domain.login import LoginPolicy, LoginState
+from authority.domain.login import AccountRecord, LoginPolicy, LoginState
 from authority.store.redis_store import RedisStore, credential_key, holder_key
 
 # Delete the sessions (a:/r: fields) of one subject's hash whose refresh entry expired before
@@ -132,12 +132,14 @@ class RedisIdentityStore:
         )
         return True
 
-    async def get_account(self, account_id: str) -> tuple[str, str] | None:
-        """The account's principal (JSON) and login key."""
-        raw = await self._call(self._r.hmget(account_key(account_id), "p", "login"))
+    async def get_account(self, account_id: str) -> AccountRecord | None:
+        raw = await self._call(self._r.hmget(account_key(account_id), "p", "login", "off"))
         if not raw or raw[0] is None:
             return None
-        return raw[0].decode(), raw[1].decode()
+        return AccountRecord(raw[0].decode(), raw[1].decode(), disabled=raw[2] == b"1")
+
+    async def set_account_disabled(self, account_id: str, disabled: bool) -> None:
+        await self._call(self._r.hset(account_key(account_id), "off", int(disabled)))
 
     async def account_session(self, account_id: str, session_id: str) -> tuple[str, bytes] | None:
         raw = await self._call(

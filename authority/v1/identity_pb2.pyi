@@ -45,6 +45,24 @@ class CreateAccountResponse(_message.Message):
     totp_required: bool
     def __init__(self, account_id: _Optional[str] = ..., activation_code: _Optional[str] = ..., totp_required: _Optional[bool] = ...) -> None: ...
 
+class SetAccountEnabledRequest(_message.Message):
+    __slots__ = ("account_id", "enabled")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    enabled: bool
+    def __init__(self, account_id: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class SetAccountEnabledResponse(_message.Message):
+    __slots__ = ("account_id", "enabled", "sessions_ended")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    enabled: bool
+    sessions_ended: int
+    def __init__(self, account_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., sessions_ended: _Optional[int] = ...) -> None: ...
+
 class IssueHolderActivationRequest(_message.Message):
     __slots__ = ("key_holder_id",)
     KEY_HOLDER_ID_FIELD_NUMBER: _ClassVar[int]

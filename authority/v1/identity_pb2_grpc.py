@@ -39,6 +39,11 @@ class IdentityServiceStub:
                 request_serializer=authority_dot_v1_dot_identity__pb2.CreateAccountRequest.SerializeToString,
                 response_deserializer=authority_dot_v1_dot_identity__pb2.CreateAccountResponse.FromString,
                 _registered_method=True)
+        self.SetAccountEnabled = channel.unary_unary(
+                '/authority.v1.IdentityService/SetAccountEnabled',
+                request_serializer=authority_dot_v1_dot_identity__pb2.SetAccountEnabledRequest.SerializeToString,
+                response_deserializer=authority_dot_v1_dot_identity__pb2.SetAccountEnabledResponse.FromString,
+                _registered_method=True)
         self.IssueHolderActivation = channel.unary_unary(
                 '/authority.v1.IdentityService/IssueHolderActivation',
                 request_serializer=authority_dot_v1_dot_identity__pb2.IssueHolderActivationRequest.SerializeToString,
@@ -117,6 +122,14 @@ class IdentityServiceServicer:
     def CreateAccount(self, request, context):
         """Create a staff account (platform admins: any role; organisation admins: accounts of their
         own organisation). Returns a one-time activation code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAccountEnabled(self, request, context):
+        """Disable a staff account (someone left: every session ends, logins are refused) or enable it
+        again (platform admins; organisation admins for their own organisation's accounts).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +244,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=authority_dot_v1_dot_identity__pb2.CreateAccountRequest.FromString,
                     response_serializer=authority_dot_v1_dot_identity__pb2.CreateAccountResponse.SerializeToString,
             ),
+            'SetAccountEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountEnabled,
+                    request_deserializer=authority_dot_v1_dot_identity__pb2.SetAccountEnabledRequest.FromString,
+                    response_serializer=authority_dot_v1_dot_identity__pb2.SetAccountEnabledResponse.SerializeToString,
+            ),
             'IssueHolderActivation': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueHolderActivation,
                     request_deserializer=authority_dot_v1_dot_identity__pb2.IssueHolderActivationRequest.FromString,
@@ -329,6 +347,33 @@ class IdentityService:
             '/authority.v1.IdentityService/CreateAccount',
             authority_dot_v1_dot_identity__pb2.CreateAccountRequest.SerializeToString,
             authority_dot_v1_dot_identity__pb2.CreateAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authority.v1.IdentityService/SetAccountEnabled',
+            authority_dot_v1_dot_identity__pb2.SetAccountEnabledRequest.SerializeToString,
+            authority_dot_v1_dot_identity__pb2.SetAccountEnabledResponse.FromString,
             options,
             channel_credentials,
             insecure,

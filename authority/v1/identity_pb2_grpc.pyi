@@ -50,6 +50,10 @@ class IdentityServiceStub:
     """Create a staff account (platform admins: any role; organisation admins: accounts of their
     own organisation). Returns a one-time activation code.
     """
+    SetAccountEnabled: _grpc.UnaryUnaryMultiCallable[_identity_pb2.SetAccountEnabledRequest, _identity_pb2.SetAccountEnabledResponse]
+    """Disable a staff account (someone left: every session ends, logins are refused) or enable it
+    again (platform admins; organisation admins for their own organisation's accounts).
+    """
     IssueHolderActivation: _grpc.UnaryUnaryMultiCallable[_identity_pb2.IssueHolderActivationRequest, _identity_pb2.IssueHolderActivationResponse]
     """A new one-time activation code for a key holder's app (the previous code and every session
     of the holder stop working: a new or lost phone).
@@ -91,6 +95,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     CreateAccount: _aio.UnaryUnaryMultiCallable[_identity_pb2.CreateAccountRequest, _identity_pb2.CreateAccountResponse]  # type: ignore[assignment]
     """Create a staff account (platform admins: any role; organisation admins: accounts of their
     own organisation). Returns a one-time activation code.
+    """
+    SetAccountEnabled: _aio.UnaryUnaryMultiCallable[_identity_pb2.SetAccountEnabledRequest, _identity_pb2.SetAccountEnabledResponse]  # type: ignore[assignment]
+    """Disable a staff account (someone left: every session ends, logins are refused) or enable it
+    again (platform admins; organisation admins for their own organisation's accounts).
     """
     IssueHolderActivation: _aio.UnaryUnaryMultiCallable[_identity_pb2.IssueHolderActivationRequest, _identity_pb2.IssueHolderActivationResponse]  # type: ignore[assignment]
     """A new one-time activation code for a key holder's app (the previous code and every session
@@ -136,6 +144,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_pb2.CreateAccountResponse, _abc.Awaitable[_identity_pb2.CreateAccountResponse]]:
         """Create a staff account (platform admins: any role; organisation admins: accounts of their
         own organisation). Returns a one-time activation code.
+        """
+
+    @_abc_1.abstractmethod
+    def SetAccountEnabled(
+        self,
+        request: _identity_pb2.SetAccountEnabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.SetAccountEnabledResponse, _abc.Awaitable[_identity_pb2.SetAccountEnabledResponse]]:
+        """Disable a staff account (someone left: every session ends, logins are refused) or enable it
+        again (platform admins; organisation admins for their own organisation's accounts).
         """
 
     @_abc_1.abstractmethod

@@ -42,7 +42,12 @@ async def test_accounts_logins_and_activation(
     assert not await ids.create_account(new_id("acc"), "nlogin", account.to_json())  # taken
     found = await ids.get_account(account.credential_id)
     assert found is not None
-    assert Principal.from_json(account.credential_id, found[0]) == account
+    assert Principal.from_json(account.credential_id, found.principal) == account
+    assert (found.login, found.disabled) == ("nlogin", False)
+    await ids.set_account_disabled(account.credential_id, True)
+    disabled = await ids.get_account(account.credential_id)
+    assert disabled is not None
+    assert disabled.disabled
     code = digest("CODE1234567890ABCDEF").hex()
     await ids.put_activation(code, account.credential_id, "nlogin", 60)
     assert await ids.take_activation(code) == (account.credential_id, "nlogin")

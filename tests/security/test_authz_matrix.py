@@ -54,6 +54,7 @@ class Tenant:
     owner_id: str
     request_id: str
     api_credential_id: str
+    account_id: str
 
 
 def ghost_of(t: Tenant) -> Tenant:
@@ -145,9 +146,17 @@ def _build_tenant(
         ipb.CreateApiCredentialRequest(organisation_id=org_id, scopes=["grants:read"]),
         h.admin_credential,
     )
+    account = _rpc(
+        channel,
+        "/authority.v1.IdentityService/CreateAccount",
+        ipb.CreateAccountRequest(
+            login=f"analyst-{tag}", role=ipb.ACCOUNT_ROLE_ANALYST, organisation_id=org_id
+        ),
+        h.admin_credential,
+    )
     tenant = Tenant(
         org_id, site.site_id, door_id, relay_id, holder_id, grant.grant_id, owner_id,
-        filed.request_id, extra.credential.credential_id,
+        filed.request_id, extra.credential.credential_id, account.account_id,
     )  # fmt: skip
     return tenant, {
         "org": created.api_credential,
@@ -505,6 +514,10 @@ REQUESTS: dict[str, tuple[bool, Build]] = {
             role=ipb.ACCOUNT_ROLE_ANALYST,
             organisation_id=t.org_id,
         ),
+    ),
+    "/authority.v1.IdentityService/SetAccountEnabled": (
+        True,
+        lambda t: ipb.SetAccountEnabledRequest(account_id=t.account_id, enabled=True),
     ),
     "/authority.v1.IdentityService/IssueHolderActivation": (
         True,

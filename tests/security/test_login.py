@@ -433,3 +433,68 @@ def test_the_identity_cli(
     out = capsys.readouterr().out
     assert "UNAUTHENTICATED" in out
     assert "not the password" not in out
+
+
+def test_a_disabled_account_loses_its_sessions_and_cannot_log_in(served: Served) -> None:
+    name = _login_name()
+    created = served.admin(
+        "CreateAccount",
+        ipb.CreateAccountRequest(login=name, role=ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id="o-9"),
+    )
+    served.call(
+        "Activate", ipb.ActivateRequest(activation_code=created.activation_code, password=PASSWORD)
+    )
+    session = served.call("Login", ipb.LoginRequest(login=name, password=PASSWORD))
+    owner = served.handle.admin.with_credential(session.access_credential)
+    owner.access_policy()  # works while enabled
+    disabled = served.admin(
+        "SetAccountEnabled",
+        ipb.SetAccountEnabledRequest(account_id=created.account_id, enabled=False),
+    )
+    assert disabled.sessions_ended == 1
+    with pytest.raises(grpc.RpcError) as info:
+        owner.access_policy()
+    assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    for method, request in (
+        ("Login", ipb.LoginRequest(login=name, password=PASSWORD)),
+        (
+            "RefreshSession",
+            ipb.RefreshSessionRequest(refresh_credential=session.refresh_credential),
+        ),
+    ):
+        code, _ = served.refused(method, request)
+        assert code is grpc.StatusCode.UNAUTHENTICATED
+    served.admin(
+        "SetAccountEnabled",
+        ipb.SetAccountEnabledRequest(account_id=created.account_id, enabled=True),
+    )
+    assert served.call("Login", ipb.LoginRequest(login=name, password=PASSWORD)).role == (
+        "site_owner"
+    )
+    assert [e for e in served.events("account.disable") if created.account_id in e["detail"]]
+
+
+def test_a_scoped_api_credential_cannot_raise_its_privileges(served: Served) -> None:
+    w = build_world(served.handle.admin, door_id=f"door-{secrets.token_hex(3)}")
+    org_credential = w.org._metadata[0][1].removeprefix("Bearer ")  # type: ignore[attr-defined]
+    scoped = served.call(
+        "CreateApiCredential",
+        ipb.CreateApiCredentialRequest(scopes=["directory:write"]),
+        org_credential,
+    ).secret_credential
+    for method, request in (
+        (
+            "CreateAccount",
+            ipb.CreateAccountRequest(login=_login_name(), role=ipb.ACCOUNT_ROLE_ORGANISATION_ADMIN),
+        ),
+        ("CreateApiCredential", ipb.CreateApiCredentialRequest(scopes=["grants:write"])),
+        (
+            "SetLoginPolicy",
+            ipb.SetLoginPolicyRequest(
+                target=ipb.GetLoginPolicyRequest(),
+                policy=ipb.LoginPolicy(max_failed_logins=20, lockout_seconds=60),
+            ),
+        ),
+    ):
+        code, details = served.refused(method, request, scoped)
+        assert code is grpc.StatusCode.PERMISSION_DENIED, (method, details)
