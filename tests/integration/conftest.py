@@ -37,11 +37,15 @@ class ServerProcess:
                 env=env, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + 30
-        while not (data_dir / "server.json").exists():
+        info: dict[str, object] | None = None
+        while info is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        self.target = json.loads((data_dir / "server.json").read_text())["target"]
+            try:  # the server may be half-way through writing it
+                info = json.loads((data_dir / "server.json").read_text())
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        self.target = str(info["target"])
         self.admin = AuthorityClient(
             self.target, credential=(data_dir / "admin.credential").read_text().strip()
         )
