@@ -187,3 +187,22 @@ def test_client_tls_settings_are_checked(tmp_path: Path) -> None:
         ClientTls.from_files(certs.ca, certs.server_cert)
     with pytest.raises(Exception, match="cannot read TLS file"):
         ClientTls.from_files(tmp_path / "missing.pem")
+
+
+def test_local_cli_finds_the_dev_ca_without_configuration(
+    tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`authority dev-certs` writes to <data_dir>/tls; the server records that it speaks TLS in
+    server.json; the CLI on the same machine then connects over TLS with no flags."""
+    data = tmp_path / "data"
+    assert authority_main(["dev-certs", "--data-dir", str(data)]) == 0
+    certs = DevCertificates(data / "tls")
+    settings = Settings.load(
+        {}, data_dir=data, listen="127.0.0.1:0", redis_url=redis_url,
+        tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
+        grace_seconds=1.0, log_level="ERROR",
+    )  # fmt: skip
+    for _handle in run_server_in_thread(settings, tls=certs.client_tls()):
+        capsys.readouterr()
+        assert authority_main(["health", "--data-dir", str(data), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"status": "SERVING"}
