@@ -129,7 +129,10 @@ def main() -> int:
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="bench-events-"))
     try:
-        env = {**os.environ, "AUTHORITY_LOG_LEVEL": "WARNING", "AUTHORITY_LOG_FORMAT": "json"}
+        env = {**os.environ, "AUTHORITY_LOG_LEVEL": "WARNING", "AUTHORITY_LOG_FORMAT": "json",
+               # h2load sends every call with one credential: no per-caller limit here
+               # (bench_ratelimit.py measures the limiter's cost).
+               "AUTHORITY_RATE_LIMIT_CALLER": "0"}  # fmt: skip
         for name in ("REDIS_URL", "CLICKHOUSE_URL", "AUTHORITY_SHIP_EVENTS"):
             env.pop(name, None)
         with (tmp / "product.log").open("wb") as log:
