@@ -92,3 +92,17 @@ def test_key_files_readable_by_others_are_refused(tmp_path: Path) -> None:
         Keyring.load_or_create(keys, publish_retired_for=60)
     path.chmod(0o600)
     assert Keyring.load_or_create(keys, publish_retired_for=60).active is not None
+
+
+def test_the_passphrase_is_never_shown_by_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTHORITY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AUTHORITY_KEY_PASSPHRASE", PASSPHRASE)
+    for argv in (["config", "--json"], ["config"]):
+        assert authority_main(argv) == 0
+        out = capsys.readouterr().out
+        assert PASSPHRASE not in out
+        assert "staple" not in out
+    assert authority_main(["config", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["key_passphrase"] == "***"
