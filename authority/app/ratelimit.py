@@ -195,22 +195,23 @@ class RateLimiter:
 
     async def sync_once(self, *, everything: bool = True) -> None:
         """Exchange this process's increments for the cluster-wide totals (one round trip):
-        of every recently used key, or (``everything=False``) of the hot ones only, those past
-        a quarter of their limit, the only ones another process's calls could push over it
-        before the next full exchange. Keys idle for two windows are forgotten (their Redis
-        counters expire by themselves)."""
+        of the hot keys, those past a quarter of their limit (the only ones other processes'
+        calls could push over it before the next full exchange), and with ``everything`` of
+        every key that admitted calls since the last exchange. Keys idle for two windows are
+        forgotten (their Redis counters expire by themselves)."""
         now_ms = self.wall_clock() * 1000.0
         window = int(now_ms // self.limits.window_ms)
         increments: dict[str, int] = {}
         for key, c in list(self._counters.items()):
-            if not everything and self._estimate(c, now_ms) * 4 < c.limit:
+            if c.window < window - 1 and not c.pending and not c.refused:
+                del self._counters[key]
                 continue
-            if c.window >= window - 1 or c.pending:
+            # Hot keys also when nothing was admitted here: other processes' calls count.
+            hot = self._estimate(c, now_ms) * 4 >= c.limit
+            if hot or (everything and c.pending):
                 # Calls admitted in an earlier window than the exchange's are counted in this
                 # one (at most one sync interval's worth, at a window's edge).
                 increments[key] = c.pending
-            elif not c.refused:
-                del self._counters[key]
         if not increments:
             return
         totals = await self.store.exchange(
