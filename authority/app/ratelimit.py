@@ -5,9 +5,11 @@ A sliding window of ``window_ms``: the estimate is ``previous * (1 - elapsed fra
 process and every host shares them; each process decides locally from the last figures it read
 plus what it admitted since, and exchanges its increments for the fresh totals every
 ``sync_ms`` in one pipelined round trip (``RateLimitStore.exchange``): the keys past a quarter
-of their limit every time, the others every ``FULL_SYNC_EVERY`` syncs. The per-call cost is two
-dict look-ups and some arithmetic; the overshoot across processes is bounded by what they admit
-within one sync interval of a hot key.
+of their limit every time, the keys with new calls every ``FULL_SYNC_EVERY`` syncs, idle keys
+never (they expire). The per-call cost is two dict look-ups and some arithmetic. Overshoot: a
+hot key's processes together admit at most one sync interval's worth beyond the limit; a key
+below a quarter of its limit on every process can reach the limit only by calls spread over
+them, each learning the others' within a second of its own next call.
 
 Fairness: each caller has its own counter; an organisation's counter only sees calls its
 callers' own limits admitted (a caller over its limit spends nothing of the organisation's
@@ -117,6 +119,8 @@ class RateLimiter:
     wall_clock: Callable[[], float] = time.time
     """For the windows, which every process must agree on."""
     _counters: dict[str, _Counter] = field(default_factory=dict)
+    _hot: set[str] = field(default_factory=set)
+    """Keys past a quarter of their limit (as of their last admit or exchange)."""
 
     def _counter(self, key: str, limit: int, now_ms: float) -> _Counter:
         c = self._counters.get(key)
@@ -154,9 +158,13 @@ class RateLimiter:
         now_ms = self.wall_clock() * 1000.0
         c = o = None
         if limits.caller:
-            c = self._counter("c:" + caller, limits.caller, now_ms)
+            key = "c:" + caller
+            c = self._counter(key, limits.caller, now_ms)
             c.organisation = organisation or ""
-            if self._estimate(c, now_ms) >= limits.caller:
+            estimate = self._estimate(c, now_ms)
+            if estimate * 4 >= limits.caller:
+                self._hot.add(key)
+            if estimate >= limits.caller:
                 c.refused += 1
                 raise RateLimited(
                     f"rate limit: more than {limits.caller} calls in {limits.window_ms // 1000} s "
@@ -164,9 +172,13 @@ class RateLimiter:
                     retry_after_ms=self._retry_after_ms(c, now_ms),
                 )
         if organisation and limits.organisation:
-            o = self._counter("o:" + organisation, limits.organisation, now_ms)
+            key = "o:" + organisation
+            o = self._counter(key, limits.organisation, now_ms)
             o.organisation = organisation
-            if self._estimate(o, now_ms) >= limits.organisation:
+            estimate = self._estimate(o, now_ms)
+            if estimate * 4 >= limits.organisation:
+                self._hot.add(key)
+            if estimate >= limits.organisation:
                 o.refused += 1
                 raise RateLimited(
                     f"rate limit: more than {limits.organisation} calls in "
@@ -202,12 +214,21 @@ class RateLimiter:
         now_ms = self.wall_clock() * 1000.0
         window = int(now_ms // self.limits.window_ms)
         increments: dict[str, int] = {}
-        for key, c in list(self._counters.items()):
+        # Between full exchanges only the hot keys are looked at (a handful, not every caller).
+        keys = list(self._counters) if everything else list(self._hot)
+        for key in keys:
+            c = self._counters.get(key)
+            if c is None:
+                self._hot.discard(key)
+                continue
             if c.window < window - 1 and not c.pending and not c.refused:
                 del self._counters[key]
+                self._hot.discard(key)
                 continue
             # Hot keys also when nothing was admitted here: other processes' calls count.
             hot = self._estimate(c, now_ms) * 4 >= c.limit
+            if not hot:
+                self._hot.discard(key)
             if hot or (everything and c.pending):
                 # Calls admitted in an earlier window than the exchange's are counted in this
                 # one (at most one sync interval's worth, at a window's edge).
@@ -225,6 +246,8 @@ class RateLimiter:
             if counter.window <= window:
                 counter.window, counter.previous = window, previous
                 counter.current = current + counter.pending
+            if self._estimate(counter, now_ms) * 4 >= counter.limit:
+                self._hot.add(key)  # other processes' calls made it hot
 
     def take_reports(self, *, first_only: bool = False) -> list[_Report]:
         """Refusals to report: every key's (a log interval ended), or ``first_only`` those of

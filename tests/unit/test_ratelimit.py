@@ -153,3 +153,27 @@ def test_a_flood_is_logged_at_once_then_summarised() -> None:
     refused(lim, "kh_a", "org_1")
     asyncio.run(lim.report(first_only=True))  # a new interval: its first refusal at once
     assert [json.loads(e.detail)["refused"] for e in events.events] == [100, 1000, 1]
+
+
+def test_between_full_exchanges_only_hot_keys_travel() -> None:
+    store, clock = InMemoryRateLimitStore(), Clock()
+    lim, _ = limiter(store, clock, caller=8)
+    lim.admit("kh_cold", None)  # 1 of 8: far from its limit
+    for _ in range(3):
+        lim.admit("kh_hot", None)  # 3 of 8: past a quarter
+    window = int(clock.now * 1000 // 10_000)
+    asyncio.run(lim.sync_once(everything=False))
+    assert store.counters == {("c:kh_hot", window): 3}
+    asyncio.run(lim.sync_once())
+    assert store.counters == {("c:kh_hot", window): 3, ("c:kh_cold", window): 1}
+    # Another process's calls count here from the next exchange this process takes part in
+    # for the key (a full one once it has new calls, every one once the key is hot).
+    other, _ = limiter(store, clock, caller=8)
+    for _ in range(4):
+        other.admit("kh_cold", None)
+    asyncio.run(other.sync_once())
+    assert refused(lim, "kh_cold") is None  # 6th overall
+    asyncio.run(lim.sync_once())  # learns the total of 6: hot from now on
+    assert refused(lim, "kh_cold") is None  # 7th
+    assert refused(lim, "kh_cold") is None  # 8th
+    assert refused(lim, "kh_cold") is not None
