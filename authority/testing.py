@@ -336,6 +336,9 @@ class InMemoryStore:
             if codec.decode_holder(fields["st"]).organisation_id != organisation_id:
                 out.append(IssueOutcome.HOLDER_OF_ANOTHER_ORGANISATION)
                 continue
+            if codec.decode_holder(fields["st"]).status is HolderStatus.RESTRICTED:
+                out.append(IssueOutcome.HOLDER_RESTRICTED)
+                continue
             remembered = self._idempotency.get((g.key_holder_id, item.slot))
             if remembered is not None:
                 out.append(

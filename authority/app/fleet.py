@@ -521,6 +521,11 @@ def _outcome_error(
     if outcome is IssueOutcome.HOLDER_OF_ANOTHER_ORGANISATION:
         # As for a single issuance: a holder of another tenant is not visible.
         return NotFound(f"key holder {item.key_holder_id} does not exist")
+    if outcome is IssueOutcome.HOLDER_RESTRICTED:
+        return FailedPrecondition(
+            f"processing of key holder {item.key_holder_id} is restricted at their request: no "
+            "new grants until it is lifted"
+        )
     return AlreadyExists(
         f"idempotency_key {item.idempotency_key[:128]!r} was used before for this key holder "
         f"with other content (organisation {org.organisation_id}); use a new key"

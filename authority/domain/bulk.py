@@ -112,6 +112,8 @@ class IssueOutcome(StrEnum):
     HOLDER_OF_ANOTHER_ORGANISATION = "holder_of_another_organisation"
     KEY_REUSED = "key_reused"
     """The idempotency key was used before for other content."""
+    HOLDER_RESTRICTED = "holder_restricted"
+    """Processing of the holder's data is restricted at their request: no new grants."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,7 @@ _ISSUE_OUTCOMES = {
     0: IssueOutcome.ALREADY_CREATED,
     -1: IssueOutcome.HOLDER_MISSING,
     -2: IssueOutcome.HOLDER_OF_ANOTHER_ORGANISATION,
+    -4: IssueOutcome.HOLDER_RESTRICTED,
     -3: IssueOutcome.KEY_REUSED,
 }
 

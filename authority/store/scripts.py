@@ -115,6 +115,7 @@ GRANT_ISSUE_ONCE = """
 local st = redis.call('HGET', KEYS[1], 'st')
 if not st then return -1 end
 if not string.find(st, ARGV[4], 1, true) then return -2 end
+if string.find(st, '"st":"restricted"', 1, true) then return -4 end
 local prev = redis.call('GET', KEYS[2])
 if prev then
   if prev == ARGV[5] then return 0 end

@@ -312,3 +312,29 @@ def test_cli_sets_exports_and_erases(
     assert json.loads(capsys.readouterr().out)["erased"] is True
     assert main(["privacy", "profile", "get", *holder, *common]) == 1
     assert "NOT_FOUND" in capsys.readouterr().out
+
+
+def test_no_new_grants_while_processing_is_restricted(server: ServerHandle, world: World) -> None:
+    from authority.client import chunk_items, grant_item  # noqa: PLC0415
+
+    world.holder.call(
+        world.holder.privacy.RestrictProcessing,
+        ppb.RestrictProcessingRequest(key_holder_id=world.holder_id),
+    )
+    until = datetime.now(UTC) + timedelta(days=10)
+    code, message = code_of(
+        lambda: world.org.issue_grant(
+            key_holder_id=world.holder_id, site_id=world.site_id, valid_until=until
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "restricted" in message
+    item = grant_item(
+        idempotency_key="k-1", key_holder_id=world.holder_id, site_id=world.site_id,
+        valid_until=until,
+    )  # fmt: skip
+    results = [r for m in world.org.issue_grants(chunk_items([item])) for r in m.results]
+    assert [(r.status, r.code) for r in results] == [
+        (pb.GRANT_ITEM_STATUS_REJECTED, "FAILED_PRECONDITION")
+    ]
+    assert "restricted" in results[0].reason
