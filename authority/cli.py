@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--client",
         action="append",
         metavar="KIND:ID",
-        help="a client certificate: org:<organisation id> or bridge:<name> (repeatable)",
+        help="a client certificate: org:<organisation id>, bridge:<name> or operator:<name> "
+        "(repeatable)",
     )
     p.add_argument("--days", type=int, default=30, help="validity of the certificates")
     p.add_argument("--json", action="store_true", help="machine-readable output (file paths)")

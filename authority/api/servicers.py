@@ -14,7 +14,7 @@ from authority.api import convert
 from authority.api.authz import authorization_header, current_principal
 from authority.api.errors import grpc_errors, grpc_stream_errors
 from authority.app.commands import DirectoryCommands, GrantCommands
-from authority.app.credentials import Principal, parse_bearer
+from authority.app.credentials import Principal, Role, parse_bearer
 from authority.app.fleet import FleetCommands, GrantItemRequest, IssueChunk
 from authority.app.peer import calling_peer
 from authority.app.relay import RelayReports
@@ -53,7 +53,7 @@ class UnlockServicer(_Authenticated, pb_grpc.UnlockServiceServicer):
         credential = parse_bearer(authorization(context))
         peer = calling_peer()  # mTLS only; an organisation's certificate carries no holder
         if peer is not None:
-            peer.admits(organisation_id=None, is_holder=True)
+            peer.admits(role=Role.KEY_HOLDER, organisation_id=None)
         outcome = await self._unlock.request_unlock(
             credential, request.door_id, request.relay_challenge or None, offline=request.offline
         )

@@ -69,10 +69,7 @@ class Authenticator:
         principal = await self._resolve(parse_bearer(authorization))
         peer = calling_peer()  # mTLS: the certificate and the credential must agree
         if peer is not None:
-            peer.admits(
-                organisation_id=principal.organisation_id,
-                is_holder=principal.role is Role.KEY_HOLDER,
-            )
+            peer.admits(role=principal.role, organisation_id=principal.organisation_id)
         # Per caller and organisation, after authentication: nobody spends another's budget.
         self._limiter.admit(principal.credential_id, principal.organisation_id)
         return principal

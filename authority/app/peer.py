@@ -1,7 +1,8 @@
 """The caller's transport identity: who a verified client certificate (mTLS) says it is.
 
 A client certificate names its holder in a SAN URI: ``urn:authority:org:<organisation id>`` for a
-partner's system, ``urn:authority:bridge:<name>`` for a relay bridge. The certificate never
+partner's system, ``urn:authority:bridge:<name>`` for a relay bridge,
+``urn:authority:operator:<name>`` for the operator's own tools. The certificate never
 replaces the bearer credential: it narrows whose credentials may travel over that connection
 (``CertificateIdentity.admits``), so a stolen credential is useless without the matching private
 key, and a stolen certificate without a credential of its organisation. The gRPC edge sets the
@@ -15,6 +16,7 @@ import contextvars
 from dataclasses import dataclass
 from enum import StrEnum
 
+from authority.app.credentials import Role
 from authority.domain.errors import InvalidArgument, PermissionDenied
 
 URN_PREFIX = "urn:authority:"
@@ -22,7 +24,12 @@ URN_PREFIX = "urn:authority:"
 
 class PeerKind(StrEnum):
     ORGANISATION = "org"
+    """A partner's system: carries that organisation's own credentials only."""
     BRIDGE = "bridge"
+    """A relay bridge: carries key holders' credentials (the phones it relays for) and bridge
+    credentials, nothing else."""
+    OPERATOR = "operator"
+    """The operator's own tools: platform administrators and the operator's analysts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +51,29 @@ class CertificateIdentity:
         kind, sep, name = body.partition(":")
         if not sep or not name or len(name) > 100 or not name.isprintable() or "/" in name:
             raise InvalidArgument(
-                f"a client identity is org:<organisation id> or bridge:<name>; got {text[:120]!r}"
+                "a client identity is org:<organisation id>, bridge:<name> or operator:<name>; "
+                f"got {text[:120]!r}"
             )
         try:
             return cls(PeerKind(kind), name)
         except ValueError as exc:
-            raise InvalidArgument(f"unknown client kind {kind[:20]!r}: use org or bridge") from exc
+            raise InvalidArgument(
+                f"unknown client kind {kind[:20]!r}: use org, bridge or operator"
+            ) from exc
 
-    def admits(self, *, organisation_id: str | None, is_holder: bool) -> None:
-        """Raise ``PermissionDenied`` unless a caller with these facts may use this certificate's
-        connection. An organisation's certificate carries only that organisation's own
-        credentials (its API keys, its analysts); a bridge's carries the credentials of the
-        holders whose phones it relays for and of its operator."""
-        if self.kind is PeerKind.ORGANISATION and (is_holder or organisation_id != self.name):
+    def admits(self, *, role: Role, organisation_id: str | None) -> None:
+        """Raise ``PermissionDenied`` unless a caller of this role (and organisation) may use
+        this certificate's connection (see ``PeerKind``)."""
+        if self.kind is PeerKind.ORGANISATION:
+            ok = role in (Role.ORGANISATION, Role.ANALYST) and organisation_id == self.name
+        elif self.kind is PeerKind.BRIDGE:
+            ok = role in (Role.KEY_HOLDER, Role.BRIDGE)
+        else:
+            ok = role is Role.ADMIN or (role is Role.ANALYST and organisation_id is None)
+        if not ok:
             raise PermissionDenied(
-                f"the client certificate is organisation {self.name}'s; the credential sent "
-                "over it is not that organisation's"
+                f"the client certificate is {self.kind.value} {self.name}'s; the credential sent "
+                "over it is not one such a client carries"
             )
 
 

@@ -26,6 +26,7 @@ from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.helpers import CVR, World, build_world
 
 BRIDGE = CertificateIdentity.parse("bridge:nbg-bridge-1")
+OPERATOR = CertificateIdentity.parse("operator:ops-console")
 
 
 def _settings(tmp_path: Path, redis_url: str, certs: DevCertificates, **extra: object) -> Settings:
@@ -108,40 +109,51 @@ def _org_world(handle: ServerHandle) -> tuple[World, str]:
 def test_mtls_required_certificate_must_agree_with_the_credential(
     tmp_path: Path, redis_url: str
 ) -> None:
-    certs = create_dev_certificates(tmp_path / "certs", clients=[BRIDGE])
-    settings = _settings(tmp_path, redis_url, certs, tls_client_ca_file=certs.ca)
-    gen = run_server_in_thread(settings, tls=certs.client_tls(BRIDGE))
+    certs = create_dev_certificates(tmp_path / "certs", clients=[BRIDGE, OPERATOR])
+    settings = _settings(
+        tmp_path, redis_url, certs, tls_client_ca_file=certs.ca, mtls_listen="127.0.0.1:0"
+    )
+    gen = run_server_in_thread(settings, tls=certs.client_tls())
     handle = next(gen)
     try:
-        w, other_org_credential = _org_world(handle)  # as the operator, over the bridge cert
+        w, other_org_credential = _org_world(handle)  # set up over the TLS-only listener
+        assert handle.running.mtls_port is not None
+        mtls_target = f"127.0.0.1:{handle.running.mtls_port}"
         org_cert = CertificateIdentity.parse(f"org:{w.org_id}")
-        certs = create_dev_certificates(certs.directory, clients=[BRIDGE, org_cert])
+        certs = create_dev_certificates(certs.directory, clients=[org_cert])
+        org_credential = w.org._metadata[0][1].removeprefix("Bearer ")
+        holder_credential = w.holder._metadata[0][1].removeprefix("Bearer ")
 
         def over(identity: CertificateIdentity | None, credential: str) -> AuthorityClient:
             tls = certs.client_tls(identity)
-            return AuthorityClient(handle.target, credential=credential, tls=tls)
+            return AuthorityClient(mtls_target, credential=credential, tls=tls)
 
         # No client certificate: refused during the handshake.
         anonymous = over(None, handle.admin_credential)
         assert _code(anonymous.check_health) == grpc.StatusCode.UNAVAILABLE
-        # The organisation's certificate with its own credential: works.
-        org = over(org_cert, w.org._metadata[0][1].removeprefix("Bearer "))
+        # Each certificate with the credentials its kind of client carries: works.
+        operator = over(OPERATOR, handle.admin_credential)
+        assert operator.list_grants(w.holder_id).grants
+        org = over(org_cert, org_credential)
         assert org.list_grants(w.holder_id).grants
-        # ...with another organisation's credential, the admin's, or a holder's: refused.
-        for credential in (other_org_credential, handle.admin_credential):
-            wrong = org.with_credential(credential)
-            assert _code(lambda c=wrong: c.list_grants(w.holder_id)) == (
-                grpc.StatusCode.PERMISSION_DENIED
-            )
-        holder_credential = w.holder._metadata[0][1].removeprefix("Bearer ")
-        holder_over_org = org.with_credential(holder_credential)
-        assert _code(lambda: holder_over_org.request_unlock(w.door_id)) == (
-            grpc.StatusCode.PERMISSION_DENIED
-        )
-        # A bridge's certificate carries the holders' credentials it relays for.
         bridge = over(BRIDGE, holder_credential)
         assert bridge.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
-        for c in (anonymous, org, bridge):
+        # Any other combination: refused, whatever the credential may do on its own.
+        refused = [
+            (org_cert, other_org_credential, lambda c: c.list_grants(w.holder_id)),
+            (org_cert, handle.admin_credential, lambda c: c.list_grants(w.holder_id)),
+            (org_cert, holder_credential, lambda c: c.request_unlock(w.door_id)),
+            (BRIDGE, handle.admin_credential, lambda c: c.list_grants(w.holder_id)),
+            (BRIDGE, org_credential, lambda c: c.list_grants(w.holder_id)),
+            (OPERATOR, holder_credential, lambda c: c.request_unlock(w.door_id)),
+            (OPERATOR, org_credential, lambda c: c.list_grants(w.holder_id)),
+        ]
+        for identity, credential, call in refused:
+            client = over(identity, credential)
+            code = _code(lambda c=client, f=call: f(c))  # type: ignore[misc]
+            assert code == grpc.StatusCode.PERMISSION_DENIED, (identity, credential[:4])
+            client.close()
+        for c in (anonymous, operator, org, bridge):
             c.close()
     finally:
         for _ in gen:
@@ -206,3 +218,20 @@ def test_local_cli_finds_the_dev_ca_without_configuration(
         capsys.readouterr()
         assert authority_main(["health", "--data-dir", str(data), "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == {"status": "SERVING"}
+
+
+def test_mtls_on_the_main_listener_when_there_is_no_separate_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    certs = create_dev_certificates(tmp_path / "certs", clients=[OPERATOR])
+    settings = _settings(tmp_path, redis_url, certs, tls_client_ca_file=certs.ca)
+    for handle in run_server_in_thread(settings, tls=certs.client_tls(OPERATOR)):
+        assert handle.running.mtls_port is None
+        assert handle.admin.check_health() == 1
+        # The operator's certificate carries the admin's calls (and only the operator's).
+        assert handle.admin.create_site(address="Nørrebrogade 1", owner_id="o1").site_id
+        no_cert = AuthorityClient(
+            handle.target, credential=handle.admin_credential, tls=certs.client_tls()
+        )
+        assert _code(no_cert.check_health) == grpc.StatusCode.UNAVAILABLE
+        no_cert.close()
