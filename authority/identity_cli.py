@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -159,7 +160,40 @@ def _credential_bridge(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return _show(ns, resp, "bridge credential (shown once)")
 
 
+def _authz_table(ns: argparse.Namespace) -> int:
+    """Print the authorization table (no server needed: it is code)."""
+    from authority.app.authz import AUTHORIZATION  # noqa: PLC0415
+
+    rows = {
+        method: {
+            "roles": {role.value: reach.value for role, reach in rule.reach.items()},
+            "api_scope": rule.api_scope.value if rule.api_scope else "",
+        }
+        for method, rule in AUTHORIZATION.items()
+        if ns.rpc is None or ns.rpc.lower() in method.lower()
+    }
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="who may call what (authority/app/authz.py)")
+    for col in ("RPC", "roles: reach", "API scope"):
+        table.add_column(col, overflow="fold")
+    for method, row in rows.items():
+        roles = row["roles"]
+        assert isinstance(roles, dict)
+        public = len(roles) > 1 and set(roles.values()) == {"public"}
+        shown = "anyone (public)" if public else ", ".join(f"{r}: {v}" for r, v in roles.items())
+        table.add_row(method, shown, str(row["api_scope"]))
+    console.print(table)
+    return 0
+
+
 def add_identity_commands(sub: Any, client_parser: ClientParser) -> None:
+    p = sub.add_parser("authz", help="print the authorization table (who may call which RPC)")
+    p.add_argument("--rpc", help="only RPCs whose name contains this")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_authz_table)
+
     def with_password(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
         return p
