@@ -235,3 +235,36 @@ def test_mtls_on_the_main_listener_when_there_is_no_separate_one(
         )
         assert _code(no_cert.check_health) == grpc.StatusCode.UNAVAILABLE
         no_cert.close()
+
+
+def test_relay_bridge_cli_over_tls_and_mtls(
+    tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`relay-bridge register` over TLS (the operator's admin credential, TLS-only listener) and
+    `relay-bridge open` over mTLS (the bridge's certificate, the holder's credential)."""
+    from relay_bridge.cli import main as bridge_main  # noqa: PLC0415
+    from tests.relay_bridge.test_cli import world  # noqa: PLC0415
+
+    certs = create_dev_certificates(tmp_path / "certs", clients=[BRIDGE])
+    settings = _settings(
+        tmp_path, redis_url, certs, tls_client_ca_file=certs.ca, mtls_listen="127.0.0.1:0"
+    )
+    for handle in run_server_in_thread(settings, tls=certs.client_tls()):
+        holder_credential, keys = world(handle, tmp_path, door_id="d-1", relay_id="r-1")
+        state = tmp_path / "relays.json"
+        assert bridge_main(["emulate", "--keys", str(keys), "--relay", "r-1=d-1",
+                            "--state", str(state), "--seconds", "0"]) == 0  # fmt: skip
+        tls_args = ["--ca-file", str(certs.ca)]
+        register = ["register", "--state", str(state), "--authority", handle.target,
+                    "--credential", handle.admin_credential]  # fmt: skip
+        assert bridge_main([*register, *tls_args]) == 0
+        mtls_target = f"127.0.0.1:{handle.running.mtls_port}"
+        bridge_cert = ["--client-cert", str(certs.client_cert(BRIDGE)),
+                       "--client-key", str(certs.client_key(BRIDGE))]  # fmt: skip
+        capsys.readouterr()
+        argv = ["open", "--authority", mtls_target, "--credential", holder_credential,
+                "--door", "d-1", "--emulated", str(state), "--keys", str(keys), "--json",
+                *tls_args, *bridge_cert]  # fmt: skip
+        assert bridge_main(argv) == 0
+        [outcome] = json.loads(capsys.readouterr().out)
+        assert (outcome["status"], outcome["reported"]) == ("opened", True)
