@@ -60,7 +60,9 @@ def scene(server: ServerHandle) -> Scene:
         site_id=site.site_id,
         valid_until=datetime.now(UTC) + timedelta(days=30),
     )
-    return Scene(server, h.key_holder.key_holder_id, h.holder_credential, site.site_id, doors)
+    # The phone enrols and logs in: its credential is a 15-minute session, as in the field.
+    session = org.app_login(h.key_holder.key_holder_id, "the carrier's app password")
+    return Scene(server, h.key_holder.key_holder_id, session.access_credential, site.site_id, doors)
 
 
 @dataclass
@@ -263,7 +265,8 @@ async def test_offline_opening_and_revocation_reaching_the_relay(
         site_id=site.site_id,
         valid_until=datetime.now(UTC) + timedelta(days=1),
     )
-    phone = AuthorityLink(scene.server.target, credential=h.holder_credential)
+    app = org.app_login(h.key_holder.key_holder_id, "the nurse's app password")
+    phone = AuthorityLink(scene.server.target, credential=app.access_credential)
     device_key = SigningKey.generate()
     await phone.register_device_key(bytes(device_key.verify_key))
     offline_token = (await phone.request_unlock("door-off", offline=True)).token

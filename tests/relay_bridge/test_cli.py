@@ -36,7 +36,8 @@ def world(server: ServerHandle, tmp_path: Path, *, door_id: str, relay_id: str) 
     )
     keys = tmp_path / "jwks.json"
     keys.write_text(admin.verification_keys().jwks_json)
-    return holder.holder_credential, keys
+    app = org.app_login(holder.key_holder.key_holder_id, "the holder's app password")
+    return app.access_credential, keys
 
 
 def test_emulate_register_open_scan(
