@@ -216,8 +216,6 @@ class Identity:
         """POSIX seconds by the authority's clock."""
         return int(self._clock.now().timestamp())
 
-    _now = now
-
     # -- accounts and activation -------------------------------------------------------------
 
     async def create_account(
@@ -359,7 +357,7 @@ class Identity:
         subject = record.get("sub", b"").decode()
         principal = await self._subject_principal(subject) if subject else None
         policy = await self._policy_for(principal) if principal else CUSTOMER_POLICY
-        now = self._now()
+        now = self.now()
         state = LoginState(int(record.get("fails", b"0")), int(record.get("locked_until", b"0")))
         facts = _login_facts(key, principal)
         if state.locked(now):
@@ -404,7 +402,7 @@ class Identity:
 
     async def _open_session(self, principal: Principal) -> IssuedSession:
         subject = principal.credential_id
-        now = self._now()
+        now = self.now()
         holder = principal.role is Role.KEY_HOLDER
         refresh_ttl = (
             self._settings.holder_refresh_ttl if holder else self._settings.staff_refresh_ttl
@@ -428,7 +426,7 @@ class Identity:
         presented = parse_refresh(refresh_credential)
         subject, sid = presented.subject, presented.session_id
         current = await self._store.refresh_entry(subject, sid)
-        now = self._now()
+        now = self.now()
         principal = await self._subject_principal(subject)
         if current is None or principal is None or entry_expiry(current) <= now:
             raise Unauthenticated("this session ended or expired: log in again")
@@ -508,7 +506,7 @@ class Identity:
         else:
             account = await self._visible_account(principal, subject, not_found="no such login")
             org_id = account.organisation_id or ""
-        was_locked = LoginState(0, int(record.get("locked_until", b"0"))).locked(self._now())
+        was_locked = LoginState(0, int(record.get("locked_until", b"0"))).locked(self.now())
         await self._store.put_login_state(key, LoginState(), forget_after=0)
         await self._audit.admin(
             principal,
@@ -608,7 +606,7 @@ class Identity:
         self, org_id: str, scopes: tuple[str, ...], label: str, *, rotated: bool = False
     ) -> tuple[ApiCredentialInfo, str]:
         cid, credential, key_digest = new_organisation_key()
-        now = self._now()
+        now = self.now()
         stored = Principal(
             role=Role.ORGANISATION,
             credential_id=cid,
@@ -660,7 +658,7 @@ class Identity:
         if not 0 <= overlap_seconds <= 86400:
             raise InvalidArgument("overlap_seconds must be 0-86400")
         old = await self._visible_api_credential(principal, credential_id)
-        now = self._now()
+        now = self.now()
         if old.revoked(now):
             raise FailedPrecondition(f"API credential {credential_id} is revoked")
         info, credential = await self._new_api_credential(
@@ -688,7 +686,7 @@ class Identity:
         self, principal: Principal, credential_id: str
     ) -> ApiCredentialInfo:
         old = await self._visible_api_credential(principal, credential_id)
-        now = self._now()
+        now = self.now()
         await self._store.retire_credential(credential_id, 0)
         revoked = replace(old, revoked_at=now)
         await self._store.index_api_credential(
