@@ -425,6 +425,11 @@ class FleetCommands:
             raise FailedPrecondition(
                 f"key holder {key_holder_id} belongs to another organisation than {org_id}"
             )
+        if holder.status is HolderStatus.RESTRICTED:
+            raise FailedPrecondition(
+                f"processing of key holder {key_holder_id} is restricted at their request: the "
+                "roster cannot change until PrivacyService.LiftRestriction"
+            )
         if len(items) > MAX_ROSTER_ITEMS:
             raise InvalidArgument(f"at most {MAX_ROSTER_ITEMS} grants per holder; got {len(items)}")
         now = self._clock.now()

@@ -338,3 +338,7 @@ def test_no_new_grants_while_processing_is_restricted(server: ServerHandle, worl
         (pb.GRANT_ITEM_STATUS_REJECTED, "FAILED_PRECONDITION")
     ]
     assert "restricted" in results[0].reason
+    # nor a new roster: replacing the holder's grants is processing too
+    code, message = code_of(lambda: world.org.replace_holder_grants(world.holder_id, [item]))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "restricted" in message
