@@ -126,10 +126,12 @@ class Settings:
     while phones use the TLS-only listen address. Empty: none."""
 
     holder_app_credentials: bool = field(
-        default=True, metadata={"env": "AUTHORITY_HOLDER_APP_CREDENTIALS"}
+        default=False, metadata={"env": "AUTHORITY_HOLDER_APP_CREDENTIALS"}
     )
-    """Whether CreateKeyHolder still returns a long-lived app credential (and such credentials
-    are accepted). Off: apps only log in (IdentityService.Login) for 15-minute sessions."""
+    """Whether CreateKeyHolder also returns a long-lived app credential (and such credentials
+    are accepted): a compatibility switch for integrations and load fixtures written before app
+    sessions. Off (the default): nothing long-lived reaches a phone; apps log in
+    (IdentityService.Login) for 15-minute sessions."""
 
     allow_insecure: bool = field(default=False, metadata={"env": "AUTHORITY_ALLOW_INSECURE"})
     """Force plaintext on a non-loopback address (never in production)."""

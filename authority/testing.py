@@ -462,3 +462,10 @@ class InMemoryStore:
 def _whole_seconds(at: datetime) -> datetime:
     """Stored timestamps have whole seconds (as in Redis)."""
     return at.replace(microsecond=0)
+
+
+LEGACY_APP_CREDENTIALS = {"AUTHORITY_HOLDER_APP_CREDENTIALS": "true"}
+"""The environment of test servers whose fixture holders use the long-lived app credential
+(``CreateKeyHolder``) instead of logging in: tests of decisions, grants and the log, where how
+the holder authenticated is beside the point. The default (off) is tested by the security tests,
+the relay-bridge tests and the demo, which log in for real."""

@@ -51,8 +51,13 @@ from authority.config import Settings
 from authority.domain.model import HolderStatus, KeyHolder
 from authority.store import codec
 from authority.store.pipelined import PipelinedConnection
+from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
+
+# The load fixture's holders use long-lived app credentials (no login per simulated phone);
+# the servers this program starts accept them. Sessions cost the unlock path the same one read.
+os.environ.update(LEGACY_APP_CREDENTIALS)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "benchsecret-" + "x" * 32

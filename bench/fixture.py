@@ -16,6 +16,7 @@ Ids carry a random tag so a fixture can be built several times against the same 
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import time
@@ -29,8 +30,13 @@ import cbor2
 from nacl.signing import VerifyKey
 
 from authority.client import AuthorityClient
+from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.tokens.cwt import verify_token
 from authority.v1 import authority_pb2 as pb
+
+# The load fixture's holders use long-lived app credentials (no login per simulated phone);
+# the servers this program starts accept them. Sessions cost the unlock path the same one read.
+os.environ.update(LEGACY_APP_CREDENTIALS)
 
 UNLOCK_METHOD = "/authority.v1.UnlockService/RequestUnlock"
 BENCH_CVR = "25680839"

@@ -18,6 +18,7 @@ from authority.cli import main
 from authority.client import AuthorityClient, chunk_items, grant_item
 from authority.config import Settings
 from authority.domain.schedule import parse_window
+from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.helpers import CVR, World, build_world
@@ -270,7 +271,7 @@ def test_cvr_guard_accepts_the_right_organisation(server: ServerHandle) -> None:
 def policy_server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     """A server with the example operator policy (postal: weekday and Saturday mornings)."""
     settings = Settings.load(
-        {},
+        LEGACY_APP_CREDENTIALS,
         data_dir=tmp_path / "data",
         listen="127.0.0.1:0",
         redis_url=redis_url,

@@ -19,6 +19,7 @@ from authority.api.errors import RETRY_AFTER_MS
 from authority.config import Settings
 from authority.store.connect import connect
 from authority.store.ratelimit import RedisRateLimitStore
+from authority.testing import LEGACY_APP_CREDENTIALS
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.helpers import build_world
 from tests.integration.test_api_relays import buffered_events, hold_shippers_off
@@ -29,7 +30,8 @@ LIMIT = 8
 @pytest.fixture
 def limited(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     settings = Settings.load(
-        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=redis_url,
+        LEGACY_APP_CREDENTIALS, data_dir=tmp_path / "data", listen="127.0.0.1:0",
+        redis_url=redis_url,
         grace_seconds=1.0, log_level="WARNING", rate_limit_caller=LIMIT,
         rate_limit_window_seconds=60, rate_limit_sync_ms=20,
     )  # fmt: skip

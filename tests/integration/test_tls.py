@@ -20,6 +20,7 @@ from authority.app.peer import CertificateIdentity
 from authority.cli import main as authority_main
 from authority.client import AuthorityClient
 from authority.config import Settings
+from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.tls import ClientTls, DevCertificates, create_dev_certificates
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
@@ -31,7 +32,8 @@ OPERATOR = CertificateIdentity.parse("operator:ops-console")
 
 def _settings(tmp_path: Path, redis_url: str, certs: DevCertificates, **extra: object) -> Settings:
     return Settings.load(
-        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=redis_url,
+        LEGACY_APP_CREDENTIALS, data_dir=tmp_path / "data", listen="127.0.0.1:0",
+        redis_url=redis_url,
         tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
         grace_seconds=1.0, log_level="ERROR", **extra,
     )  # fmt: skip
@@ -192,7 +194,7 @@ def test_client_tls_settings_are_checked(tmp_path: Path) -> None:
         Settings.load({}, tls_client_ca_file=certs.ca)
     with pytest.raises(Exception, match="mtls_listen needs"):
         Settings.load(
-            {}, tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
+            LEGACY_APP_CREDENTIALS, tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
             mtls_listen="127.0.0.1:0",
         )  # fmt: skip
     with pytest.raises(Exception, match="both a client certificate and its key"):
@@ -210,7 +212,7 @@ def test_local_cli_finds_the_dev_ca_without_configuration(
     assert authority_main(["dev-certs", "--data-dir", str(data)]) == 0
     certs = DevCertificates(data / "tls")
     settings = Settings.load(
-        {}, data_dir=data, listen="127.0.0.1:0", redis_url=redis_url,
+        LEGACY_APP_CREDENTIALS, data_dir=data, listen="127.0.0.1:0", redis_url=redis_url,
         tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
         grace_seconds=1.0, log_level="ERROR",
     )  # fmt: skip

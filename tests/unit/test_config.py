@@ -24,6 +24,7 @@ def test_defaults() -> None:
     assert s.allow_insecure is False
     assert s.tls_enabled is False
     assert s.token_ttl_seconds == 60
+    assert s.holder_app_credentials is False  # nothing long-lived reaches a phone by default
 
 
 def test_environment_is_parsed_by_field_type() -> None:
