@@ -13,10 +13,8 @@ import grpc
 
 from authority.api import convert
 from authority.api.accesslog_servicer import event_to_pb
-from authority.api.authz import current_principal
 from authority.api.errors import grpc_errors, grpc_stream_errors
-from authority.app.auth import Authenticator
-from authority.app.credentials import Principal
+from authority.api.servicers import _Authenticated
 from authority.app.privacy import PrivacyCommands
 from authority.domain.events import AccessEvent
 from authority.domain.privacy import Consent, PersonProfile, new_profile
@@ -43,21 +41,15 @@ def consent_to_pb(c: Consent) -> ppb.Consent:
     return out
 
 
-class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
-    def __init__(self, authenticator: Authenticator, privacy: PrivacyCommands) -> None:
-        self._auth = authenticator
+class PrivacyServicer(_Authenticated, ppb_grpc.PrivacyServiceServicer):
+    def __init__(self, privacy: PrivacyCommands) -> None:
         self._privacy = privacy
-
-    async def _principal(self, context: Context) -> Principal:
-        # Authenticated and authorized once, by the interceptor (and counted once against the
-        # caller's rate limit); authenticating here again would cost a second Redis read.
-        return current_principal()
 
     @grpc_errors
     async def SetPersonProfile(
         self, request: ppb.SetPersonProfileRequest, context: Context
     ) -> ppb.PersonProfile:
-        principal = await self._principal(context)
+        principal = await self.principal(context)
         p = request.profile
         profile = new_profile(
             name=p.name, phone=p.phone, email=p.email, cpr=p.cpr, bluetooth_id=p.bluetooth_id
@@ -70,7 +62,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
         self, request: ppb.GetPersonProfileRequest, context: Context
     ) -> ppb.PersonProfile:
         profile = await self._privacy.get_profile(
-            await self._principal(context), request.key_holder_id
+            await self.principal(context), request.key_holder_id
         )
         return profile_to_pb(profile)
 
@@ -78,7 +70,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
     async def ExportPersonData(
         self, request: ppb.ExportPersonDataRequest, context: Context
     ) -> AsyncIterator[ppb.ExportPersonDataResponse]:
-        export = await self._privacy.export(await self._principal(context), request.key_holder_id)
+        export = await self._privacy.export(await self.principal(context), request.key_holder_id)
         chunks = aiter(export.events)
         first_events: list[AccessEvent] | None = await anext(chunks, None)
         head = ppb.ExportPersonDataResponse(
@@ -105,7 +97,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
         self, request: ppb.RequestErasureRequest, context: Context
     ) -> ppb.RequestErasureResponse:
         outcome = await self._privacy.request_erasure(
-            await self._principal(context), request.key_holder_id
+            await self.principal(context), request.key_holder_id
         )
         return ppb.RequestErasureResponse(
             erased=outcome.erased, due_at=convert.timestamp(outcome.due_at)
@@ -115,7 +107,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
     async def RestrictProcessing(
         self, request: ppb.RestrictProcessingRequest, context: Context
     ) -> pb.KeyHolder:
-        holder = await self._privacy.restrict(await self._principal(context), request.key_holder_id)
+        holder = await self._privacy.restrict(await self.principal(context), request.key_holder_id)
         return convert.holder_to_pb(holder)
 
     @grpc_errors
@@ -123,14 +115,14 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
         self, request: ppb.LiftRestrictionRequest, context: Context
     ) -> pb.KeyHolder:
         holder = await self._privacy.lift_restriction(
-            await self._principal(context), request.key_holder_id
+            await self.principal(context), request.key_holder_id
         )
         return convert.holder_to_pb(holder)
 
     @grpc_errors
     async def GiveConsent(self, request: ppb.GiveConsentRequest, context: Context) -> ppb.Consent:
         consent = await self._privacy.give_consent(
-            await self._principal(context),
+            await self.principal(context),
             request.key_holder_id,
             request.purpose,
             request.text_version,
@@ -142,7 +134,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
         self, request: ppb.WithdrawConsentRequest, context: Context
     ) -> ppb.Consent:
         consent = await self._privacy.withdraw_consent(
-            await self._principal(context), request.key_holder_id, request.purpose
+            await self.principal(context), request.key_holder_id, request.purpose
         )
         return consent_to_pb(consent)
 
@@ -151,7 +143,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
         self, request: ppb.ListConsentsRequest, context: Context
     ) -> ppb.ListConsentsResponse:
         consents = await self._privacy.list_consents(
-            await self._principal(context), request.key_holder_id
+            await self.principal(context), request.key_holder_id
         )
         return ppb.ListConsentsResponse(consents=[consent_to_pb(c) for c in consents])
 
@@ -159,14 +151,14 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
     async def FindKeyHolderByPhone(
         self, request: ppb.FindKeyHolderByPhoneRequest, context: Context
     ) -> pb.KeyHolder:
-        holder = await self._privacy.find_by_phone(await self._principal(context), request.phone)
+        holder = await self._privacy.find_by_phone(await self.principal(context), request.phone)
         return convert.holder_to_pb(holder)
 
     @grpc_errors
     async def MountDoorUnit(
         self, request: ppb.DoorUnitRequest, context: Context
     ) -> ppb.DoorUnitsResponse:
-        principal = await self._principal(context)
+        principal = await self.principal(context)
         await self._privacy.mount_door_unit(principal, request.key_holder_id, request.site_id)
         units = await self._privacy.door_units(principal, request.key_holder_id)
         return ppb.DoorUnitsResponse(site_ids=units)
@@ -175,7 +167,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
     async def DismountDoorUnit(
         self, request: ppb.DoorUnitRequest, context: Context
     ) -> ppb.DoorUnitsResponse:
-        principal = await self._principal(context)
+        principal = await self.principal(context)
         await self._privacy.dismount_door_unit(principal, request.key_holder_id, request.site_id)
         units = await self._privacy.door_units(principal, request.key_holder_id)
         return ppb.DoorUnitsResponse(site_ids=units)
@@ -184,7 +176,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
     async def RunPrivacySweep(
         self, request: ppb.RunPrivacySweepRequest, context: Context
     ) -> ppb.RunPrivacySweepResponse:
-        report = await self._privacy.sweep(await self._principal(context))
+        report = await self._privacy.sweep(await self.principal(context))
         return ppb.RunPrivacySweepResponse(
             erased_on_request=report.erased_on_request,
             erased_inactive=report.erased_inactive,
@@ -195,7 +187,7 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
     async def GetPrivacyReport(
         self, request: ppb.GetPrivacyReportRequest, context: Context
     ) -> ppb.PrivacyReport:
-        report = await self._privacy.report(await self._principal(context))
+        report = await self._privacy.report(await self.principal(context))
         c = report.census
 
         def counts(items: dict[str, int]) -> list[ppb.LabelledCount]:
@@ -218,7 +210,5 @@ class PrivacyServicer(ppb_grpc.PrivacyServiceServicer):
         )
 
 
-def register_privacy_service(
-    server: grpc.aio.Server, *, authenticator: Authenticator, privacy: PrivacyCommands
-) -> None:
-    ppb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(authenticator, privacy), server)
+def register_privacy_service(server: grpc.aio.Server, *, privacy: PrivacyCommands) -> None:
+    ppb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(privacy), server)

@@ -110,9 +110,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
             DirectoryServicer(runtime.directory_commands), server
         )
         pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
-        register_privacy_service(
-            server, authenticator=runtime.authenticator, privacy=runtime.privacy
-        )
+        register_privacy_service(server, privacy=runtime.privacy)
         ipb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(runtime.identity), server)
     if services is not BULK_SERVICE_NAMES:
         register_accesslog_services(
