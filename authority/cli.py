@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -33,14 +34,29 @@ def _settings(ns: argparse.Namespace) -> Settings:
         log_level=getattr(ns, "log_level", None),
         ship_events=getattr(ns, "ship_events", None),
         role=getattr(ns, "role", None),
+        workers=getattr(ns, "workers", None),
     )
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    from authority.api.server import serve  # noqa: PLC0415 - keep `authority --help` fast
-    from authority.observability import configure_logging  # noqa: PLC0415
+    """A supervisor of workers and a log process (the default: one worker per CPU), or with
+    ``--workers 0`` (and for a bulk or shipping-split process) one process doing everything."""
+    from authority.observability import configure_logging  # noqa: PLC0415 - keep --help fast
+    from authority.process.supervisor import Supervisor, worker_count  # noqa: PLC0415
 
     settings = _settings(ns)
+    workers = worker_count(settings)
+    if workers:
+        configure_logging(
+            fmt=settings.log_format,
+            level=settings.log_level,
+            fields={"proc": "supervisor", "pid": os.getpid()},
+        )
+        # The standard loop: the supervisor serves no calls, and its children are spawned and
+        # reaped through asyncio's subprocess support.
+        return asyncio.run(Supervisor(settings, workers=workers).run())
+    from authority.api.server import serve  # noqa: PLC0415
+
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     run(serve(settings))
     return 0
@@ -231,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["all", "bulk"],
         help="(AUTHORITY_ROLE) all (default) every service; bulk only the grant service, at a "
         "lower CPU priority, for imports beside the unlock processes (needs REDIS_URL)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="(AUTHORITY_WORKERS) worker processes on the listen port behind a supervisor, "
+        "beside one log process; default one per CPU; 0: one process doing everything",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -98,7 +98,12 @@ class ServerInfo:
 
     target: str
     pid: int
+    """The single process, or the supervisor of the workers."""
     tls: bool = False
+    workers: tuple[int, ...] = ()
+    """The workers' pids (``serve --workers N``); empty for a single process."""
+    log_pid: int | None = None
+    """The log process's pid (``serve --workers N``)."""
 
     @classmethod
     def read(cls, data_dir: Path) -> ServerInfo | None:
@@ -108,7 +113,14 @@ class ServerInfo:
             raw = json.loads((data_dir / "server.json").read_text())
         except (OSError, ValueError):
             return None
-        return cls(target=str(raw["target"]), pid=int(raw["pid"]), tls=bool(raw.get("tls")))
+        log_pid = raw.get("log_pid")
+        return cls(
+            target=str(raw["target"]),
+            pid=int(raw["pid"]),
+            tls=bool(raw.get("tls")),
+            workers=tuple(int(p) for p in raw.get("workers", ())),
+            log_pid=None if log_pid is None else int(log_pid),
+        )
 
 
 DEV_CERTS_DIR = "tls"

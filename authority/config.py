@@ -223,6 +223,15 @@ class Settings:
     bulk_nice: int = field(default=10, metadata={"env": "AUTHORITY_BULK_NICE"})
     """With role 'bulk': how far the process lowers its CPU priority (nice increment, 0-19)."""
 
+    workers: int | None = field(default=None, metadata={"env": "AUTHORITY_WORKERS"})
+    """Worker processes ``authority serve`` runs behind a supervisor, all on the listen port
+    (SO_REUSEPORT), beside one log process that ships the access log; empty: one per CPU (with
+    role 'all' and ship_events 'on'; otherwise 0); 0: one process doing everything."""
+
+    log_down_seconds: float = field(default=30.0, metadata={"env": "AUTHORITY_LOG_DOWN_SECONDS"})
+    """With workers: how long the log process may be down (crashed, restarting) before every
+    worker reports NOT_SERVING; unlocks keep working meanwhile, their events wait in Redis."""
+
     log_format: LogFormat = field(default="auto", metadata={"env": "AUTHORITY_LOG_FORMAT"})
     """'json' (one object per line), 'console', or 'auto' (console on a terminal, else json)."""
 
@@ -268,6 +277,16 @@ class Settings:
             )
         if not 0 <= self.bulk_nice <= 19:
             raise InvalidArgument("bulk_nice must be 0-19")
+        if self.workers is not None and not 0 <= self.workers <= 256:
+            raise InvalidArgument("workers must be 0-256 (0: one process doing everything)")
+        if self.workers and (self.role != "all" or self.ship_events != "on"):
+            raise InvalidArgument(
+                "AUTHORITY_WORKERS runs the whole authority (role 'all', ship_events 'on') as "
+                "workers and a log process; a process of another role or shipping setting is "
+                "one process: set AUTHORITY_WORKERS=0"
+            )
+        if self.log_down_seconds <= 0:
+            raise InvalidArgument("log_down_seconds must be positive")
         if self.rate_limit_caller < 0 or self.rate_limit_organisation < 0:
             raise InvalidArgument("rate limits must be 0 (none) or positive")
         if not 1 <= self.rate_limit_window_seconds <= 3600:
@@ -323,6 +342,22 @@ class Settings:
             if f.name in values and isinstance(values[f.name], str):
                 values[f.name] = _parse(f, values[f.name])
         return cls(**values)
+
+    def environment(self) -> dict[str, str]:
+        """The inverse of ``load``: every field that is set, as its environment variable (secrets
+        revealed: for handing these settings to a child process, never for printing)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, Secret):
+                out[f.metadata["env"]] = value.reveal()
+            elif isinstance(value, bool):
+                out[f.metadata["env"]] = "true" if value else "false"
+            else:
+                out[f.metadata["env"]] = str(value)
+        return out
 
     def redacted(self) -> dict[str, object]:
         out: dict[str, object] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -44,10 +45,27 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(*, fmt: str, level: str) -> None:
+class _ConstantFields(logging.Filter):
+    """Fields every line of this process carries (which of a supervisor's processes wrote it:
+    they share one stderr)."""
+
+    def __init__(self, fields: Mapping[str, object]) -> None:
+        super().__init__()
+        self._fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self._fields.items():
+            if not hasattr(record, key):  # a line's own field (a child's pid) wins
+                setattr(record, key, value)
+        return True
+
+
+def configure_logging(*, fmt: str, level: str, fields: Mapping[str, object] | None = None) -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else ConsoleFormatter())
+    if fields:
+        handler.addFilter(_ConstantFields(fields))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -30,6 +30,10 @@ REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 # Servers the tests start as processes (`authority serve`, the CLI) accept the fixture holders'
 # long-lived app credentials; see authority.testing.LEGACY_APP_CREDENTIALS.
 os.environ.update(LEGACY_APP_CREDENTIALS)
+# ... and are one process each (`--workers 0`): those tests query the access log through the
+# server they started, which workers cannot answer. tests/integration/test_workers.py asks for
+# workers explicitly.
+os.environ["AUTHORITY_WORKERS"] = "0"
 
 # Hypothesis budgets: "ci" (default) keeps `make test` fast; HYPOTHESIS_PROFILE=fuzz runs the
 # hostile-input tests (tests/security) at length. Tests with their own @settings keep theirs.

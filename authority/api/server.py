@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -43,6 +42,8 @@ from authority.api.servicers import (
 from authority.config import Settings
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import Clock
+from authority.process.roles import ProcessRole
+from authority.process.server_info import local_target, write_server_info
 from authority.runtime import Runtime
 from authority.tls import server_credentials
 from authority.v1 import authority_pb2 as pb
@@ -62,6 +63,14 @@ BULK_SERVICE_NAMES = (GRANT_SERVICE,)
 HEALTH_INTERVAL = 1.0
 
 
+class HealthGate(Protocol):
+    """A condition beyond this process's own dependencies that health must also meet (a
+    supervisor's worker: the supervisor's verdict on the whole, see ``process.cluster_health``).
+    Asked every ``HEALTH_INTERVAL``, on the event loop: it must be quick."""
+
+    def why_not_serving(self) -> str | None: ...
+
+
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
@@ -74,7 +83,9 @@ class RunningServer:
     """The port of the listener that requires client certificates (``mtls_listen``)."""
 
 
-async def start_server(runtime: Runtime) -> RunningServer:
+async def start_server(runtime: Runtime, *, reuse_port: bool = False) -> RunningServer:
+    """``reuse_port``: share the listen ports with the other workers of a supervisor
+    (SO_REUSEPORT; the kernel spreads new connections over them). Off, a port taken is an error."""
     settings = runtime.settings
     limit = settings.max_message_bytes
     grpc_server = grpc.aio.server(
@@ -87,7 +98,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             # No window growth by bandwidth probing: a sender may push only the 64 KiB window
             # before a too-large message is refused, so 16 MiB requests cost no memory
             # (measured: with probing, 40 of them left ~120 MiB behind in the allocator).
@@ -193,9 +204,9 @@ async def _set_health(health: HealthServicer, services: tuple[str, ...], *, serv
         await health.set(name, _status(serving))
 
 
-async def _watch_health(running: RunningServer) -> None:
-    """SERVING only while Redis answers and the access-log buffer has room; flips back as soon
-    as both hold again."""
+async def _watch_health(running: RunningServer, gate: HealthGate | None) -> None:
+    """SERVING only while Redis answers, the access-log buffer has room and the ``gate`` (if
+    any) agrees; flips back as soon as all hold again."""
     serving: bool | None = None
     shipping_serving: bool | None = None
     runtime = running.runtime
@@ -210,6 +221,8 @@ async def _watch_health(running: RunningServer) -> None:
             else:
                 if runtime.events.full:
                     ok, why = False, f"access-log buffer full ({backlog} events unshipped)"
+        if ok and gate is not None and (gate_why := gate.why_not_serving()) is not None:
+            ok, why = False, gate_why
         # Only a process that ships reports the shipping health entry (a process with shipping
         # off knows nothing about it: the entry is absent there, NOT_FOUND to a health check).
         shipping_ok = runtime.shipper.healthy() if runtime.shipper is not None else None
@@ -262,20 +275,15 @@ async def _run_privacy_sweeps(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), interval)
 
 
-def _write_server_info(settings: Settings, port: int) -> Path:
-    """Let local tools (the CLI, the demo) find this server without configuration."""
-    host, _ = settings.listen_host_port
-    path = settings.data_dir / "server.json"
-    path.write_text(
-        json.dumps(
-            {
-                "target": f"{host or '127.0.0.1'}:{port}",
-                "pid": os.getpid(),
-                "tls": settings.tls_enabled,
-            }
-        )
-    )
-    return path
+def _runs_privacy_sweep(settings: Settings, process: ProcessRole, runtime: Runtime) -> bool:
+    """The privacy job runs where the access log is at hand (it reads who used a door): in a
+    supervisor's log process, or in a single process that serves every service (not a bulk
+    process, not one that only ships beside processes that serve). Never in a worker."""
+    if settings.privacy_sweep_interval_seconds <= 0 or runtime.log_client is None:
+        return False
+    if process is ProcessRole.LOG:
+        return True
+    return process.may_sweep and settings.role == "all" and settings.ship_events != "only"
 
 
 async def serve(
@@ -285,8 +293,13 @@ async def serve(
     stop: asyncio.Event | None = None,
     install_signal_handlers: bool = True,
     clock: Clock | None = None,
+    process: ProcessRole = ProcessRole.SINGLE,
+    health_gate: HealthGate | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain gracefully and close."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain gracefully and close.
+
+    ``process``: what this process is for (a single one by default; a supervisor starts its
+    workers and log process with theirs); ``health_gate``: what else health must wait for."""
     stop = stop or asyncio.Event()
     if settings.role == "bulk":
         # Imports take the CPU the unlock processes leave (measured: bench/README.md, "Fleet
@@ -295,8 +308,8 @@ async def serve(
         os.nice(settings.bulk_nice)
     runtime = await Runtime.open(settings, clock=clock)
     try:
-        running = await start_server(runtime)
-        watcher = asyncio.create_task(_watch_health(running))
+        running = await start_server(runtime, reuse_port=process.shares_port)
+        watcher = asyncio.create_task(_watch_health(running, health_gate))
         stop_limiter = asyncio.Event()
         limiting = asyncio.create_task(runtime.limiter.run(stop_limiter))
         stop_shipping = asyncio.Event()
@@ -305,11 +318,7 @@ async def serve(
             shipping = asyncio.create_task(runtime.shipper.run(stop_shipping))
             shipping.add_done_callback(_report_shipper_exit)
         sweeping: asyncio.Task[None] | None = None
-        if (
-            settings.privacy_sweep_interval_seconds > 0
-            and runtime.log_client is not None
-            and running.services is SERVICE_NAMES
-        ):
+        if _runs_privacy_sweep(settings, process, runtime):
             sweeping = asyncio.create_task(_run_privacy_sweeps(runtime, stop_shipping))
         if install_signal_handlers:
             loop = asyncio.get_running_loop()
@@ -322,15 +331,24 @@ async def serve(
                 "tls": settings.tls_enabled,
                 "redis": "embedded" if runtime.embedded else "external",
                 "ship_events": settings.ship_events,
+                "process_role": process.value,
                 "directory_version": runtime.directory.version,
                 "signing_kid": runtime.keyring.active.kid.hex(),
             },
         )
-        info_file = _write_server_info(settings, running.port)
+        # Local tools find a single process through server.json; a supervisor writes its own.
+        info_file = None
+        if not process.supervised:
+            info_file = write_server_info(
+                settings.data_dir,
+                target=local_target(settings.listen_host_port[0], running.port),
+                tls=settings.tls_enabled,
+            )
         if on_ready is not None:
             on_ready(running)
         await stop.wait()
-        info_file.unlink(missing_ok=True)
+        if info_file is not None:
+            info_file.unlink(missing_ok=True)
         log.info("draining", extra={"grace_seconds": settings.grace_seconds})
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -77,6 +77,9 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl(), no locks taken
+            # Its own process group: a terminal's Ctrl-C reaches the authority, which drains
+            # (its calls still need Redis) and then stops this server, not both at once.
+            process_group=0,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
