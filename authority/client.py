@@ -201,12 +201,19 @@ def add_connection_arguments(p: Any) -> None:
     p.add_argument("--client-key", type=Path, help="its private key (AUTHORITY_CLIENT_KEY_FILE)")
 
 
-def open_channel(target: str, tls: ClientTls | None = None) -> grpc.Channel:
+def open_channel(
+    target: str, tls: ClientTls | None = None, *, own_connection: bool = False
+) -> grpc.Channel:
     """A channel to the authority: TLS (mTLS with a client certificate) when ``tls`` is given,
-    else plaintext (which the server accepts on loopback only)."""
+    else plaintext (which the server accepts on loopback only).
+
+    ``own_connection``: a TCP connection of this channel's own. grpc shares one connection among
+    a process's channels to the same target; the kernel spreads *connections* over the workers
+    of ``serve --workers N``, so a client that wants to reach several workers needs several."""
+    options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
     if tls is not None:
-        return grpc.secure_channel(target, tls.channel_credentials())
-    return grpc.insecure_channel(target)
+        return grpc.secure_channel(target, tls.channel_credentials(), options=options)
+    return grpc.insecure_channel(target, options=options)
 
 
 def bearer_metadata(credential: str | None) -> tuple[tuple[str, str], ...]:
@@ -221,8 +228,9 @@ class AuthorityClient:
         credential: str | None = None,
         tls: ClientTls | None = None,
         timeout: float = 10.0,
+        own_connection: bool = False,
     ) -> None:
-        self.channel = open_channel(target, tls)
+        self.channel = open_channel(target, tls, own_connection=own_connection)
         self._metadata = bearer_metadata(credential)
         self._timeout = timeout
         self.unlock_stub = pb_grpc.UnlockServiceStub(self.channel)

@@ -359,7 +359,6 @@ class Supervisor:
                 return
             keepers = [asyncio.create_task(self._keep(child)) for child in children]
             watcher = asyncio.create_task(self._judge_health())
-            self._publish(ClusterVerdict(serving=True))
             self._write_server_info()
             log.info(
                 "supervisor serving",
@@ -384,6 +383,8 @@ class Supervisor:
         # that the workers then only read (no two processes racing to create a key file).
         await self._log.start()
         log.info("log process serving", extra={"pid": self._log.pid})
+        # Each worker's health turns SERVING when it serves: none waits for its siblings.
+        self._publish(ClusterVerdict(serving=True))
         await asyncio.gather(*(w.start() for w in self._workers))
         for w in self._workers:
             log.info("worker serving", extra={"child": w.name, "pid": w.pid})
