@@ -343,9 +343,9 @@ class Supervisor:
         children = [self._log, *self._workers]
         keepers: list[asyncio.Task[None]] = []
         watcher: asyncio.Task[None] | None = None
+        startup = asyncio.ensure_future(self._start_all())
+        stopped = asyncio.ensure_future(self._stop.wait())
         try:
-            startup = asyncio.ensure_future(self._start_all())
-            stopped = asyncio.ensure_future(self._stop.wait())
             await asyncio.wait({startup, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not startup.done():  # stopped while starting
                 startup.cancel()
@@ -355,7 +355,6 @@ class Supervisor:
                 except ChildFailed as exc:
                     self._fail(str(exc))
             if self._stop.is_set():
-                stopped.cancel()
                 return
             keepers = [asyncio.create_task(self._keep(child)) for child in children]
             watcher = asyncio.create_task(self._judge_health())
@@ -370,6 +369,8 @@ class Supervisor:
             )
             await stopped
         finally:
+            for task in (startup, stopped):
+                task.cancel()
             await self._shutdown(keepers, watcher)
 
     @property

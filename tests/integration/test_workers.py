@@ -18,8 +18,11 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from authority.accesslog.client import AccessLogClient, EventQuery
+from authority.app.peer import CertificateIdentity
 from authority.client import AuthorityClient, ServerInfo
+from authority.tls import ClientTls, create_dev_certificates
 from authority.v1 import authority_pb2 as pb
+from tests.conftest import free_port
 from tests.integration.conftest import ServerProcess
 from tests.integration.helpers import World, build_world
 
@@ -232,7 +235,9 @@ def test_sigterm_drains_every_worker_and_leaves_nothing(
         stop.set()
         loader.join(10)
     assert set(answers) == {pb.DECISION_ALLOW}
-    assert set(failures) <= {grpc.StatusCode.UNAVAILABLE}  # after the drain: nobody listens
+    # Calls sent after SIGTERM reach a worker that is shutting down: grpc refuses them (never
+    # INTERNAL, never a wrong answer).
+    assert set(failures) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
     wait_for(lambda: not any(psutil.pid_exists(p) for p in everything), "every process gone", 10)
     assert not (data / "server.json").exists()
     assert not (data / "cluster-health.json").exists()
@@ -262,5 +267,46 @@ def test_workers_report_not_serving_while_the_log_process_is_down(
     assert info.log_pid not in (None, log_pid)
     assert info.workers == workers  # the workers kept serving unlocks meanwhile: not restarted
     for c in watchers:
+        c.close()
+    assert server.stop() == 0
+
+
+def test_tls_and_the_mtls_listener_are_served_by_every_worker(
+    spawn: type[ServerProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bridge = CertificateIdentity.parse("bridge:nbg-bridge-1")
+    certs = create_dev_certificates(tmp_path / "certs", clients=[bridge])
+    mtls_target = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("AUTHORITY_TLS_CERT_FILE", str(certs.server_cert))
+    monkeypatch.setenv("AUTHORITY_TLS_KEY_FILE", str(certs.server_key))
+    monkeypatch.setenv("AUTHORITY_TLS_CLIENT_CA_FILE", str(certs.ca))
+    monkeypatch.setenv("AUTHORITY_MTLS_LISTEN", mtls_target)
+    server = spawn(tmp_path / "data", args=WORKERS)
+    info = info_of(server)
+    assert info.tls
+    admin_credential = (server.data_dir / "admin.credential").read_text().strip()
+    admin = AuthorityClient(server.target, credential=admin_credential, tls=certs.client_tls())
+    world = build_world(admin)
+    credential = holder_credential(world)
+
+    def clients(target: str, tls: ClientTls) -> list[AuthorityClient]:
+        return [
+            AuthorityClient(target, credential=credential, tls=tls, own_connection=True)
+            for _ in range(12)
+        ]
+
+    phones = clients(server.target, certs.client_tls())  # TLS, no client certificate
+    bridges = clients(mtls_target, certs.client_tls(bridge))  # the mTLS listener
+    for c in [*phones, *bridges]:
+        assert c.request_unlock(world.door_id).decision == pb.DECISION_ALLOW
+    (no_cert,) = clients(mtls_target, certs.client_tls())[:1]
+    with pytest.raises(grpc.RpcError) as refused:
+        no_cert.request_unlock(world.door_id)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # the handshake wants a cert
+    mtls_port = int(mtls_target.rpartition(":")[2])
+    for pid in info.workers:  # both listeners of both workers took connections
+        assert connections_on(pid, port_of(server), psutil.CONN_ESTABLISHED) > 0
+        assert connections_on(pid, mtls_port, psutil.CONN_ESTABLISHED) > 0
+    for c in [admin, *phones, *bridges, no_cert]:
         c.close()
     assert server.stop() == 0

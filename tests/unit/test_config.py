@@ -308,6 +308,8 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "privacy_sweep_interval_seconds": "86400.5",
         "role": "all",
         "bulk_nice": "5",
+        "workers": "0",
+        "log_down_seconds": "12.5",
         "log_format": "console",
         "log_level": "ERROR",
     }
