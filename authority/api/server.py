@@ -40,6 +40,7 @@ from authority.api.servicers import (
     RelayServicer,
     UnlockServicer,
 )
+from authority.app.unlock import UNLOCK_METHOD
 from authority.config import Settings
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import Clock
@@ -60,6 +61,8 @@ GRANT_SERVICE = pb.DESCRIPTOR.services_by_name["GrantService"].full_name
 BULK_SERVICE_NAMES = (GRANT_SERVICE,)
 """A bulk process (``role=bulk``): imports and the other fleet calls, nothing else."""
 HEALTH_INTERVAL = 1.0
+HOT_METHODS = frozenset({UNLOCK_METHOD})
+"""Served through grpc.aio's registered-method path; everything else through generic handlers."""
 
 
 @dataclass
@@ -95,7 +98,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
         ],
     )
     # Services are added through the guard: an undecodable request is INVALID_ARGUMENT.
-    server = cast(grpc.aio.Server, GuardedRegistry(grpc_server))
+    server = cast(grpc.aio.Server, GuardedRegistry(grpc_server, hot=HOT_METHODS))
     services = served_services(settings)
     if GRANT_SERVICE in services:
         pb_grpc.add_GrantServiceServicer_to_server(
