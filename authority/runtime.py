@@ -46,7 +46,7 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import Clock, HolderHistory
-from authority.store.coalescing import CoalescingSnapshotReader, Quiet
+from authority.store.coalescing import CoalescingSnapshotReader, Quiet, SharedRoundTrip
 from authority.store.embedded import EmbeddedRedis
 from authority.store.erasure_ledger import FileErasureLedger
 from authority.store.identity_store import RedisIdentityStore
@@ -147,11 +147,17 @@ class Runtime:
         person_keys = load_person_keys(settings, sealer)
         persons = RedisPersonStore(store.client, person_keys)
         shard = settings.event_shard
+        # The unlock path's one round trip per batch: snapshot reads and event appends together.
+        round_trips = SharedRoundTrip(
+            store,
+            max_batch=settings.coalesce_max_batch,
+            linger=settings.coalesce_linger_ms / 1000,
+        )
         events = RedisEventBuffer(
             store,
             shard=os.getpid() % settings.event_shards if shard is None else shard,
             max_backlog=settings.event_max_backlog,
-            linger=settings.coalesce_linger_ms / 1000,
+            shared=round_trips,
         )
         limiter = RateLimiter(
             RateLimits(
@@ -163,11 +169,7 @@ class Runtime:
             RedisRateLimitStore(store.client),
             events,
         )
-        snapshots = CoalescingSnapshotReader(
-            store,
-            max_batch=settings.coalesce_max_batch,
-            linger=settings.coalesce_linger_ms / 1000,
-        )
+        snapshots = CoalescingSnapshotReader(store, shared=round_trips)
         event_log: EventLogReader = (
             ClickHouseEventLog(log_client) if log_client is not None else AccessLogNotHere(NOT_HERE)
         )
@@ -272,7 +274,7 @@ class Runtime:
                 clock=clock,
                 events=events,
                 bulk_events=events.direct(store.bulk_round_trip),
-                foreground=Quiet(snapshots.coalescer, events.coalescer),
+                foreground=Quiet(round_trips.coalescer),
                 epoch_bumps=epoch_bumps,
                 policy=policy,
             ),
