@@ -173,7 +173,13 @@ class Settings:
     """Most unlock lookups coalesced into one Redis pipeline."""
 
     coalesce_linger_ms: float = field(default=1.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
-    """Least time between two unlock lookup batches (0: at once; under load: bigger batches)."""
+    """Most time an unlock batch waits for more calls after the previous batch left, 0-20 ms;
+    it waits only while the previous batch was large (coalesce_linger_from), never at low load."""
+
+    coalesce_linger_from: int = field(
+        default=16, metadata={"env": "AUTHORITY_COALESCE_LINGER_FROM"}
+    )
+    """Batch size from which the next unlock batch lingers (1-coalesce_max_batch)."""
 
     clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
     """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""
@@ -276,6 +282,8 @@ class Settings:
             raise InvalidArgument("rate_limit_sync_ms must be 10-5000")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
+        if not 1 <= self.coalesce_linger_from <= self.coalesce_max_batch:
+            raise InvalidArgument("coalesce_linger_from must be 1 .. coalesce_max_batch")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise InvalidArgument("give both tls_cert_file and tls_key_file, or neither")
         if self.tls_client_ca_file is not None and not self.tls_enabled:

@@ -152,6 +152,7 @@ class Runtime:
             store,
             max_batch=settings.coalesce_max_batch,
             linger=settings.coalesce_linger_ms / 1000,
+            linger_from=settings.coalesce_linger_from,
         )
         events = RedisEventBuffer(
             store,

@@ -1,11 +1,14 @@
 """Coalesce the round trips of concurrent requests into one.
 
 ``BatchCoalescer`` is a wrapper around a batch function, not a flag inside a store. One batch is
-in flight at a time; requests arriving meanwhile wait for the next one. Batches leave at most
-every ``linger`` seconds: at low load a request goes out on the next event-loop turn (the last
-batch left long ago), under load the gap lets a batch fill. Measured on these machines a round
-trip costs ~80-300 us of CPU whatever its size and each extra command ~25 us, so the batch size
-is what the unlock path's cost hinges on (bench/README.md).
+in flight at a time; requests arriving meanwhile wait for the next one, so batches grow with the
+load by themselves. The linger is adaptive: a batch waits (at most ``linger`` seconds after the
+previous one left) only while the previous batch was large (``linger_from`` requests or more),
+that is while the process is busy enough for the wait to fill it; at low and moderate load a
+request goes out on the next event-loop turn, so the linger never sets the latency there.
+Measured on these machines a round trip costs ~80-300 us of CPU whatever its size and each
+extra command ~25 us, so the batch size is what the unlock path's cost hinges on
+(bench/README.md).
 
 Two users: ``CoalescingSnapshotReader`` (the unlock path's read) and the access log's event
 buffer (``authority.accesslog.buffer``), whose write every decision waits for.
@@ -32,11 +35,14 @@ class BatchCoalescer(Generic[Req, Res]):
         *,
         max_batch: int = 512,
         linger: float = 0.002,
+        linger_from: int = 16,
         max_in_flight: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._linger = linger
+        self._linger_from = linger_from
+        self._last_size = 0
         self._max_in_flight = max_in_flight
         self._pending: list[tuple[Req, asyncio.Future[Res]]] = []
         self._in_flight = 0
@@ -70,8 +76,11 @@ class BatchCoalescer(Generic[Req, Res]):
         if self._scheduled or not self._pending or self._in_flight >= self._max_in_flight:
             return
         self._scheduled = True
+        if self._last_size < self._linger_from or len(self._pending) >= self._max_batch:
+            loop.call_soon(self._flush)
+            return
         wait = self._last_flush + self._linger - loop.time()
-        if wait <= 0 or len(self._pending) >= self._max_batch:
+        if wait <= 0:
             loop.call_soon(self._flush)
         else:
             loop.call_later(wait, self._flush)
@@ -82,6 +91,7 @@ class BatchCoalescer(Generic[Req, Res]):
         while self._pending and self._in_flight < self._max_in_flight:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            self._last_size = len(batch)
             self._in_flight += 1
             self._last_flush = loop.time()
             task = loop.create_task(self._run(batch))
