@@ -191,10 +191,11 @@ class SharedRoundTrip:
         *,
         max_batch: int = 512,
         linger: float = 0.002,
+        linger_from: int = 16,
     ) -> None:
         self._redis = redis
         self._coalescer: BatchCoalescer[tuple[PipelinePart[Any, Any], Any], Any] = BatchCoalescer(
-            self._run_batch, max_batch=max_batch, linger=linger
+            self._run_batch, max_batch=max_batch, linger=linger, linger_from=linger_from
         )
 
     @property
