@@ -2,7 +2,7 @@
 Cerbos, scaling from one worker process to two, and p99 at 75 % of one worker's maximum.
 
     .venv/bin/python bench/bench_unlock.py            # full run: 3 rounds, ~4 minutes
-    .venv/bin/python bench/bench_unlock.py --quick    # 1 round, shorter runs, ~1.5 minutes
+    .venv/bin/python bench/bench_unlock.py --quick    # 1 round, shorter runs, ~30-60 s
     .venv/bin/python bench/bench_unlock.py --help
 
 Everything runs in one program, on loopback, with h2load (nghttp2's C HTTP/2 load generator,
@@ -1234,7 +1234,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Issue 12: unlock CPU per call vs a bare echo and Cerbos, 1 vs 2 workers, "
         "p99 at 75 % of one worker's max (h2load throughout).",
     )
-    ap.add_argument("--quick", action="store_true", help="1 round, shorter runs (~1.5 minutes)")
+    ap.add_argument("--quick", action="store_true", help="1 round, shorter runs (~30-60 s)")
     ap.add_argument("--rounds", type=int, help="repetitions of every run (default 3; quick 1)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (default 4; quick 2)")
     ap.add_argument("--warmup", type=float, help="seconds before measuring (default 1; quick 0.5)")
