@@ -31,6 +31,7 @@ from authority.api.accesslog_servicer import (
 )
 from authority.api.authz import AuthorizationInterceptor
 from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
+from authority.api.log_reader import LogReadListener
 from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_privacy_service
 from authority.api.request_guard import GuardedRegistry
@@ -298,7 +299,13 @@ async def serve(
         # the executor's) inherits it.
         os.nice(settings.bulk_nice)
     runtime = await Runtime.open(settings, clock=clock)
+    log_reads: LogReadListener | None = None
     try:
+        if runtime.log_socket_source is not None and settings.log_socket_path is not None:
+            # Log reads of the processes that cannot open this process's chDB.
+            log_reads = await LogReadListener.start(
+                settings.log_socket_path, runtime.log_socket_source
+            )
         running = await start_server(runtime)
         watcher = asyncio.create_task(_watch_health(running))
         stop_limiter = asyncio.Event()
@@ -354,4 +361,6 @@ async def serve(
             await shipping
         log.info("stopped")
     finally:
+        if log_reads is not None:  # after the shipper: other processes read until the end
+            await log_reads.stop(settings.grace_seconds)
         await runtime.close()
