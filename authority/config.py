@@ -46,6 +46,8 @@ LogFormat = Literal["auto", "json", "console"]
 FsyncPolicy = Literal["always", "everysec", "no"]
 ShipEvents = Literal["on", "off", "only"]
 ServeRole = Literal["all", "bulk"]
+MAX_UNIX_SOCKET_PATH = 107
+"""sun_path holds 108 bytes, one of them the terminating NUL."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,7 +175,13 @@ class Settings:
     """Most unlock lookups coalesced into one Redis pipeline."""
 
     coalesce_linger_ms: float = field(default=1.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
-    """Least time between two unlock lookup batches (0: at once; under load: bigger batches)."""
+    """Most time an unlock batch waits for more calls after the previous batch left, 0-20 ms;
+    it waits only while the previous batch was large (coalesce_linger_from), never at low load."""
+
+    coalesce_linger_from: int = field(
+        default=16, metadata={"env": "AUTHORITY_COALESCE_LINGER_FROM"}
+    )
+    """Batch size from which the next unlock batch lingers (1-coalesce_max_batch)."""
 
     clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
     """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""
@@ -193,6 +201,13 @@ class Settings:
     """'on': serve and ship the access log; 'off': serve, leave shipping to another process (with
     the embedded chDB, which that process owns, log queries are answered there, not here);
     'only': ship and serve log queries, no unlocks (needs REDIS_URL)."""
+
+    log_socket: Path | None = field(default=None, metadata={"env": "AUTHORITY_LOG_SOCKET"})
+    """A unix socket for access-log reads between processes on one host, with the embedded chDB
+    (relative: inside data_dir). The process that holds the log (ship_events 'on' or 'only')
+    also serves log reads on it (mode 0600, removed on stop); a process with ship_events 'off'
+    reads the log through it instead of refusing. Empty: none. Not with CLICKHOUSE_URL (every
+    process then reads the server itself)."""
 
     person_master_key: Secret | None = field(
         default=None, metadata={"env": "AUTHORITY_PERSON_MASTER_KEY"}
@@ -262,6 +277,19 @@ class Settings:
                 "AUTHORITY_SHIP_EVENTS=only ships the events other processes append to their "
                 "Redis: set REDIS_URL to it (e.g. unix://<their data_dir>/redis/redis.sock)"
             )
+        if self.log_socket is not None:
+            if self.clickhouse_url:
+                raise InvalidArgument(
+                    "AUTHORITY_LOG_SOCKET carries the embedded chDB's log reads to processes "
+                    "that cannot open it; with CLICKHOUSE_URL every process reads the server "
+                    "itself: unset one of them"
+                )
+            socket_path = self.data_dir / self.log_socket
+            if len(os.fsencode(socket_path)) > MAX_UNIX_SOCKET_PATH:
+                raise InvalidArgument(
+                    f"AUTHORITY_LOG_SOCKET {socket_path} is longer than a unix socket "
+                    f"path may be ({MAX_UNIX_SOCKET_PATH} bytes): choose a shorter path"
+                )
         if not 0 <= self.privacy_erasure_delay_days <= MAX_ERASURE_DELAY_DAYS:
             raise InvalidArgument(
                 f"privacy_erasure_delay_days must be 0-{MAX_ERASURE_DELAY_DAYS}: an erasure "
@@ -295,6 +323,8 @@ class Settings:
             raise InvalidArgument("rate_limit_sync_ms must be 10-5000")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
+        if not 1 <= self.coalesce_linger_from <= self.coalesce_max_batch:
+            raise InvalidArgument("coalesce_linger_from must be 1 .. coalesce_max_batch")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise InvalidArgument("give both tls_cert_file and tls_key_file, or neither")
         if self.tls_client_ca_file is not None and not self.tls_enabled:
@@ -315,6 +345,13 @@ class Settings:
     @property
     def tls_enabled(self) -> bool:
         return self.tls_cert_file is not None
+
+    @property
+    def log_socket_path(self) -> Path | None:
+        """``log_socket`` as the path to bind or connect (relative ones inside data_dir)."""
+        if self.log_socket is None:
+            return None
+        return self.data_dir / self.log_socket  # an absolute log_socket stays as it is
 
     @property
     def mtls_enabled(self) -> bool:

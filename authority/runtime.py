@@ -19,7 +19,7 @@ from typing import Any
 
 from authority.accesslog.audit import load_or_create_audit_key
 from authority.accesslog.buffer import RedisEventBuffer
-from authority.accesslog.clickhouse import open_clickhouse
+from authority.accesslog.clickhouse import LogClient, open_clickhouse
 from authority.accesslog.holder_history import ClickHouseHolderHistory, HolderHistoryNotHere
 from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
 from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
@@ -31,6 +31,7 @@ from authority.accesslog.query import (
 )
 from authority.accesslog.schema import migrate
 from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
+from authority.api.log_reader import SocketLogClient
 from authority.app.auth import Authenticator, ReaderCredentials
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
@@ -46,7 +47,7 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import Clock, HolderHistory
-from authority.store.coalescing import CoalescingSnapshotReader, Quiet
+from authority.store.coalescing import CoalescingSnapshotReader, Quiet, SharedRoundTrip
 from authority.store.embedded import EmbeddedRedis
 from authority.store.erasure_ledger import FileErasureLedger
 from authority.store.identity_store import RedisIdentityStore
@@ -75,6 +76,12 @@ class Runtime:
     log_client: Any
     """The ClickHouse client (chDB in data_dir/clickhouse, or CLICKHOUSE_URL); ``None`` where
     this process does not hold the log (embedded chDB, shipping off: see ``holds_access_log``)."""
+    log_reads: LogClient | None
+    """What the log readers query: ``log_client``, or in a process that does not hold the log
+    the log process's socket (``log_socket``); ``None``: log reads are refused here."""
+    log_socket_source: Any
+    """The read-only chDB client that the log socket's queries run on, in the process that holds
+    the log with ``log_socket`` set (served by ``server.serve``); else ``None``."""
     shipper: Shipper | None
     """Drains the event buffer into ClickHouse (run by the server's lifecycle); ``None`` with
     ``ship_events`` off."""
@@ -115,6 +122,7 @@ class Runtime:
             # *thread* that started the child exits, and a pool thread may exit before we do.
             url = embedded.start()  # blocks the loop ~50 ms, once, before anything is served
         log_client: Any = None
+        log_socket_source: Any = None
         try:
             store = RedisStore.from_url(url)
             directory = OwnerIndexedDirectory(store)
@@ -130,6 +138,10 @@ class Runtime:
                     open_clickhouse, url=settings.clickhouse_url, path=data_dir / "clickhouse"
                 )
                 await asyncio.to_thread(migrate, log_client)
+                if settings.log_socket is not None:  # never with CLICKHOUSE_URL (Settings)
+                    log_socket_source = await asyncio.to_thread(
+                        open_clickhouse, url=None, path=data_dir / "clickhouse", read_only=True
+                    )
             ships = settings.ship_events != "off"
             audit_key = (
                 await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys", sealer)
@@ -137,6 +149,8 @@ class Runtime:
                 else None
             )
         except BaseException:
+            if log_socket_source is not None:
+                await asyncio.to_thread(log_socket_source.close)
             if log_client is not None:
                 await asyncio.to_thread(log_client.close)
             if embedded is not None:
@@ -147,11 +161,18 @@ class Runtime:
         person_keys = load_person_keys(settings, sealer)
         persons = RedisPersonStore(store.client, person_keys)
         shard = settings.event_shard
+        # The unlock path's one round trip per batch: snapshot reads and event appends together.
+        round_trips = SharedRoundTrip(
+            store,
+            max_batch=settings.coalesce_max_batch,
+            linger=settings.coalesce_linger_ms / 1000,
+            linger_from=settings.coalesce_linger_from,
+        )
         events = RedisEventBuffer(
             store,
             shard=os.getpid() % settings.event_shards if shard is None else shard,
             max_backlog=settings.event_max_backlog,
-            linger=settings.coalesce_linger_ms / 1000,
+            shared=round_trips,
         )
         limiter = RateLimiter(
             RateLimits(
@@ -163,21 +184,20 @@ class Runtime:
             RedisRateLimitStore(store.client),
             events,
         )
-        snapshots = CoalescingSnapshotReader(
-            store,
-            max_batch=settings.coalesce_max_batch,
-            linger=settings.coalesce_linger_ms / 1000,
-        )
+        snapshots = CoalescingSnapshotReader(store, shared=round_trips)
+        log_reads: LogClient | None = log_client
+        if log_reads is None and settings.log_socket_path is not None:
+            log_reads = SocketLogClient(settings.log_socket_path)
         event_log: EventLogReader = (
-            ClickHouseEventLog(log_client) if log_client is not None else AccessLogNotHere(NOT_HERE)
+            ClickHouseEventLog(log_reads) if log_reads is not None else AccessLogNotHere(NOT_HERE)
         )
         epoch_bumps = EpochBumps(directory=store, epochs=store)
         relay_messages = RelayMessages(keyring)
         identity_store = RedisIdentityStore(store)
         clickhouse_path = data_dir / "clickhouse"
         history: HolderHistory = (
-            ClickHouseHolderHistory(log_client)
-            if log_client is not None
+            ClickHouseHolderHistory(log_reads)
+            if log_reads is not None
             else HolderHistoryNotHere(NOT_HERE)
         )
         privacy = PrivacyCommands(
@@ -212,6 +232,8 @@ class Runtime:
             settings=settings,
             store=store,
             log_client=log_client,
+            log_reads=log_reads,
+            log_socket_source=log_socket_source,
             shipper=shipper,
             shipper_redis=shipper_redis,
             shipper_sink=shipper_sink,
@@ -272,7 +294,7 @@ class Runtime:
                 clock=clock,
                 events=events,
                 bulk_events=events.direct(store.bulk_round_trip),
-                foreground=Quiet(snapshots.coalescer, events.coalescer),
+                foreground=Quiet(round_trips.coalescer),
                 epoch_bumps=epoch_bumps,
                 policy=policy,
             ),
@@ -326,6 +348,12 @@ class Runtime:
         if self.shipper_redis is not None:
             with contextlib.suppress(Exception):
                 await self.shipper_redis.close()
+        if self.log_reads is not None and self.log_reads is not self.log_client:
+            with contextlib.suppress(Exception):
+                self.log_reads.close()
+        if self.log_socket_source is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.log_socket_source.close)
         if self.log_client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.log_client.close)
@@ -338,7 +366,8 @@ class Runtime:
 NOT_HERE = (
     "this authority process does not serve the access log: it runs with "
     "AUTHORITY_SHIP_EVENTS=off and the embedded chDB, which only the process that ships can "
-    "open; ask that process (AUTHORITY_SHIP_EVENTS=on or only), or set CLICKHOUSE_URL"
+    "open; ask that process (AUTHORITY_SHIP_EVENTS=on or only), set AUTHORITY_LOG_SOCKET on "
+    "both to read it through that process, or set CLICKHOUSE_URL"
 )
 
 

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
@@ -44,31 +43,8 @@ sys.path.insert(0, str(BENCH.parent))
 from bench_unlock import Children, _proc_cpu, machine_info, wait_for_info  # noqa: E402
 from fixture import build_fixture  # noqa: E402
 
-from authority.v1 import identity_pb2 as ipb  # noqa: E402
-from authority.v1 import identity_pb2_grpc as ipb_grpc  # noqa: E402
-
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-PASSWORD = "bench password 1234"
 TARGET_RATIO = 1.15
-
-
-def log_in_holders(target: str, org_credential: str, holder_ids: list[str]) -> dict[str, str]:
-    """Activate and log in each holder; its session's access credential by holder id."""
-    channel = grpc.insecure_channel(target)
-    stub = ipb_grpc.IdentityServiceStub(channel)
-    org = (("authorization", f"Bearer {org_credential}"),)
-    out: dict[str, str] = {}
-    try:
-        for holder_id in holder_ids:
-            code = stub.IssueHolderActivation(
-                ipb.IssueHolderActivationRequest(key_holder_id=holder_id), metadata=org
-            ).activation_code
-            stub.Activate(ipb.ActivateRequest(activation_code=code, password=PASSWORD))
-            session = stub.Login(ipb.LoginRequest(login=holder_id, password=PASSWORD))
-            out[holder_id] = session.access_credential
-    finally:
-        channel.close()
-    return out
 
 
 class Load:
@@ -182,10 +158,8 @@ def main() -> int:
         admin = (tmp / "product" / "admin.credential").read_text().strip()
         console.print(f"fixture: {ns.holders} key holders, each logged in (argon2id) ...")
         fixture = build_fixture(pinfo["target"], admin, holders=ns.holders, doors=20, sites=2)
-        holder_of = {p.credential: p.credential.split(".")[0] for p in fixture.pairs}
-        org_credential = _organisation_credential(pinfo["target"], admin, fixture.organisation_id)
-        sessions = log_in_holders(pinfo["target"], org_credential, sorted(set(holder_of.values())))
-        pairs = [[sessions[holder_of[p.credential]], p.door_id, p.relay_id] for p in fixture.pairs]
+        # the fixture's holders enrolled and logged in: the pairs carry session credentials
+        pairs = [[p.credential, p.door_id, p.relay_id] for p in fixture.pairs]
         load = Load(children, ns.procs, pairs, tmp / "loadgen.log")
         names = ["baseline (no authn/authz)", "product (session + authz)"]
         targets = {
@@ -246,21 +220,6 @@ def main() -> int:
     finally:
         children.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _organisation_credential(target: str, admin: str, organisation_id: str) -> str:
-    """An API credential of the fixture's organisation (to issue activation codes)."""
-    channel = grpc.insecure_channel(target)
-    try:
-        made = ipb_grpc.IdentityServiceStub(channel).CreateApiCredential(
-            ipb.CreateApiCredentialRequest(
-                organisation_id=organisation_id, scopes=["directory:write"], label="bench"
-            ),
-            metadata=(("authorization", f"Bearer {admin}"),),
-        )
-    finally:
-        channel.close()
-    return made.secret_credential
 
 
 if __name__ == "__main__":

@@ -1,31 +1,29 @@
-"""Unlock benchmark: decisions per second, latency and server CPU per call vs. a bare gRPC echo.
+"""Unlock benchmark (issue 12): server CPU per decision against a bare grpc.aio echo and against
+Cerbos, scaling from one worker process to two, and p99 at 75 % of one worker's maximum.
 
-    .venv/bin/python bench/bench_unlock.py            # full run, ~3.5 minutes
-    .venv/bin/python bench/bench_unlock.py --quick    # ~35 seconds
+    .venv/bin/python bench/bench_unlock.py            # full run: 3 rounds, ~4 minutes
+    .venv/bin/python bench/bench_unlock.py --quick    # 1 round, shorter runs, ~30-60 s
     .venv/bin/python bench/bench_unlock.py --help
 
-What it does, all in one run and all on loopback:
+Everything runs in one program, on loopback, with h2load (nghttp2's C HTTP/2 load generator,
+speaking gRPC framing) as the only load generator, so every server sees the same client:
 
-1. starts ``authority serve`` (embedded redis-server) and two bare echo servers
-   (``bench/echo_server.py``: grpc.aio on uvloop, and the sync thread-pool server), each as its
-   own process;
-2. builds a fixture through the public API (``bench/fixture.py``: 2,000 key holders with grants
-   over 200 doors), and checks a sample of unlocks: ALLOW with a token that verifies under the
-   published key, bound to the challenge;
-3. closed-loop runs with the Python generator (``bench/loadgen.py`` worker processes,
-   grpc.aio, pre-serialized requests) at several in-flight levels against the unlock server
-   and the echo servers; optionally (when ``h2load`` is installed) closed-loop runs with h2load,
-   a C HTTP/2 load generator that costs the client side almost nothing;
-4. open-loop runs (a fixed request schedule; Python generator, and h2load if installed) at
-   75 % of the highest unlock throughput measured;
-5. prints tables and writes ``bench/results/unlock.json``.
+* ``authority serve --workers 1`` and ``authority serve --workers 2``, started as the README
+  starts the server: app sessions (holders enrol with an activation code and log in; the
+  15-minute access credential is renewed before every round), recording on, rate limits on at
+  their defaults except the per-caller limit (see ``BENCH_CALLER_LIMIT``), the access-log
+  shipper in its own log process;
+* ``bench/echo_server.py --mode aio``: a bare grpc.aio server answering RequestUnlock with a
+  pre-built response of a real ALLOW's size (the framework's cost, no decision);
+* ``cerbos server`` (when its binary is found, see ``cerbos_pdp.py``) with GOMAXPROCS=1 and
+  GOMAXPROCS=2, deciding the same question from a resource policy.
 
-Every run is repeated ``--rounds`` times, interleaved, and medians are reported. Server CPU per
-call is the server process's CPU time (user+system, all threads, from /proc via psutil) over the
-measurement window divided by the calls completed in that window; the embedded redis-server's CPU
-is reported separately. Latencies are observed by the client (they include the server's time,
-the loopback network and the client's own scheduling delays). Each run records which side was
-saturated: the machine has 2 cores shared by server, redis, generator and whatever else runs.
+Closed loop: h2load with 128 calls in flight against each server, rounds interleaved in a
+rotating order; then an open loop (h2load ``--rps``) against one worker at 75 % of its median
+maximum. Server CPU per call is the user+system CPU time (all threads, from /proc via psutil) of
+the worker processes over the measured window, divided by the calls completed in it; the log
+process, redis-server and h2load are measured the same way and reported in their own columns.
+Prints the tables (and writes them to ``bench/results/unlock.md``, all figures to ``unlock.json``).
 """
 
 from __future__ import annotations
@@ -33,24 +31,27 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cerbos_pdp
 import grpc
 import psutil
-from fixture import UNLOCK_METHOD, Fixture, build_fixture, verify_sample
+from fixture import UNLOCK_METHOD, Fixture, UnlockPair, build_fixture, refresh_pair, verify_sample
+from grpc_health.v1 import health_pb2
 from rich.console import Console
 from rich.table import Table
 
@@ -60,13 +61,26 @@ from authority.v1 import authority_pb2 as pb
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results" / "unlock.json"
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 180)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
-SERVER_SATURATED_PCT = 95.0  # server process CPU (% of one core) ...
+SERVER_SATURATED_PCT = 95.0  # a server process's CPU (% of one core) ...
 SERVER_THREAD_SATURATED_PCT = 85.0  # ... or its busiest thread (the event loop / GIL holder)
-CLIENT_SATURATED_PCT = 85.0  # a generator's busiest thread
+CLIENT_SATURATED_PCT = 85.0  # h2load (one thread)
 MACHINE_IDLE_SATURATED_PCT = 5.0
 NOISY_OTHER_PCT = 20.0  # CPU taken by processes outside the benchmark, % of one core
+
+BENCH_CALLER_LIMIT = 1_000_000_000
+"""AUTHORITY_RATE_LIMIT_CALLER for the benchmark's servers. h2load sends one fixed request (one
+body, one header set), so all its calls come from one holder, thousands a second: the default
+(3,000 per 10 s) would refuse them. Raising only this limit, through its documented setting,
+keeps the limiter's per-call work on the path (the caller's counter is still kept and compared,
+the organisation's limit stays at its default); 0 would skip the caller's counter altogether."""
+
+TARGET_ECHO_RATIO = 1.6
+TARGET_CERBOS_RATIO = 1.3
+TARGET_SCALING = 1.8
+TARGET_P99_MS = 5.0
+PEAK_DECISIONS_PER_S = 10_000
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -116,19 +130,65 @@ class Children:
 
 
 def wait_for_info(
-    path: Path, proc: subprocess.Popen[Any], log: Path, timeout: float = 60
+    path: Path,
+    proc: subprocess.Popen[Any],
+    log: Path,
+    timeout: float = 60,
+    ready: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, Any]:
+    """The JSON ``proc`` writes to ``path`` once it serves (and, with ``ready``, once that says
+    the contents are complete)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise RuntimeError(f"{path.name}: process exited with {proc.returncode}\n{tail}")
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             info = json.loads(path.read_text())
-            if int(info["pid"]) == proc.pid:
+            if int(info["pid"]) == proc.pid and (ready is None or ready(info)):
                 return dict(info)
         time.sleep(0.05)
-    raise RuntimeError(f"no {path} within {timeout:.0f}s (see {log})")
+    raise RuntimeError(f"no (complete) {path} within {timeout:.0f}s (see {log})")
+
+
+def wait_serving(target: str, proc: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
+    """Until the server's health says SERVING (with workers: the one answering this connection)."""
+    client = AuthorityClient(target, timeout=2.0)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with contextlib.suppress(grpc.RpcError):
+                if client.check_health() == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                raise RuntimeError(f"{target} not SERVING within {timeout:.0f}s\n{tail}")
+            time.sleep(0.1)
+    finally:
+        client.close()
+
+
+def authority_supports_workers() -> bool:
+    """Whether ``authority serve`` has ``--workers`` (the supervisor of branch ``workers``)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "authority.cli", "serve", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    ).stdout
+    return "--workers" in out
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without the authority's settings: servers start with their
+    defaults whatever the caller's shell exports."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUTHORITY_", "CERBOS_")) and k not in ("REDIS_URL", "CLICKHOUSE_URL")
+    }
 
 
 # -- CPU accounting --------------------------------------------------------------------------
@@ -140,7 +200,6 @@ class CpuSnap:
     procs: dict[str, tuple[float, dict[int, float]]]  # name -> (process cpu s, thread cpu s)
     machine_busy: float
     machine_total: float
-    redis_calls: dict[str, int] = field(default_factory=dict)
 
 
 def _proc_cpu(pid: int) -> tuple[float, dict[int, float]]:
@@ -154,36 +213,12 @@ def _proc_cpu(pid: int) -> tuple[float, dict[int, float]]:
         return 0.0, {}
 
 
-def redis_command_calls(sock: Path) -> dict[str, int]:
-    """``INFO commandstats`` of the embedded redis-server: calls per command."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(2)
-            s.connect(str(sock))
-            s.sendall(b"INFO commandstats\r\n")
-            buf = b""
-            while chunk := s.recv(65536):  # a bulk string: $<length>\r\n<payload>\r\n
-                buf += chunk
-                header, sep, rest = buf.partition(b"\r\n")
-                if sep and header.startswith(b"$") and len(rest) >= int(header[1:]) + 2:
-                    break
-    except OSError:
-        return {}
-    calls: dict[str, int] = {}
-    for line in buf.decode(errors="replace").splitlines():
-        if line.startswith("cmdstat_") and ":calls=" in line:
-            name, _, stats = line[len("cmdstat_") :].partition(":")
-            calls[name] = int(stats.split(",")[0].split("=")[1])
-    return calls
-
-
-def cpu_snapshot(pids: dict[str, int], redis_socket: Path | None = None) -> CpuSnap:
+def cpu_snapshot(pids: dict[str, int]) -> CpuSnap:
     m = psutil.cpu_times()
     total = sum(m)
     busy = total - m.idle - getattr(m, "iowait", 0.0)
     procs = {n: _proc_cpu(p) for n, p in pids.items()}
-    calls = redis_command_calls(redis_socket) if redis_socket else {}
-    return CpuSnap(time.perf_counter(), procs, busy, total, calls)
+    return CpuSnap(time.perf_counter(), procs, busy, total)
 
 
 def cpu_delta(a: CpuSnap, b: CpuSnap) -> dict[str, Any]:
@@ -203,9 +238,6 @@ def cpu_delta(a: CpuSnap, b: CpuSnap) -> dict[str, Any]:
     ncpu = psutil.cpu_count() or 1
     total = max(b.machine_total - a.machine_total, 1e-9)
     busy = b.machine_busy - a.machine_busy
-    for cmd in ("get", "hmget"):
-        if cmd in b.redis_calls:
-            out[f"redis_{cmd}"] = b.redis_calls[cmd] - a.redis_calls.get(cmd, 0)
     out["machine_busy_pct"] = 100 * busy / total  # of all cores
     out["machine_idle_pct"] = 100 - out["machine_busy_pct"]
     # CPU used by processes that are not part of this benchmark (other users of the machine)
@@ -224,33 +256,52 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return float(sorted_values[k])
 
 
-def latency_stats(us: list[int], prefix: str = "") -> dict[str, float]:
+def latency_stats(us: list[int]) -> dict[str, float]:
     s = sorted(us)
     return {
-        f"{prefix}p50_ms": percentile(s, 50) / 1000,
-        f"{prefix}p90_ms": percentile(s, 90) / 1000,
-        f"{prefix}p99_ms": percentile(s, 99) / 1000,
-        f"{prefix}p999_ms": percentile(s, 99.9) / 1000,
-        f"{prefix}max_ms": (s[-1] / 1000) if s else float("nan"),
+        "p50_ms": percentile(s, 50) / 1000,
+        "p90_ms": percentile(s, 90) / 1000,
+        "p99_ms": percentile(s, 99) / 1000,
+        "p999_ms": percentile(s, 99.9) / 1000,
+        "max_ms": (s[-1] / 1000) if s else float("nan"),
     }
 
 
-# -- the benchmark ---------------------------------------------------------------------------
+# -- the servers -----------------------------------------------------------------------------
 
 
 @dataclass
 class Target:
-    name: str  # unlock | echo-aio | echo-sync
+    """One server under test: where h2load sends what, and which processes do its work."""
+
+    name: str  # echo-aio | cerbos-gomaxprocs1 | cerbos-gomaxprocs2 | unlock-workers1 | ...
+    kind: str  # echo | cerbos | unlock
     target: str
-    pid: int
+    method: str
+    request_file: Path
+    response_len: int
+    workers: list[int]  # the processes whose CPU is "server CPU"
+    log_pid: int | None = None
     redis_pid: int | None = None
-    redis_socket: Path | None = None
+    helper_pids: list[int] = field(default_factory=list)  # e.g. the supervisor
+    header: str | None = None  # "authorization: Bearer …" for the unlock servers
+    pair: UnlockPair | None = None  # the h2load holder's session (renewed every round)
+    check: Callable[[], str] | None = None  # one call outside the window; "ALLOW" expected
+    note: str = ""
+
+    def pids(self) -> dict[str, int]:
+        out = {f"w{k}": pid for k, pid in enumerate(self.workers)}
+        if self.log_pid:
+            out["log"] = self.log_pid
+        if self.redis_pid:
+            out["redis"] = self.redis_pid
+        out |= {f"helper{k}": pid for k, pid in enumerate(self.helper_pids)}
+        return out
 
 
 @dataclass
 class Scenario:
     server: str
-    generator: str  # python | h2load
     mode: str  # closed | open
     inflight: int = 0
     rate: float = 0.0
@@ -258,7 +309,12 @@ class Scenario:
     @property
     def key(self) -> str:
         load = f"rate={self.rate:.0f}/s" if self.mode == "open" else f"inflight={self.inflight}"
-        return f"{self.server}|{self.generator}|{self.mode}|{load}"
+        return f"{self.server}|{self.mode}|{load}"
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """A gRPC length-prefixed message (uncompressed), as h2load sends it as the body."""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
 @dataclass
@@ -267,261 +323,341 @@ class Bench:
     children: Children = field(default_factory=Children)
     data_dir: Path | None = None
     targets: dict[str, Target] = field(default_factory=dict)
-    workers: list[subprocess.Popen[str]] = field(default_factory=list)
-    fixture: Fixture | None = None
-    response_len: int = 0
-    h2load: str | None = None
+    fixtures: dict[str, Fixture] = field(default_factory=dict)
+    h2load: str = ""
+    cerbos: str | None = None
+    notes: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     # -- setup --------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        ns = self.ns
         self.data_dir = Path(tempfile.mkdtemp(prefix="authbench-", dir="/tmp"))
-        d = self.data_dir
-        env = {
-            **os.environ,
-            "AUTHORITY_LOG_LEVEL": "WARNING",
-            "AUTHORITY_LOG_FORMAT": "json",
-            "AUTHORITY_GRACE_SECONDS": "1",
-            # h2load drives thousands of calls a second with one credential: the per-caller
-            # rate limit would refuse them (bench_ratelimit.py measures the limiter's cost).
-            "AUTHORITY_RATE_LIMIT_CALLER": "0",
+        self.notes.append(
+            f"per-caller rate limit raised to {BENCH_CALLER_LIMIT:,} calls per window "
+            "(AUTHORITY_RATE_LIMIT_CALLER): h2load's calls all come from one holder; the "
+            "limiter still counts every call (organisation limit at its default)"
+        )
+        workers_supported = authority_supports_workers()
+        if workers_supported:
+            self.start_authority("unlock-workers1", 1)
+            self.start_authority("unlock-workers2", 2)
+        else:
+            # until branch `workers` lands: one process that serves and ships (its shipping is
+            # inside the server figure) and no scaling scenario
+            self.start_authority("unlock-workers1", None)
+            self.notes.append(
+                "authority serve has no --workers here: one process serves AND ships (no "
+                "separate log process; its shipping is inside the server CPU); the 2-worker "
+                "scenario is skipped"
+            )
+        self.start_echo()
+        self.cerbos = cerbos_pdp.find_binary(ROOT)
+        if self.cerbos:
+            self.start_cerbos(1)
+            if not self.ns.no_cerbos_gomaxprocs2:
+                self.start_cerbos(2)
+        else:
+            self.notes.append(
+                "no Cerbos binary (CERBOS_BIN, node_modules/@cerbos/cerbos-linux-x64, "
+                "/opt/cerbos, npm root -g; `npm install @cerbos/cerbos-linux-x64`): "
+                "Cerbos scenarios skipped"
+            )
+
+    def start_authority(self, name: str, workers: int | None) -> None:
+        ns = self.ns
+        assert self.data_dir is not None
+        d = self.data_dir / name
+        argv = [
+            sys.executable,
+            "-m",
+            "authority.cli",
+            "serve",
+            "--data-dir",
+            str(d),
+            "--listen",
+            "127.0.0.1:0",
+        ]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        env = clean_environment() | {
+            "AUTHORITY_RATE_LIMIT_CALLER": str(BENCH_CALLER_LIMIT),
+            "AUTHORITY_GRACE_SECONDS": "1",  # shutdown only: the benchmark ends sooner
         }
-        log = d / "authority.log"
+        log = self.data_dir / f"{name}.log"
         with log.open("wb") as out:
             proc = self.children.start(
-                "authority",
-                [
-                    sys.executable,
-                    "-m",
-                    "authority.cli",
-                    "serve",
-                    "--data-dir",
-                    str(d),
-                    "--listen",
-                    "127.0.0.1:0",
-                ],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                name, argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
-        info = wait_for_info(d / "server.json", proc, log)
-        redis_pid = int((d / "redis" / "redis.pid").read_text().strip())
-        self.children.extra_pids.append(("redis", redis_pid, str(d)))
-        self.targets["unlock"] = Target(
-            "unlock", info["target"], proc.pid, redis_pid, d / "redis" / "redis.sock"
-        )
-        console.print(f"authority serving on {info['target']} (pid {proc.pid}, redis {redis_pid})")
 
+        def complete(info: dict[str, Any]) -> bool:
+            return workers is None or len(info.get("workers", [])) == workers
+
+        info = wait_for_info(d / "server.json", proc, log, timeout=120, ready=complete)
+        redis_pid = self._redis_pid(d, proc, info)
+        if redis_pid:
+            self.children.extra_pids.append(("redis", redis_pid, str(d)))
+        if "workers" in info:
+            worker_pids = [int(p) for p in info["workers"]]
+            helpers = [proc.pid]  # the supervisor
+            log_pid = int(info["log_pid"]) if info.get("log_pid") else None
+        else:  # fallback until branch `workers` lands: the single process is the worker
+            worker_pids, helpers, log_pid = [proc.pid], [], None
+        console.print(
+            f"{name}: {info['target']} workers {worker_pids} log {log_pid} redis {redis_pid}"
+        )
+
+        wait_serving(info["target"], proc, log)
         admin_credential = (d / "admin.credential").read_text().strip()
         t0 = time.perf_counter()
-
-        def progress(done: int, total: int) -> None:
-            if console.is_terminal and (done % 500 == 0 or done == total):
-                console.print(f"  fixture: {done}/{total} key holders", end="\r")
-
-        self.fixture = build_fixture(
+        fixture = build_fixture(
             info["target"],
             admin_credential,
             holders=ns.holders,
             doors=ns.doors,
             sites=ns.sites,
-            progress=progress,
+            logins=ns.logins,
+        )
+        self.fixtures[name] = fixture
+        response_len = verify_sample(info["target"], fixture.pairs, sample=ns.logins)
+        console.print(
+            f"  fixture: {ns.holders} holders ({ns.logins} logged in: activation code, "
+            f"password, session), {ns.doors} doors in {ns.sites} sites, "
+            f"{time.perf_counter() - t0:.1f}s; {ns.logins} unlocks ALLOW, tokens verify; "
+            f"response {response_len} B"
+        )
+        pair = fixture.pairs[0]
+        request_file = self.data_dir / f"{name}.request"
+        request_file.write_bytes(
+            grpc_frame(
+                pb.RequestUnlockRequest(
+                    door_id=pair.door_id, relay_challenge=os.urandom(16)
+                ).SerializeToString()
+            )
+        )
+        t = Target(
+            name=name,
+            kind="unlock",
+            target=info["target"],
+            method=UNLOCK_METHOD,
+            request_file=request_file,
+            response_len=response_len,
+            workers=worker_pids,
+            log_pid=log_pid,
+            redis_pid=redis_pid,
+            helper_pids=helpers,
+            pair=pair,
+            header=f"authorization: Bearer {pair.credential}",
+        )
+        t.check = lambda: self._unlock_check(t)
+        self.targets[name] = t
+
+    def _redis_pid(self, d: Path, proc: subprocess.Popen[Any], info: dict[str, Any]) -> int | None:
+        if info.get("redis_pid"):
+            return int(info["redis_pid"])
+        path = d / "redis" / "redis.pid"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                return int(path.read_text().strip())
+            time.sleep(0.05)
+        self.notes.append(
+            f"{d.name}: no {path.name} (nor redis_pid in server.json): no redis column"
+        )
+        return None
+
+    @staticmethod
+    def _unlock_check(t: Target) -> str:
+        assert t.pair is not None
+        client = AuthorityClient(t.target, credential=t.pair.credential)
+        try:
+            resp = client.request_unlock(t.pair.door_id, os.urandom(16))
+        except grpc.RpcError as exc:
+            return f"{exc.code().name}"  # type: ignore[attr-defined]
+        finally:
+            client.close()
+        return "ALLOW" if resp.decision == pb.DECISION_ALLOW else pb.Decision.Name(resp.decision)
+
+    def start_echo(self) -> None:
+        assert self.data_dir is not None
+        d = self.data_dir
+        unlock = self.targets["unlock-workers1"]
+        assert unlock.pair is not None
+        # the echo answers with a response of exactly a real ALLOW's size
+        client = AuthorityClient(unlock.target, credential=unlock.pair.credential)
+        try:
+            real = client.request_unlock(unlock.pair.door_id, os.urandom(16))
+        finally:
+            client.close()
+        (d / "response.bin").write_bytes(real.SerializeToString())
+        name = "echo-aio"
+        log = d / f"{name}.log"
+        with log.open("wb") as out:
+            proc = self.children.start(
+                name,
+                [
+                    sys.executable,
+                    str(BENCH / "echo_server.py"),
+                    "--mode",
+                    "aio",
+                    "--info",
+                    str(d / f"{name}.json"),
+                    "--response-file",
+                    str(d / "response.bin"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        info = wait_for_info(d / f"{name}.json", proc, log)
+        self.targets[name] = Target(
+            name=name,
+            kind="echo",
+            target=info["target"],
+            method=UNLOCK_METHOD,
+            request_file=unlock.request_file,
+            response_len=len(real.SerializeToString()),
+            workers=[proc.pid],
+        )
+        console.print(f"{name}: {info['target']} (pid {proc.pid})")
+
+    def start_cerbos(self, gomaxprocs: int) -> None:
+        assert self.data_dir is not None
+        assert self.cerbos is not None
+        d = self.data_dir
+        name = f"cerbos-gomaxprocs{gomaxprocs}"
+        messages = cerbos_pdp.compile_messages(d)
+        setup = cerbos_pdp.write_setup(self.cerbos, d, name)
+        env = clean_environment() | {"CERBOS_NO_TELEMETRY": "1", "GOMAXPROCS": str(gomaxprocs)}
+        log = d / f"{name}.log"
+        with log.open("wb") as out:
+            proc = self.children.start(
+                name,
+                setup.argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        # the same holder and doors as the unlock fixture: 20 doors on the list, one asked for
+        fixture = self.fixtures["unlock-workers1"]
+        door = fixture.pairs[0].door_id
+        others = sorted({p.door_id for p in fixture.pairs} - {door})
+        doors = [*others[: cerbos_pdp.HOLDER_DOORS - 1], door]
+        holder = fixture.pairs[0].key_holder_id or "kh_bench"
+        valid_until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        call = cerbos_pdp.CheckCall(
+            messages,
+            cerbos_pdp.check_request(
+                messages, holder=holder, doors=doors, door=door, valid_until=valid_until
+            ),
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                effect = call.effect(setup.target, timeout=1.0)
+                break
+            except grpc.RpcError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{name} did not answer:\n{tail}") from None
+                time.sleep(0.1)
+        # the policy's conditions are evaluated: a door off the list, or expired access, is denied
+        denied_door = call.effect(
+            setup.target,
+            cerbos_pdp.check_request(
+                messages,
+                holder=holder,
+                doors=doors,
+                door="not-on-the-list",
+                valid_until=valid_until,
+            ),
+        )
+        denied_expired = call.effect(
+            setup.target,
+            cerbos_pdp.check_request(
+                messages, holder=holder, doors=doors, door=door, valid_until="2020-01-01T00:00:00Z"
+            ),
+        )
+        if (effect, denied_door, denied_expired) != ("EFFECT_ALLOW", "EFFECT_DENY", "EFFECT_DENY"):
+            raise RuntimeError(
+                f"{name}: listed door {effect}, unlisted {denied_door}, expired {denied_expired}"
+            )
+        request_file = d / f"{name}.request"
+        request_file.write_bytes(grpc_frame(call.payload))
+        self.targets[name] = Target(
+            name=name,
+            kind="cerbos",
+            target=setup.target,
+            method=cerbos_pdp.CHECK_METHOD,
+            request_file=request_file,
+            response_len=call.response_size(setup.target),
+            workers=[proc.pid],
+            check=lambda: "ALLOW" if call.effect(setup.target) == "EFFECT_ALLOW" else "DENY",
         )
         console.print(
-            f"fixture: {ns.holders} holders, {ns.doors} doors in {ns.sites} sites, "
-            f"{len(self.fixture.pairs)} ALLOW pairs in {time.perf_counter() - t0:.1f}s"
+            f"{name}: {setup.target} (pid {proc.pid}); listed door ALLOW, unlisted door and "
+            f"expired access DENY; request {len(call.payload)} B"
         )
-        self.response_len = verify_sample(info["target"], self.fixture.pairs, sample=20)
-        console.print(f"sanity: 20 unlocks ALLOW, tokens verify; response {self.response_len} B")
-        # the echo servers answer with a response of exactly a real ALLOW's size
-        pair = self.fixture.pairs[0]
-        sample = AuthorityClient(info["target"], credential=pair.credential)
-        try:
-            real = sample.request_unlock(pair.door_id, os.urandom(16))
-        finally:
-            sample.close()
-        (d / "response.bin").write_bytes(real.SerializeToString())
 
-        for mode in ("aio", "sync"):
-            name = f"echo-{mode}"
-            log = d / f"{name}.log"
-            with log.open("wb") as out:
-                proc = self.children.start(
-                    name,
-                    [
-                        sys.executable,
-                        str(BENCH / "echo_server.py"),
-                        "--mode",
-                        mode,
-                        "--info",
-                        str(d / f"{name}.json"),
-                        "--workers",
-                        str(ns.sync_workers),
-                        "--response-file",
-                        str(d / "response.bin"),
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            einfo = wait_for_info(d / f"{name}.json", proc, log)
-            self.targets[name] = Target(name, einfo["target"], proc.pid)
-            console.print(f"{name} serving on {einfo['target']} (pid {proc.pid})")
-
-        pairs = [[p.credential, p.door_id, p.relay_id] for p in self.fixture.pairs]
-        wlog = (d / "loadgen.log").open("ab")
-        for _ in range(ns.procs):
-            w = self.children.start(
-                "loadgen",
-                [sys.executable, str(BENCH / "loadgen.py")],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=wlog,
-                text=True,
-            )
-            self.workers.append(w)
-        wlog.close()
-        for w in self.workers:
-            self._send(w, {"op": "init", "pairs": pairs})
-        for w in self.workers:
-            self._recv(w)
-
-        self.h2load = None if ns.no_h2load else shutil.which("h2load")
-        if self.h2load:
-            self._write_h2load_request()
-        else:
-            console.print("no h2load (apt-get install nghttp2-client): Python generator only")
-
-    def _write_h2load_request(self) -> None:
-        assert self.fixture is not None
-        assert self.data_dir is not None
-        pair = self.fixture.pairs[0]
-        body = pb.RequestUnlockRequest(door_id=pair.door_id, relay_challenge=os.urandom(16))
-        raw = body.SerializeToString()
-        (self.data_dir / "request.grpc").write_bytes(b"\x00" + len(raw).to_bytes(4, "big") + raw)
-
-    @staticmethod
-    def _send(w: subprocess.Popen[str], cmd: dict[str, Any]) -> None:
-        assert w.stdin is not None
-        w.stdin.write(json.dumps(cmd) + "\n")
-        w.stdin.flush()
-
-    @staticmethod
-    def _recv(w: subprocess.Popen[str]) -> dict[str, Any]:
-        assert w.stdout is not None
-        line = w.stdout.readline()
-        if not line:
-            raise RuntimeError(f"load generator {w.pid} exited ({w.poll()}); see loadgen.log")
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise RuntimeError(f"load generator {w.pid}: {reply.get('error')}")
-        return dict(reply)
+    def renew_sessions(self) -> None:
+        """A new access credential for every unlock target's h2load holder (the session's
+        refresh credential; access credentials last 15 minutes)."""
+        for t in self.targets.values():
+            if t.pair is not None:
+                t.pair = refresh_pair(t.target, t.pair)
+                t.header = f"authorization: Bearer {t.pair.credential}"
 
     # -- one run ------------------------------------------------------------------------------
 
-    def _server_pids(self, t: Target) -> dict[str, int]:
-        pids = {"server": t.pid}
-        if t.redis_pid:
-            pids["redis"] = t.redis_pid
-        return pids
+    def all_pids(self) -> dict[str, int]:
+        """Every process of every server: the idle ones' CPU is ours, not "other"."""
+        return {f"{t.name}:{n}": pid for t in self.targets.values() for n, pid in t.pids().items()}
 
-    def run_python(self, sc: Scenario, rnd: int) -> dict[str, Any]:
-        ns = self.ns
-        t = self.targets[sc.server]
-        if sc.mode == "open":
-            nproc = len(self.workers)
-        else:
-            nproc = max(1, min(len(self.workers), sc.inflight // ns.min_inflight_per_proc))
-        workers = self.workers[:nproc]
-        start_at = time.time() + 0.3
-        shares = [
-            sc.inflight // nproc + (1 if k < sc.inflight % nproc else 0) for k in range(nproc)
-        ]
-        for k, w in enumerate(workers):
-            per = shares[k]
-            self._send(
-                w,
-                {
-                    "op": "run",
-                    "target": t.target,
-                    "mode": sc.mode,
-                    "concurrency": per,
-                    "rate": sc.rate / nproc,
-                    "phase": k / nproc,
-                    "channels": max(1, min(ns.channels, per))
-                    if sc.mode == "closed"
-                    else ns.channels,
-                    "start_at": start_at,
-                    "warmup": ns.warmup,
-                    "duration": ns.duration,
-                    "offset": (rnd * 7919 + k * 104_729),
-                    "max_outstanding": 4096,
-                },
-            )
-        pids = self._server_pids(t) | {f"gen{k}": w.pid for k, w in enumerate(workers)}
-        w0 = start_at + ns.warmup
-        time.sleep(max(0.0, w0 - time.time()))
-        a = cpu_snapshot(pids, t.redis_socket)
-        time.sleep(max(0.0, w0 + ns.duration - time.time()))
-        b = cpu_snapshot(pids, t.redis_socket)
-        replies = [self._recv(w) for w in workers]
-        cpu = cpu_delta(a, b)
-        lat = [x for r in replies for x in r["lat_us"]]
-        completed = sum(r["completed"] for r in replies)
-        errors: dict[str, int] = {}
-        for r in replies:
-            for code, n in r["errors"].items():
-                errors[code] = errors.get(code, 0) + n
-        rec: dict[str, Any] = {
-            "completed": completed,
-            "calls_per_s": completed / ns.duration,
-            "errors": sum(errors.values()),
-            "errors_by_code": errors,
-            "errors_outside_window": sum(r["errors_total"] for r in replies) - sum(errors.values()),
-            "not_allow": sum(r["not_allow"] for r in replies),
-            "generator_procs": nproc,
-            **latency_stats(lat),
-        }
-        if sc.mode == "open":
-            rec.update(latency_stats([x for r in replies for x in r["lat_sched_us"]], "sched_"))
-            rec["skipped"] = sum(r["skipped"] for r in replies)
-            rec["offered_per_s"] = sc.rate
-        gens = [f"gen{k}" for k in range(nproc)]
-        return self._finish(sc, rnd, rec, cpu, gens)
-
-    def run_h2load(self, sc: Scenario, rnd: int) -> dict[str, Any]:
+    def run(self, sc: Scenario, rnd: int) -> dict[str, Any]:
         ns, d = self.ns, self.data_dir
-        assert self.h2load is not None
         assert d is not None
-        assert self.fixture is not None
         t = self.targets[sc.server]
+        clients = ns.h2load_clients
         if sc.mode == "open":
             # h2load --rps: each connection sends at a fixed rate (integer per second) whatever
             # the responses do, with up to 256 streams outstanding per connection
-            clients = ns.h2load_clients
             rps = max(1, round(sc.rate / clients))
             streams = 256
         else:
-            clients = max(1, min(ns.h2load_clients, sc.inflight))
+            clients = max(1, min(clients, sc.inflight))
             streams = max(1, sc.inflight // clients)
             rps = 0
         logf = d / "h2load.tsv"
         logf.unlink(missing_ok=True)
 
         def argv(duration: float, log: bool) -> list[str]:
-            cmd = [self.h2load, "-c", str(clients), "-m", str(streams), "-t", "1",
-                   "-D", f"{duration:g}", "-d", str(d / "request.grpc"),
-                   "-H", "content-type: application/grpc", "-H", "te: trailers",
-                   "-H", f"authorization: Bearer {self.fixture.pairs[0].credential}"]  # fmt: skip
+            cmd = [
+                self.h2load,
+                "-c",
+                str(clients),
+                "-m",
+                str(streams),
+                "-t",
+                "1",
+                "-D",
+                f"{duration:g}",
+                "-d",
+                str(t.request_file),
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+            ]
+            if t.header:
+                cmd += ["-H", t.header]
             if rps:
                 cmd += ["--rps", str(rps)]
             if log:
                 cmd += ["--log-file", str(logf)]
-            return [*cmd, f"http://{t.target}{UNLOCK_METHOD}"]
+            return [*cmd, f"http://{t.target}{t.method}"]
 
+        before = t.check() if t.check else "ALLOW"
         # warm-up in a separate invocation, so the measured one's DATA byte count covers exactly
         # its own responses (a failed gRPC call is trailers-only: no DATA)
         warm = self.children.start(
@@ -538,13 +674,13 @@ class Bench:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        pids = self._server_pids(t) | {"gen0": proc.pid}
-        a = cpu_snapshot(pids, t.redis_socket)
-        # sample the generator just before it exits: poll for its output to end
+        pids = self.all_pids() | {"gen0": proc.pid}
+        a = cpu_snapshot(pids)
         assert proc.stdout is not None
-        out = proc.stdout.read()
-        b = cpu_snapshot(pids, t.redis_socket)
+        out = proc.stdout.read()  # until h2load closes it: the end of its run
+        b = cpu_snapshot(pids)
         rusage = self._wait4(proc)
+        after = t.check() if t.check else "ALLOW"
         cpu = cpu_delta(a, b)
         # h2load may be gone before the second sample: take its CPU from wait4's rusage
         cpu["other_pct"] = max(
@@ -562,23 +698,25 @@ class Bench:
                 parts = line.split("\t")
                 if len(parts) >= 3:
                     lat.append(int(parts[2]))
-        expected = self.response_len + 5
+        expected = t.response_len + 5
         ok_by_data = parsed["data_bytes"] // expected if expected else 0
         done = parsed["done"]
+        # h2load cannot read each answer: the same request answered ALLOW just before and just
+        # after the window, and every call returned a message of the ALLOW's size (a refusal
+        # of the unlock server is shorter; Cerbos's DENY has the ALLOW's size, hence the checks)
+        not_allow = 0 if before == after == "ALLOW" else done
         rec: dict[str, Any] = {
             "completed": done,
             "calls_per_s": parsed["req_per_s"],
             "errors": max(0, done - ok_by_data) + parsed["failed"] + parsed["errored"],
-            "errors_by_code": {},
-            "not_allow": 0,
-            "generator_procs": 1,
+            "not_allow": not_allow,
+            "checks": [before, after],
             "offered_per_s": rps * clients if rps else None,
             "h2load": {k: v for k, v in parsed.items() if k != "raw"}
             | {"clients": clients, "streams_per_client": streams},
             **latency_stats(lat),
         }
-        # CPU per call over the h2load process's lifetime (connection set-up included: tiny)
-        return self._finish(sc, rnd, rec, cpu, ["gen0"])
+        return self._finish(sc, rnd, rec, cpu, t)
 
     def _wait4(self, proc: subprocess.Popen[Any]) -> float:
         """Reap ``proc`` and return its CPU time (user+system) from wait4's rusage."""
@@ -588,19 +726,23 @@ class Bench:
         return float(rusage.ru_utime + rusage.ru_stime)
 
     def _finish(
-        self, sc: Scenario, rnd: int, rec: dict[str, Any], cpu: dict[str, Any], gens: list[str]
+        self, sc: Scenario, rnd: int, rec: dict[str, Any], cpu: dict[str, Any], t: Target
     ) -> dict[str, Any]:
         n = max(rec["completed"], 1)
-        server = cpu["server"]
-        redis = cpu.get("redis", {"cpu_s": 0.0, "pct": 0.0})
-        gen_pct = sum(cpu[g]["pct"] for g in gens)
-        gen_busiest = max(cpu[g]["busiest_thread_pct"] for g in gens)
-        gen_cpu_s = sum(cpu[g]["cpu_s"] for g in gens)
-        server_sat = (
-            server["pct"] >= SERVER_SATURATED_PCT
-            or server["busiest_thread_pct"] >= SERVER_THREAD_SATURATED_PCT
-        )
-        client_sat = gen_busiest >= CLIENT_SATURATED_PCT
+
+        def of(name: str) -> dict[str, float]:
+            return cpu.get(f"{t.name}:{name}", {"cpu_s": 0.0, "pct": 0.0, "busiest_thread_pct": 0})
+
+        workers = [of(f"w{k}") for k in range(len(t.workers))]
+        server_s = sum(w["cpu_s"] for w in workers)
+        log, redis, gen = of("log"), of("redis"), cpu["gen0"]
+        saturated = [
+            w["pct"] >= SERVER_SATURATED_PCT
+            or w["busiest_thread_pct"] >= SERVER_THREAD_SATURATED_PCT
+            for w in workers
+        ]
+        server_sat = all(saturated)
+        client_sat = gen["pct"] >= CLIENT_SATURATED_PCT
         machine_sat = cpu["machine_idle_pct"] < MACHINE_IDLE_SATURATED_PCT
         if server_sat:
             bottleneck = "server"
@@ -616,25 +758,25 @@ class Bench:
             {
                 "scenario": sc.key,
                 "server": sc.server,
-                "generator": sc.generator,
+                "kind": t.kind,
                 "mode": sc.mode,
                 "inflight": sc.inflight,
                 "rate": sc.rate,
                 "round": rnd,
-                "server_cpu_pct": server["pct"],
-                "server_busiest_thread_pct": server["busiest_thread_pct"],
-                "server_cpu_us_per_call": 1e6 * server["cpu_s"] / n,
+                "workers": len(t.workers),
+                "server_cpu_pct": 100 * server_s / cpu["wall_s"],
+                "worker_cpu_pct": [w["pct"] for w in workers],
+                "server_busiest_thread_pct": max(w["busiest_thread_pct"] for w in workers),
+                # the least loaded worker's share of the workers' CPU (SO_REUSEPORT balance)
+                "worker_min_share": min(w["cpu_s"] for w in workers) / max(server_s, 1e-9),
+                "server_cpu_us_per_call": 1e6 * server_s / n,
+                "log_cpu_pct": log["pct"],
+                "log_cpu_us_per_call": 1e6 * log["cpu_s"] / n if t.log_pid else None,
                 "redis_cpu_pct": redis["pct"],
-                "redis_cpu_us_per_call": 1e6 * redis["cpu_s"] / n,
-                "client_cpu_pct": gen_pct,
-                "client_busiest_thread_pct": gen_busiest,
-                "client_cpu_us_per_call": 1e6 * gen_cpu_s / n,
+                "redis_cpu_us_per_call": 1e6 * redis["cpu_s"] / n if t.redis_pid else None,
+                "client_cpu_pct": gen["pct"],
+                "client_cpu_us_per_call": 1e6 * gen["cpu_s"] / n,
                 "other_cpu_pct": cpu["other_pct"],
-                # one GET of the directory version per pipeline, one HMGET per decision
-                "redis_pipelines": cpu.get("redis_get"),
-                "lookups_per_pipeline": (
-                    cpu["redis_hmget"] / cpu["redis_get"] if cpu.get("redis_get") else None
-                ),
                 "machine_idle_pct": cpu["machine_idle_pct"],
                 "server_saturated": server_sat,
                 "client_saturated": client_sat,
@@ -645,68 +787,64 @@ class Bench:
         self.runs.append(rec)
         load = f"{sc.rate:>6.0f}/s" if sc.mode == "open" else f"{sc.inflight:>4} in flight"
         flag = "" if rec["errors"] == 0 and rec["not_allow"] == 0 else "  [red]ERRORS[/]"
+        extra = ""
+        if len(t.workers) > 1:
+            extra += f" (least busy worker {100 * rec['worker_min_share']:.0f}%)"
+        if t.log_pid or t.redis_pid:
+            extra += (
+                f" log {_f(rec['log_cpu_us_per_call'])} redis {_f(rec['redis_cpu_us_per_call'])}"
+            )
         console.print(
-            f"  r{rnd} {sc.server:<9} {sc.generator:<6} {load}: {rec['calls_per_s']:>6.0f}/s  "
+            f"  r{rnd} {sc.server:<19} {load}: {rec['calls_per_s']:>6.0f}/s  "
             f"p50 {rec['p50_ms']:6.2f} ms  p99 {rec['p99_ms']:6.2f} ms  "
-            f"server {rec['server_cpu_pct']:4.0f}% {rec['server_cpu_us_per_call']:5.0f} µs/call  "
-            f"client {gen_pct:4.0f}%  other {cpu['other_pct']:3.0f}%  -> {bottleneck}{flag}"
+            f"server {rec['server_cpu_pct']:4.0f}% {rec['server_cpu_us_per_call']:5.0f} µs/call"
+            f"{extra}  h2load {gen['pct']:3.0f}%  other {cpu['other_pct']:3.0f}%  "
+            f"idle {cpu['machine_idle_pct']:3.0f}% -> {bottleneck}{flag}"
         )
         return rec
 
-    def run(self, sc: Scenario, rnd: int) -> dict[str, Any]:
-        if sc.generator == "h2load":
-            return self.run_h2load(sc, rnd)
-        return self.run_python(sc, rnd)
-
     # -- plan ---------------------------------------------------------------------------------
 
-    def closed_scenarios(self) -> list[Scenario]:
+    def execute(self) -> None:
         ns = self.ns
-        out = [Scenario("unlock", "python", "closed", n) for n in ns.levels]
-        for server in ("echo-aio", "echo-sync"):
-            out += [Scenario(server, "python", "closed", n) for n in ns.echo_levels]
-        if self.h2load:
-            for server in ("unlock", "echo-aio", "echo-sync"):
-                out.append(Scenario(server, "h2load", "closed", ns.h2load_inflight))
-        return out
-
-    def execute(self) -> dict[str, Any]:
-        ns = self.ns
-        scenarios = self.closed_scenarios()
-        console.rule(f"closed loop: {len(scenarios)} scenarios x {ns.rounds} rounds")
-        for rnd in range(ns.rounds):
-            # rotate the order each round so slow drifts of the shared machine spread evenly
-            k = rnd % len(scenarios)
-            for sc in scenarios[k:] + scenarios[:k]:
-                self.run(sc, rnd)
-        med = medians(self.runs)
-        unlock_max = max(
-            (m for m in med.values() if m["server"] == "unlock" and m["mode"] == "closed"),
-            key=lambda m: m["calls_per_s"],
+        order = (
+            "echo-aio",
+            "cerbos-gomaxprocs1",
+            "cerbos-gomaxprocs2",
+            "unlock-workers1",
+            "unlock-workers2",
         )
-        rate = ns.load_fraction * unlock_max["calls_per_s"]
+        closed = [Scenario(s, "closed", ns.inflight) for s in order if s in self.targets]
         console.rule(
-            f"open loop at {100 * ns.load_fraction:.0f}% of max ({unlock_max['calls_per_s']:.0f}/s"
-            f" from {unlock_max['scenario']}): {rate:.0f}/s"
+            f"closed loop, h2load {ns.inflight} in flight: {len(closed)} servers x "
+            f"{ns.rounds} rounds"
         )
-        open_scs = [Scenario("unlock", "python", "open", rate=rate)]
-        if self.h2load:
-            # h2load paces per connection in whole requests per second
-            rounded = ns.h2load_clients * max(1, round(rate / ns.h2load_clients))
-            open_scs.append(Scenario("unlock", "h2load", "open", rate=rounded))
         for rnd in range(ns.rounds):
-            for sc in open_scs:
+            self.renew_sessions()
+            # rotate the order each round so slow drifts of the shared machine spread evenly
+            k = rnd % len(closed)
+            for sc in closed[k:] + closed[:k]:
                 self.run(sc, rnd)
-        med = medians(self.runs)
-        return summarize(med, unlock_max, [sc.key for sc in open_scs], ns)
+        w1 = medians(self.runs)[closed_key("unlock-workers1", ns.inflight)]
+        rate = ns.h2load_clients * max(
+            1, round(ns.load_fraction * w1["calls_per_s"] / ns.h2load_clients)
+        )
+        console.rule(
+            f"open loop, one worker, at {100 * ns.load_fraction:.0f}% of its max "
+            f"({w1['calls_per_s']:.0f}/s): {rate}/s"
+        )
+        for rnd in range(ns.rounds):
+            self.renew_sessions()
+            self.run(Scenario("unlock-workers1", "open", rate=rate), rnd)
 
     def close(self) -> None:
-        for w in self.workers:
-            with contextlib.suppress(Exception):
-                self._send(w, {"op": "quit"})
         self.children.stop_all()
         if self.data_dir is not None and not self.ns.keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def closed_key(server: str, inflight: int) -> str:
+    return Scenario(server, "closed", inflight).key
 
 
 def parse_h2load(out: str) -> dict[str, Any]:
@@ -748,18 +886,16 @@ NUMERIC = (
     "max_ms",
     "server_cpu_pct",
     "server_busiest_thread_pct",
+    "worker_min_share",
     "server_cpu_us_per_call",
+    "log_cpu_pct",
+    "log_cpu_us_per_call",
     "redis_cpu_pct",
     "redis_cpu_us_per_call",
     "client_cpu_pct",
-    "client_busiest_thread_pct",
     "client_cpu_us_per_call",
     "other_cpu_pct",
     "machine_idle_pct",
-    "sched_p50_ms",
-    "sched_p99_ms",
-    "sched_p999_ms",
-    "lookups_per_pipeline",
 )
 
 
@@ -771,12 +907,12 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for key, rs in by.items():
         first = rs[0]
         m: dict[str, Any] = {
-            k: first[k] for k in ("scenario", "server", "generator", "mode", "inflight", "rate")
+            k: first[k]
+            for k in ("scenario", "server", "kind", "mode", "inflight", "rate", "workers")
         }
         for k in NUMERIC:
             vals = [r[k] for r in rs if r.get(k) is not None]
-            if vals:
-                m[k] = statistics.median(vals)
+            m[k] = statistics.median(vals) if vals else None
         m["rounds"] = len(rs)
         m["errors"] = sum(r["errors"] for r in rs)
         m["not_allow"] = sum(r["not_allow"] for r in rs)
@@ -788,99 +924,116 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _find(
-    med: dict[str, dict[str, Any]], server: str, generator: str, inflight: int
-) -> dict[str, Any] | None:
-    for m in med.values():
-        if (m["server"], m["generator"], m["mode"], m["inflight"]) == (
-            server,
-            generator,
-            "closed",
-            inflight,
-        ):
-            return m
-    return None
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    measured: str
+    value: float | None
+    met: bool | None  # None: not measured
 
 
-def summarize(
-    med: dict[str, dict[str, Any]],
-    unlock_max: dict[str, Any],
-    open_keys: list[str],
-    ns: argparse.Namespace,
-) -> dict[str, Any]:
-    comparisons = []
-    for m in med.values():
-        if m["server"] != "unlock" or m["mode"] != "closed":
-            continue
-        aio = _find(med, "echo-aio", m["generator"], m["inflight"])
-        sync = _find(med, "echo-sync", m["generator"], m["inflight"])
-        if aio is None:
-            continue
-        comparisons.append(
-            {
-                "generator": m["generator"],
-                "inflight": m["inflight"],
-                "unlock_us": m["server_cpu_us_per_call"],
-                "unlock_with_redis_us": m["server_cpu_us_per_call"] + m["redis_cpu_us_per_call"],
-                "echo_aio_us": aio["server_cpu_us_per_call"],
-                "echo_sync_us": sync["server_cpu_us_per_call"] if sync else None,
-                "ratio_vs_aio": m["server_cpu_us_per_call"] / aio["server_cpu_us_per_call"],
-                "ratio_with_redis_vs_aio": (
-                    m["server_cpu_us_per_call"] + m["redis_cpu_us_per_call"]
-                )
-                / aio["server_cpu_us_per_call"],
-                "unlock_calls_per_s": m["calls_per_s"],
-                "echo_aio_calls_per_s": aio["calls_per_s"],
-                "echo_sync_calls_per_s": sync["calls_per_s"] if sync else None,
-                "unlock_bottleneck": m["bottleneck"],
-                "echo_aio_bottleneck": aio["bottleneck"],
-            }
+def summarize(med: dict[str, dict[str, Any]], ns: argparse.Namespace) -> dict[str, Any]:
+    n = ns.inflight
+    echo = med.get(closed_key("echo-aio", n))
+    cerbos = med.get(closed_key("cerbos-gomaxprocs1", n))
+    w1 = med.get(closed_key("unlock-workers1", n))
+    w2 = med.get(closed_key("unlock-workers2", n))
+    op = next((m for m in med.values() if m["mode"] == "open"), None)
+    verdicts: list[Verdict] = []
+
+    def ratio_row(label: str, base: dict[str, Any] | None, limit: float, what: str) -> None:
+        if not (w1 and base):
+            verdicts.append(Verdict(label, f"not measured (no {what})", None, None))
+            return
+        r = w1["server_cpu_us_per_call"] / base["server_cpu_us_per_call"]
+        verdicts.append(
+            Verdict(
+                label,
+                f"{w1['server_cpu_us_per_call']:.0f} vs {base['server_cpu_us_per_call']:.0f} µs "
+                f"per call = {r:.2f}x",
+                r,
+                r <= limit,
+            )
         )
-    # the headline comparison: the cheapest client at the highest common level
-    comparisons.sort(key=lambda c: (c["generator"] == "h2load", c["inflight"]), reverse=True)
-    head = comparisons[0] if comparisons else None
-    open_loops = [
-        {
-            "generator": med[k]["generator"],
-            "offered_per_s": med[k]["rate"],
-            "achieved_per_s": med[k]["calls_per_s"],
-            "p50_ms": med[k]["p50_ms"],
-            "p99_ms": med[k]["p99_ms"],
-            "p999_ms": med[k]["p999_ms"],
-            "sched_p50_ms": med[k].get("sched_p50_ms"),
-            "sched_p99_ms": med[k].get("sched_p99_ms"),
-            "server_cpu_pct": med[k]["server_cpu_pct"],
-            "client_cpu_pct": med[k]["client_cpu_pct"],
-            "bottleneck": med[k]["bottleneck"],
-            "errors": med[k]["errors"] + med[k]["not_allow"],
-        }
-        for k in open_keys
-    ]
-    # the headline: the generator that takes the least CPU away from the server
-    op = next((o for o in open_loops if o["generator"] == "h2load"), open_loops[0])
+
+    ratio_row(
+        f"unlock server CPU/call <= {TARGET_ECHO_RATIO}x bare grpc.aio echo (h2load, {n} in "
+        "flight, one worker)",
+        echo,
+        TARGET_ECHO_RATIO,
+        "echo",
+    )
+    ratio_row(
+        f"unlock server CPU/call <= {TARGET_CERBOS_RATIO}x Cerbos's CPU per check "
+        "(GOMAXPROCS=1, same load)",
+        cerbos,
+        TARGET_CERBOS_RATIO,
+        "Cerbos",
+    )
+    label = f"2 workers serve >= {TARGET_SCALING}x the decisions/s of 1 worker (h2load, {n})"
+    if w1 and w2:
+        s = w2["calls_per_s"] / w1["calls_per_s"]
+        verdicts.append(
+            Verdict(
+                label,
+                f"{w2['calls_per_s']:.0f} vs {w1['calls_per_s']:.0f}/s = {s:.2f}x (2 workers: "
+                f"{w2['bottleneck']}, machine idle {w2['machine_idle_pct']:.0f}%, h2load "
+                f"{w2['client_cpu_pct']:.0f}%)",
+                s,
+                s >= TARGET_SCALING,
+            )
+        )
+    else:
+        verdicts.append(Verdict(label, "not measured (no --workers)", None, None))
+    label = (
+        f"p99 <= {TARGET_P99_MS:.0f} ms at {100 * ns.load_fraction:.0f}% of the measured max "
+        "(h2load open loop, one worker)"
+    )
+    if op:
+        verdicts.append(
+            Verdict(
+                label,
+                f"p99 {op['p99_ms']:.2f} ms, p50 {op['p50_ms']:.2f} ms at {op['calls_per_s']:.0f}"
+                f"/s of {op['rate']:.0f}/s offered",
+                op["p99_ms"],
+                op["p99_ms"] <= TARGET_P99_MS,
+            )
+        )
+    else:
+        verdicts.append(Verdict(label, "not measured", None, None))
     return {
-        "max_decisions_per_s": unlock_max["calls_per_s"],
-        "max_from": unlock_max["scenario"],
-        "max_bottleneck": unlock_max["bottleneck"],
-        "max_lookups_per_pipeline": unlock_max.get("lookups_per_pipeline"),
-        "target_decisions_per_s": 4000,
-        "meets_throughput_target": unlock_max["calls_per_s"] >= 4000,
-        "headline_comparison": head,
-        "comparisons": comparisons,
-        "target_ratio": 1.5,
-        "meets_ratio_target": bool(head and head["ratio_vs_aio"] <= 1.5),
-        "open_loop": op,
-        "open_loops": open_loops,
-        "target_p99_ms": 10.0,
-        "meets_latency_target": op["p99_ms"] <= 10.0,
-        "load_fraction": ns.load_fraction,
+        "targets": [v.__dict__ for v in verdicts],
+        "national_peak": national_peak(w1, w2) if w1 else None,
+    }
+
+
+def national_peak(w1: dict[str, Any], w2: dict[str, Any] | None) -> dict[str, Any]:
+    """What 10,000 decisions/s needs, from one worker's measured cost per decision: the CPU of
+    the workers, redis-server and the log process, and worker processes run at 75 % of one
+    worker's maximum (the load at which the p99 target is measured)."""
+    # None: not measured (no log process before branch `workers`: shipping is in the worker)
+    us: dict[str, float | None] = {
+        "workers": w1["server_cpu_us_per_call"],
+        "redis": w1["redis_cpu_us_per_call"],
+        "log": w1["log_cpu_us_per_call"],
+    }
+    total_us = sum(v for v in us.values() if v is not None)
+    per_worker = w1["calls_per_s"]
+    cores = {k: None if v is None else PEAK_DECISIONS_PER_S * v / 1e6 for k, v in us.items()}
+    return {
+        "decisions_per_s": PEAK_DECISIONS_PER_S,
+        "us_per_decision": us | {"total": total_us},
+        "cores": cores | {"total": PEAK_DECISIONS_PER_S * total_us / 1e6},
+        "one_worker_max_per_s": per_worker,
+        "worker_processes": math.ceil(PEAK_DECISIONS_PER_S / (0.75 * per_worker)),
+        "two_worker_max_per_s": w2["calls_per_s"] if w2 else None,
     }
 
 
 # -- output ----------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info(cerbos: str | None = None) -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -906,6 +1059,7 @@ def machine_info() -> dict[str, Any]:
         "grpcio": grpc.__version__,
         "redis_server": version(["redis-server", "--version"]).split(" sha=")[0],
         "h2load": version(["h2load", "--version"]) if shutil.which("h2load") else None,
+        "cerbos": cerbos_pdp.version(cerbos) if cerbos else None,
         "load_average_at_start": list(os.getloadavg()),
         # the code measured: the commit, and whether authority/ had uncommitted changes
         "git_commit": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
@@ -921,179 +1075,202 @@ def _f(v: Any, fmt: str = "{:.0f}") -> str:
     return fmt.format(v)
 
 
-def print_report(
-    machine: dict[str, Any], med: dict[str, dict[str, Any]], summary: dict[str, Any]
-) -> None:
-    t = Table(title="machine", show_header=False)
-    t.add_row("CPU", f"{machine['cpu_model']}")
-    t.add_row("cores", f"{machine['logical_cpus']} logical / {machine['physical_cores']} physical")
-    t.add_row(
-        "code",
-        f"{machine['git_commit']}"
-        + (" + uncommitted changes in authority/" if machine["git_dirty_authority"] else ""),
-    )
-    t.add_row(
-        "software",
-        f"Python {machine['python']}, grpcio {machine['grpcio']}, "
-        f"{machine['redis_server']}, {machine['h2load'] or 'no h2load'}",
-    )
-    console.print(t)
+@dataclass
+class Report:
+    """Tables built once, printed with rich and written as markdown (pasteable either way)."""
 
-    t = Table(title="closed/open loop runs (medians over rounds)")
-    for col in (
-        "server",
-        "generator",
-        "load",
-        "calls/s",
-        "p50 ms",
-        "p99 ms",
-        "server CPU",
-        "server µs/call",
-        "redis µs/call",
-        "lookups/pipeline",
-        "client CPU",
-        "other CPU",
-        "bottleneck",
-        "errors",
-    ):
-        t.add_column(
-            col, justify="right" if col not in ("server", "generator", "bottleneck") else "left"
-        )
-    order = {"unlock": 0, "echo-aio": 1, "echo-sync": 2}
-    for m in sorted(
-        med.values(), key=lambda m: (m["mode"], m["generator"], order[m["server"]], m["inflight"])
-    ):
+    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        self.tables.append((title, columns, rows))
+
+    def print(self) -> None:
+        for title, columns, rows in self.tables:
+            t = Table(title=title)
+            for i, col in enumerate(columns):
+                t.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+            for row in rows:
+                t.add_row(*(_rich_verdict(c) for c in row))
+            console.print(t)
+        for note in self.notes:
+            console.print(f"[yellow]note:[/] {note}")
+
+    def markdown(self) -> str:
+        out: list[str] = []
+        for title, columns, rows in self.tables:
+            out += [f"**{title}**", "", "| " + " | ".join(columns) + " |"]
+            out.append("|" + "|".join(["---"] + ["--:"] * (len(columns) - 1)) + "|")
+            out += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+            out.append("")
+        out += [f"Note: {n}" for n in self.notes]
+        return "\n".join(out) + "\n"
+
+
+def _rich_verdict(cell: str) -> str:
+    return {"met": "[green]met[/]", "missed": "[red]missed[/]"}.get(cell, cell)
+
+
+def build_report(
+    machine: dict[str, Any],
+    med: dict[str, dict[str, Any]],
+    summary: dict[str, Any],
+    notes: list[str],
+    ns: argparse.Namespace,
+) -> Report:
+    r = Report(notes=list(notes))
+    r.add(
+        "machine",
+        ["", ""],
+        [
+            ["CPU", f"{machine['cpu_model']}"],
+            ["cores", f"{machine['logical_cpus']} logical / {machine['physical_cores']} physical"],
+            [
+                "code",
+                f"{machine['git_commit']}"
+                + (
+                    " + uncommitted changes in authority/" if machine["git_dirty_authority"] else ""
+                ),
+            ],
+            [
+                "software",
+                f"Python {machine['python']}, grpcio {machine['grpcio']}, "
+                f"{machine['redis_server']}, {machine['h2load'] or 'no h2load'}, "
+                f"{machine['cerbos'] or 'no Cerbos'}",
+            ],
+            ["load average at start", f"{machine['load_average_at_start'][0]:.2f}"],
+            [
+                "run",
+                f"{ns.rounds} round(s), {ns.duration:g} s measured after {ns.warmup:g} s warm-up, "
+                f"h2load {ns.h2load_clients} connections; medians over rounds",
+            ],
+        ],
+    )
+    rows = []
+    order = {"echo": 0, "cerbos": 1, "unlock": 2}
+    for m in sorted(med.values(), key=lambda m: (m["mode"], order[m["kind"]], m["server"])):
         load = f"{m['rate']:.0f}/s open" if m["mode"] == "open" else f"{m['inflight']} in flight"
-        t.add_row(
-            m["server"],
-            m["generator"],
-            load,
-            _f(m["calls_per_s"]),
-            _f(m["p50_ms"], "{:.2f}"),
-            _f(m["p99_ms"], "{:.2f}"),
-            _f(m["server_cpu_pct"], "{:.0f}%"),
-            _f(m["server_cpu_us_per_call"]),
-            _f(m["redis_cpu_us_per_call"]) if m["server"] == "unlock" else "-",
-            _f(m.get("lookups_per_pipeline"), "{:.1f}"),
-            _f(m["client_cpu_pct"], "{:.0f}%"),
-            _f(m["other_cpu_pct"], "{:.0f}%"),
-            m["bottleneck"],
-            str(m["errors"] + m["not_allow"]),
+        rows.append(
+            [
+                m["server"],
+                load,
+                _f(m["calls_per_s"]),
+                _f(m["p50_ms"], "{:.2f}"),
+                _f(m["p99_ms"], "{:.2f}"),
+                _f(m["server_cpu_pct"], "{:.0f}%"),
+                _f(m["server_cpu_us_per_call"]),
+                _f(m["log_cpu_us_per_call"]),
+                _f(m["redis_cpu_us_per_call"]),
+                _f(m["client_cpu_pct"], "{:.0f}%"),
+                _f(m["client_cpu_us_per_call"]),
+                _f(m["other_cpu_pct"], "{:.0f}%"),
+                _f(m["machine_idle_pct"], "{:.0f}%"),
+                m["bottleneck"],
+                str(m["errors"] + m["not_allow"]),
+            ]
         )
-    console.print(t)
-    noisy = [m["scenario"] for m in med.values() if m.get("other_cpu_pct", 0) > NOISY_OTHER_PCT]
-    if noisy:
-        console.print(
-            f"[yellow]note: other processes used > {NOISY_OTHER_PCT:.0f}% CPU (of one core) during "
-            f"{len(noisy)} scenario(s): {', '.join(noisy)}; their throughput is understated, "
-            "CPU per call is less affected[/]"
-        )
-
-    t = Table(title="server CPU per call: unlock vs bare echo (same generator, same load)")
-    for col in (
-        "generator",
-        "in flight",
-        "echo aio µs",
-        "echo sync µs",
-        "unlock µs",
-        "unlock+redis µs",
-        "unlock/echo-aio",
-        "(+redis)",
-    ):
-        t.add_column(col, justify="right")
-    for c in summary["comparisons"]:
-        t.add_row(
-            c["generator"],
-            str(c["inflight"]),
-            _f(c["echo_aio_us"]),
-            _f(c["echo_sync_us"]),
-            _f(c["unlock_us"]),
-            _f(c["unlock_with_redis_us"]),
-            _f(c["ratio_vs_aio"], "{:.2f}x"),
-            _f(c["ratio_with_redis_vs_aio"], "{:.2f}x"),
-        )
-    console.print(t)
-
-    head = summary["headline_comparison"]
-    op = summary["open_loop"]
-
-    def verdict(ok: bool) -> str:
-        return "[green]met[/]" if ok else "[red]missed[/]"
-
-    t = Table(title="targets")
-    for col in ("target", "measured", ""):
-        t.add_column(col)
-    t.add_row(
-        ">= 4,000 unlock decisions/s (one server process)",
-        f"{summary['max_decisions_per_s']:.0f}/s ({summary['max_from']}; bottleneck: "
-        f"{summary['max_bottleneck']})",
-        verdict(summary["meets_throughput_target"]),
+    r.add(
+        "h2load runs (medians over rounds; server = the worker processes)",
+        [
+            "server",
+            "load",
+            "calls/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU",
+            "server µs/call",
+            "log µs/call",
+            "redis µs/call",
+            "h2load CPU",
+            "h2load µs/call",
+            "other CPU",
+            "machine idle",
+            "bottleneck",
+            "errors",
+        ],
+        rows,
     )
-    if head:
-        t.add_row(
-            "unlock server CPU/call <= 1.5x bare echo (aio)",
-            f"{head['unlock_us']:.0f} vs {head['echo_aio_us']:.0f} µs "
-            f"= {head['ratio_vs_aio']:.2f}x "
-            f"({head['generator']}, {head['inflight']} in flight; with redis "
-            f"{head['ratio_with_redis_vs_aio']:.2f}x)",
-            verdict(summary["meets_ratio_target"]),
+    r.add(
+        "targets (issue 12; ratios from this run)",
+        ["target", "measured", "verdict"],
+        [
+            [
+                v["target"],
+                v["measured"],
+                "-" if v["met"] is None else ("met" if v["met"] else "missed"),
+            ]
+            for v in summary["targets"]
+        ],
+    )
+    peak = summary["national_peak"]
+    if peak:
+        us, cores = peak["us_per_decision"], peak["cores"]
+        r.add(
+            f"national morning peak: {peak['decisions_per_s']:,} decisions/s from this run's "
+            "CPU per decision (one worker, h2load 128)",
+            ["share", "CPU µs per decision", "cores at 10,000/s", "processes"],
+            [
+                [
+                    "workers",
+                    _f(us["workers"]),
+                    _f(cores["workers"], "{:.1f}"),
+                    f"{peak['worker_processes']} (each at 75 % of one worker's "
+                    f"{peak['one_worker_max_per_s']:.0f}/s)",
+                ],
+                [
+                    "redis-server",
+                    _f(us["redis"]),
+                    _f(cores["redis"], "{:.2f}"),
+                    "1 (single-threaded: must stay under 1 core)",
+                ],
+                [
+                    "log process",
+                    _f(us["log"]),
+                    _f(cores["log"], "{:.2f}"),
+                    "1 per host (ships its workers' events)",
+                ],
+                ["total", _f(us["total"]), _f(cores["total"], "{:.1f}"), ""],
+            ],
         )
-    for o in summary["open_loops"]:
-        headline = o is op or o == op
-        sched = (
-            f"; from schedule p99 {_f(o['sched_p99_ms'], '{:.2f}')} ms"
-            if o["sched_p99_ms"] is not None
-            else ""
+    noisy = [m["scenario"] for m in med.values() if (m["other_cpu_pct"] or 0) > NOISY_OTHER_PCT]
+    if noisy:
+        r.notes.append(
+            f"other processes used > {NOISY_OTHER_PCT:.0f}% CPU (of one core) during "
+            f"{', '.join(noisy)}: throughput understated there, CPU per call less affected"
         )
-        t.add_row(
-            f"p99 <= 10 ms at {100 * summary['load_fraction']:.0f}% of max"
-            + ("" if headline else " (secondary)"),
-            f"{o['generator']}: p99 {o['p99_ms']:.2f} ms, p50 {o['p50_ms']:.2f} ms{sched}; "
-            f"{o['achieved_per_s']:.0f}/s of {o['offered_per_s']:.0f}/s offered, "
-            f"server CPU {o['server_cpu_pct']:.0f}%, client CPU {o['client_cpu_pct']:.0f}%",
-            verdict(o["p99_ms"] <= 10.0) if headline else "",
-        )
-    console.print(t)
+    bad = [m["scenario"] for m in med.values() if m["errors"] + m["not_allow"]]
+    if bad:
+        r.notes.append(f"errors or non-ALLOW answers in {', '.join(bad)}")
+    return r
 
 
 # -- main ------------------------------------------------------------------------------------
 
 
-def _levels(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        description="Unlock decisions/s, latency and server CPU per call vs a bare gRPC echo.",
+        description="Issue 12: unlock CPU per call vs a bare echo and Cerbos, 1 vs 2 workers, "
+        "p99 at 75 % of one worker's max (h2load throughout).",
     )
-    ap.add_argument("--quick", action="store_true", help="~1 minute: 1 round, shorter runs")
+    ap.add_argument("--quick", action="store_true", help="1 round, shorter runs (~30-60 s)")
     ap.add_argument("--rounds", type=int, help="repetitions of every run (default 3; quick 1)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (default 4; quick 2)")
     ap.add_argument("--warmup", type=float, help="seconds before measuring (default 1; quick 0.5)")
-    ap.add_argument("--levels", type=_levels, help="unlock in-flight levels (default 1,8,32,128)")
-    ap.add_argument("--echo-levels", type=_levels, help="echo in-flight levels (default 1,128)")
-    ap.add_argument("--holders", type=int, help="key holders (default 2000; quick 500)")
-    ap.add_argument("--doors", type=int, help="doors (default 200; quick 100)")
+    ap.add_argument("--holders", type=int, help="key holders (default 2000; quick 300)")
+    ap.add_argument("--logins", type=int, default=20, help="holders that log in (default 20)")
+    ap.add_argument("--doors", type=int, help="doors (default 200; quick 60)")
     ap.add_argument("--sites", type=int, help="sites the doors are spread over (default 20)")
-    ap.add_argument("--procs", type=int, default=2, help="Python generator processes (default 2)")
-    ap.add_argument("--channels", type=int, default=4, help="HTTP/2 connections per generator")
+    ap.add_argument("--inflight", type=int, default=128, help="h2load calls in flight (128)")
     ap.add_argument(
-        "--min-inflight-per-proc",
+        "--h2load-clients",
         type=int,
-        default=16,
-        help="use a second generator process only from this many calls in flight",
+        default=8,
+        help="h2load connections (8: SO_REUSEPORT spreads connections, not calls, over workers)",
     )
-    ap.add_argument(
-        "--sync-workers",
-        type=int,
-        default=4,
-        help="sync echo server thread pool (4: about the cheapest per call, see README)",
-    )
-    ap.add_argument("--no-h2load", action="store_true", help="do not use h2load even if installed")
-    ap.add_argument("--h2load-inflight", type=int, default=128, help="h2load calls in flight")
-    ap.add_argument("--h2load-clients", type=int, default=4, help="h2load connections")
     ap.add_argument("--load-fraction", type=float, default=0.75, help="open-loop rate / max")
+    ap.add_argument(
+        "--no-cerbos-gomaxprocs2", action="store_true", help="skip the GOMAXPROCS=2 Cerbos run"
+    )
     ap.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     ap.add_argument("--keep-data", action="store_true", help="keep the temporary data directory")
     ns = ap.parse_args(argv)
@@ -1102,15 +1279,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "rounds": 1 if quick else 3,
         "duration": 2.0 if quick else 4.0,
         "warmup": 0.5 if quick else 1.0,
-        "levels": [1, 32, 128] if quick else [1, 8, 32, 128],
-        "echo_levels": [1, 128],
-        "holders": 500 if quick else 2000,
-        "doors": 100 if quick else 200,
+        "holders": 300 if quick else 2000,
+        "doors": 60 if quick else 200,
         "sites": 10 if quick else 20,
     }
     for k, v in defaults.items():
         if getattr(ns, k) is None:
             setattr(ns, k, v)
+    ns.logins = max(1, min(ns.logins, ns.holders))
     return ns
 
 
@@ -1133,18 +1309,22 @@ def interrupts_as_keyboard() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     ns = parse_args(argv)
     started = time.perf_counter()
-    machine = machine_info()
+    h2load = shutil.which("h2load")
+    if not h2load:
+        console.print("[red]h2load is needed[/]: apt-get install -y nghttp2-client")
+        return 2
+    bench = Bench(ns, h2load=h2load)
+    machine = machine_info(cerbos_pdp.find_binary(ROOT))
     console.print(
-        f"[bold]unlock benchmark[/] on {machine['cpu_model']} ({machine['logical_cpus']} CPUs), "
-        f"load average {machine['load_average_at_start'][0]:.2f}"
+        f"[bold]unlock benchmark (issue 12)[/] on {machine['cpu_model']} "
+        f"({machine['logical_cpus']} CPUs), load average {machine['load_average_at_start'][0]:.2f}"
     )
-    bench = Bench(ns)
     try:
         with interrupts_as_keyboard():
             bench.setup()
-            summary = bench.execute()
+            bench.execute()
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: stopping servers and generators[/]")
+        console.print("[yellow]interrupted: stopping servers[/]")
         bench.close()
         return 130
     except Exception:
@@ -1152,18 +1332,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     bench.close()
     med = medians(bench.runs)
-    print_report(machine, med, summary)
+    summary = summarize(med, ns)
+    report = build_report(machine, med, summary, bench.notes, ns)
+    report.print()
     elapsed = time.perf_counter() - started
     result = {
         "machine": machine,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()},
         "fixture": {
             "holders": ns.holders,
+            "logins": ns.logins,
             "doors": ns.doors,
             "sites": ns.sites,
-            "pairs": len(bench.fixture.pairs) if bench.fixture else 0,
-            "response_bytes": bench.response_len,
         },
+        "notes": report.notes,
         "summary": summary,
         "medians": list(med.values()),
         "runs": bench.runs,
@@ -1172,7 +1354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     ns.output.parent.mkdir(parents=True, exist_ok=True)
     ns.output.write_text(json.dumps(result, indent=2))
-    console.print(f"results: {ns.output}  ({elapsed:.0f}s)")
+    md = ns.output.with_suffix(".md")
+    md.write_text(
+        f"Unlock benchmark (issue 12), {result['finished_at']}, "
+        f"`bench/bench_unlock.py{' --quick' if ns.quick else ''}`, {elapsed:.0f} s\n\n"
+        + report.markdown()
+    )
+    console.print(f"results: {ns.output}, {md}  ({elapsed:.0f}s)")
     return 0
 
 

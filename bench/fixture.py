@@ -8,7 +8,12 @@ organisation would do it:
   registers ``sites`` sites and ``doors`` doors spread evenly over them;
 * the organisation (with its own API credential) registers ``holders`` key holders and issues
   each one grant: three in four get a whole-site grant, one in four a single-door grant;
-* every (holder credential, door) pair returned is one the holder may open now (an ALLOW).
+* each holder's app is enrolled as a phone is: the organisation issues a one-time activation
+  code, the app sets a password with it and logs in (``AuthorityClient.app_login``); the pairs
+  carry the session's 15-minute access credential and its refresh credential. Only the first
+  ``logins`` holders log in (argon2id makes a login cost ~50 ms of server CPU); the others hold
+  grants but no session, like phones that are not in use;
+* every (access credential, door) pair returned is one the holder may open now (an ALLOW).
 
 Ids carry a random tag so a fixture can be built several times against the same server.
 """
@@ -16,7 +21,6 @@ Ids carry a random tag so a fixture can be built several times against the same 
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import time
@@ -30,13 +34,8 @@ import cbor2
 from nacl.signing import VerifyKey
 
 from authority.client import AuthorityClient
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.tokens.cwt import verify_token
 from authority.v1 import authority_pb2 as pb
-
-# The load fixture's holders use long-lived app credentials (no login per simulated phone);
-# the servers this program starts accept them. Sessions cost the unlock path the same one read.
-os.environ.update(LEGACY_APP_CREDENTIALS)
 
 UNLOCK_METHOD = "/authority.v1.UnlockService/RequestUnlock"
 BENCH_CVR = "25680839"
@@ -44,11 +43,15 @@ BENCH_CVR = "25680839"
 
 @dataclass(frozen=True, slots=True)
 class UnlockPair:
-    """A holder credential and a door it may open (and that door's relay, the token audience)."""
+    """A holder's access credential and a door it may open (and that door's relay, the token
+    audience); the session's refresh credential renews the access credential
+    (``refresh_pair``)."""
 
     credential: str
     door_id: str
     relay_id: str
+    key_holder_id: str = ""
+    refresh_credential: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,10 @@ class Fixture:
             "doors": self.doors,
             "sites": self.sites,
             "seconds": self.seconds,
-            "pairs": [[p.credential, p.door_id, p.relay_id] for p in self.pairs],
+            "pairs": [
+                [p.credential, p.door_id, p.relay_id, p.key_holder_id, p.refresh_credential]
+                for p in self.pairs
+            ],
         }
 
     @classmethod
@@ -100,11 +106,13 @@ def build_fixture(
     holders: int = 2000,
     doors: int = 200,
     sites: int = 20,
+    logins: int | None = None,
     threads: int = 16,
     seed: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> Fixture:
-    """Create the fixture through the API; return the ALLOW pairs (see module docstring)."""
+    """Create the fixture through the API; return the ALLOW pairs of the holders that logged in
+    (the first ``logins``; None: all of them). See the module docstring."""
     started = time.perf_counter()
     rng = random.Random(seed)
     tag = secrets.token_hex(3)
@@ -148,9 +156,12 @@ def build_fixture(
                 plans.append(("site", site_id, picked))
 
         done = 0
+        logging_in = holders if logins is None else max(0, min(logins, holders))
 
-        def make_holder(plan: tuple[str, str, list[tuple[str, str]]]) -> list[UnlockPair]:
-            kind, target_id, usable = plan
+        def make_holder(
+            numbered: tuple[int, tuple[str, str, list[tuple[str, str]]]],
+        ) -> list[UnlockPair]:
+            i, (kind, target_id, usable) = numbered
             created = partner.create_key_holder()
             holder_id = created.key_holder.key_holder_id
             if kind == "door":
@@ -161,11 +172,17 @@ def build_fixture(
                 partner.issue_grant(
                     key_holder_id=holder_id, site_id=target_id, valid_until=valid_until
                 )
-            return [UnlockPair(created.holder_credential, d, r) for d, r in usable]
+            if i >= logging_in:
+                return []
+            session = partner.app_login(holder_id, f"bench app password {tag} {i}")
+            return [
+                UnlockPair(session.access_credential, d, r, holder_id, session.refresh_credential)
+                for d, r in usable
+            ]
 
         pairs: list[UnlockPair] = []
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for made in pool.map(make_holder, plans):
+            for made in pool.map(make_holder, enumerate(plans)):
                 pairs.extend(made)
                 done += 1
                 if progress is not None and (done % 100 == 0 or done == holders):
@@ -181,6 +198,23 @@ def build_fixture(
         sites=sites,
         pairs=pairs,
         seconds=time.perf_counter() - started,
+    )
+
+
+def refresh_pair(target: str, pair: UnlockPair) -> UnlockPair:
+    """The pair with a new access credential (the session renewed with its refresh credential,
+    which is single-use: the returned pair carries the next one)."""
+    client = AuthorityClient(target)
+    try:
+        session = client.refresh_session(pair.refresh_credential)
+    finally:
+        client.close()
+    return UnlockPair(
+        session.access_credential,
+        pair.door_id,
+        pair.relay_id,
+        pair.key_holder_id,
+        session.refresh_credential,
     )
 
 

@@ -1,4 +1,5 @@
-"""Generate the Python gRPC code (with .pyi stubs) from protos/ into authority/v1/.
+"""Generate the Python gRPC code (with .pyi stubs) from protos/ into authority/v1/ (the public
+API) and authority/internal/v1/ (between the authority's own processes).
 
 Run with `make protos`. `python scripts/gen_protos.py --check` regenerates into a temporary
 directory and exits 1 if the checked-in code differs (the test suite runs this).
@@ -17,7 +18,7 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-PACKAGE_DIR = Path("authority") / "v1"
+PACKAGE_DIRS = (Path("authority") / "v1", Path("authority") / "internal" / "v1")
 
 
 def generate(out_root: Path) -> list[Path]:
@@ -37,11 +38,15 @@ def generate(out_root: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    pkg = out_root / PACKAGE_DIR
-    (pkg / "__init__.py").write_text(
-        '"""Generated from protos/authority/v1 by scripts/gen_protos.py; do not edit."""\n'
-    )
-    return sorted(p for p in pkg.iterdir() if p.is_file())
+    files = []
+    for package in PACKAGE_DIRS:
+        pkg = out_root / package
+        (pkg / "__init__.py").write_text(
+            f'"""Generated from protos/{package.as_posix()} by scripts/gen_protos.py; '
+            'do not edit."""\n'
+        )
+        files.extend(sorted(p for p in pkg.iterdir() if p.is_file()))
+    return files
 
 
 def main() -> int:
@@ -50,15 +55,18 @@ def main() -> int:
     ns = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files = generate(Path(tmp))
-        target = ROOT / PACKAGE_DIR
+        generated = {f.relative_to(tmp): f for f in files}
         if ns.check:
             stale = [
-                f.name
-                for f in files
-                if not (target / f.name).exists()
-                or not filecmp.cmp(f, target / f.name, shallow=False)
+                str(name)
+                for name, f in generated.items()
+                if not (ROOT / name).exists() or not filecmp.cmp(f, ROOT / name, shallow=False)
             ]
-            extra = {p.name for p in target.glob("*_pb2*")} - {f.name for f in files}
+            extra = {
+                str(p.relative_to(ROOT))
+                for package in PACKAGE_DIRS
+                for p in (ROOT / package).glob("*_pb2*")
+            } - {str(name) for name in generated}
             if stale or extra:
                 print(
                     f"generated code is stale: {sorted(stale) + sorted(extra)}; run `make protos`"
@@ -66,12 +74,13 @@ def main() -> int:
                 return 1
             print("generated code is up to date")
             return 0
-        target.mkdir(parents=True, exist_ok=True)
-        for old in target.glob("*_pb2*"):
-            old.unlink()
-        for f in files:
-            shutil.copy2(f, target / f.name)
-        print(f"generated {len(files)} files into {PACKAGE_DIR}")
+        for package in PACKAGE_DIRS:
+            (ROOT / package).mkdir(parents=True, exist_ok=True)
+            for old in (ROOT / package).glob("*_pb2*"):
+                old.unlink()
+        for name, f in generated.items():
+            shutil.copy2(f, ROOT / name)
+        print(f"generated {len(files)} files into {', '.join(map(str, PACKAGE_DIRS))}")
     return 0
 
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from authority.accesslog.chain import CANONICAL_FIELDS, encode_canonical
 from authority.domain.errors import Unavailable
 from authority.domain.events import AccessEvent
-from authority.store.coalescing import BatchCoalescer
+from authority.store.coalescing import BatchCoalescer, Command, SharedRoundTrip
 
 
 def stream_key(shard: int) -> str:
@@ -35,6 +35,8 @@ def stream_key(shard: int) -> str:
 
 class RoundTrip(Protocol):
     async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]: ...
+
+    async def round_trip_replies(self, commands: Sequence[tuple[str, ...]]) -> list[Any]: ...
 
 
 Send = Callable[[list[tuple[str, str, str, str, bytes]]], Awaitable[list[Any]]]
@@ -57,7 +59,11 @@ def entry_bytes(event: AccessEvent) -> bytes:
 
 
 class RedisEventBuffer:
-    """Implements ``EventRecorder``: ``record`` returns once the events are in Redis (fsync'd)."""
+    """Implements ``EventRecorder``: ``record`` returns once the events are in Redis (fsync'd).
+
+    Appends are coalesced with whatever else shares the round trip (``shared``: in a server,
+    the unlock path's snapshot reads, so a decision costs one round trip: see
+    ``SharedRoundTrip``); without one, the buffer coalesces its appends on its own."""
 
     def __init__(
         self,
@@ -66,19 +72,18 @@ class RedisEventBuffer:
         shard: int,
         max_backlog: int = 5_000_000,
         linger: float = 0.002,
+        shared: SharedRoundTrip | None = None,
     ) -> None:
         self._redis = redis
         self.shard = shard
         self.key = stream_key(shard)
         self.max_backlog = max_backlog
         self.backlog = 0
-        self._coalescer: BatchCoalescer[Sequence[AccessEvent], None] = BatchCoalescer(
-            self._append_batches, linger=linger
-        )
+        self._shared = shared or SharedRoundTrip(redis, linger=linger)
 
     @property
-    def coalescer(self) -> BatchCoalescer[Sequence[AccessEvent], None]:
-        return self._coalescer
+    def coalescer(self) -> BatchCoalescer[Any, Any]:
+        return self._shared.coalescer
 
     @property
     def full(self) -> bool:
@@ -86,7 +91,7 @@ class RedisEventBuffer:
 
     async def record(self, events: Sequence[AccessEvent]) -> None:
         if events:
-            await self._coalescer.submit(events)
+            await self._shared.submit(self, events)
 
     def appends(self, events: Sequence[AccessEvent]) -> list[tuple[str, str, str, str, bytes]]:
         """The commands that append ``events`` to this shard; ``Unavailable`` if it is full."""
@@ -97,10 +102,28 @@ class RedisEventBuffer:
             )
         return [("XADD", self.key, "*", "e", entry_bytes(e)) for e in events]
 
-    async def _append_batches(self, batches: Sequence[Sequence[AccessEvent]]) -> list[None]:
-        commands = self.appends([e for batch in batches for e in batch])
-        await self._redis.round_trip(commands)  # type: ignore[arg-type]
-        return [None] * len(batches)
+    # -- PipelinePart: the appends of the calls in one shared round trip ---------------------
+
+    def commands(self, batches: Sequence[Sequence[AccessEvent]]) -> list[Command]:
+        return self.appends([e for batch in batches for e in batch])  # type: ignore[return-value]
+
+    def results(
+        self, batches: Sequence[Sequence[AccessEvent]], replies: Sequence[Any]
+    ) -> list[Unavailable | None]:
+        """Each caller's events are stored, or it hears why not (a refused XADD fails only the
+        callers whose events it carried)."""
+        out: list[Unavailable | None] = []
+        at = 0
+        for batch in batches:
+            refused = next(
+                (r for r in replies[at : at + len(batch)] if isinstance(r, Exception)), None
+            )
+            at += len(batch)
+            why = None if refused is None else type(refused).__name__
+            out.append(
+                None if why is None else Unavailable(f"the access-log buffer refused them ({why})")
+            )
+        return out
 
     def direct(self, send: Send) -> DirectEventAppender:
         """A recorder for callers that batch themselves (bulk issuance), sending through

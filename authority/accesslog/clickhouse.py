@@ -2,7 +2,9 @@
 
 ``open_clickhouse`` returns a clickhouse-connect ``Client``: a ClickHouse server over HTTP(S)
 when ``CLICKHOUSE_URL`` is set, else chDB (ClickHouse embedded in this process) on a directory.
-Both speak the same client API, so the schema, the shipper and the audit do not care which.
+Both speak the same client API, so the schema, the shipper and the audit do not care which;
+the log readers ask only for its small `LogClient` part, which a process without the log gets
+through the log socket (`authority.api.log_reader`).
 
 Every call goes through ``run_command`` / ``query_rows`` / ``stream_rows`` (or the
 ``clickhouse_errors`` context), which turn clickhouse-connect and chDB exceptions into the
@@ -24,9 +26,10 @@ import contextlib
 import fcntl
 import os
 import re
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from authority.domain.errors import (
     AuthorityError,
@@ -37,6 +40,47 @@ from authority.domain.errors import (
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
+
+
+class LogRows(Protocol):
+    """A query's result, as the log readers use it."""
+
+    @property
+    def result_rows(self) -> Sequence[Sequence[Any]]: ...
+
+
+class LogClient(Protocol):
+    """The part of clickhouse-connect's ``Client`` the log readers use (``query_rows``,
+    ``stream_rows``): a ``Client`` itself, or ``authority.api.log_reader.SocketLogClient`` in a
+    process that reads the embedded chDB of another process through its log socket."""
+
+    def query(
+        self,
+        query: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> LogRows: ...
+
+    def query_row_block_stream(
+        self,
+        query: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> AbstractContextManager[Iterable[Sequence[Sequence[Any]]]]: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteClickHouseError(Exception):
+    """A ClickHouse error another process (the one holding the embedded chDB) met and classified
+    (``classify_error``); ``translate_error`` turns it into ``kind`` with the caller's context,
+    exactly as it would have translated the original error here."""
+
+    def __init__(self, kind: type[AuthorityError], detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
 
 CONNECT_TIMEOUT_SECONDS = 5
 SEND_RECEIVE_TIMEOUT_SECONDS = 120
@@ -74,31 +118,43 @@ _DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 def translate_error(exc: BaseException, what: str) -> AuthorityError | None:
     """The product error for a clickhouse-connect / chDB exception (``None``: not one of theirs,
     e.g. a bug in our code, which must propagate as it is)."""
-    from clickhouse_connect.driver import exceptions as ch  # noqa: PLC0415 - heavy import
-
     if isinstance(exc, AuthorityError):
         return exc
+    classified = classify_error(exc)
+    if classified is None:
+        return None
+    kind, detail = classified
+    return kind(f"{what}: {detail}")
+
+
+def classify_error(exc: BaseException) -> tuple[type[AuthorityError], str] | None:
+    """``translate_error`` without the caller's context: the product error class and what to
+    say after the context (``None``: not a clickhouse-connect / chDB exception)."""
+    from clickhouse_connect.driver import exceptions as ch  # noqa: PLC0415 - heavy import
+
+    if isinstance(exc, RemoteClickHouseError):
+        return exc.kind, exc.detail
     message = str(exc)
     if _DIRECTORY_LOCKED in message:
-        return Unavailable(f"{what}: {_in_use(None)}")
+        return Unavailable, _in_use(None)
     if _OTHER_ENGINE in message:
-        return FailedPrecondition(
-            f"{what}: this process already has the embedded ClickHouse open on another "
+        return FailedPrecondition, (
+            "this process already has the embedded ClickHouse open on another "
             "directory (chDB runs one per process)"
         )
     if isinstance(exc, ch.OperationalError | OSError | TimeoutError):
-        return Unavailable(f"{what}: ClickHouse is unreachable ({type(exc).__name__})")
+        return Unavailable, f"ClickHouse is unreachable ({type(exc).__name__})"
     if isinstance(exc, ch.Error):
         code, name = exc.code, exc.name or (f"code {exc.code}" if exc.code else "")
         if code in BAD_QUERY_CODES:
-            return InvalidArgument(f"{what}: ClickHouse refused the query: {message[:300]}")
+            return InvalidArgument, f"ClickHouse refused the query: {message[:300]}"
         if code in MISSING_SCHEMA_CODES:
-            return FailedPrecondition(
-                f"{what}: the access-log schema is missing ({name}); run the migrations"
+            return FailedPrecondition, (
+                f"the access-log schema is missing ({name}); run the migrations"
             )
-        return Unavailable(f"{what}: ClickHouse failed ({name or type(exc).__name__})")
+        return Unavailable, f"ClickHouse failed ({name or type(exc).__name__})"
     if isinstance(exc, ch.ClickHouseError | RuntimeError):  # chDB raises RuntimeError itself
-        return Unavailable(f"{what}: ClickHouse failed ({type(exc).__name__})")
+        return Unavailable, f"ClickHouse failed ({type(exc).__name__})"
     return None
 
 
@@ -143,10 +199,14 @@ def clickhouse_errors(what: str) -> Iterator[None]:
         raise translated from exc
 
 
-def open_clickhouse(*, url: str | None, path: Path, database: str | None = None) -> Client:
+def open_clickhouse(
+    *, url: str | None, path: Path, database: str | None = None, read_only: bool = False
+) -> Client:
     """A client for ``url`` (``http(s)://user:password@host:8123/database``) or, without one,
     for chDB on ``path`` (created, mode 0700). ``database``: use (and on chDB create) this
-    database instead of the URL's or the default one."""
+    database instead of the URL's or the default one. ``read_only`` (chDB only): the client's
+    session refuses writes, DDL and changing ``readonly`` (ClickHouse ``readonly=2``; other
+    settings may still be given per query)."""
     import clickhouse_connect  # noqa: PLC0415 - heavy import, only where the log is used
 
     if database is not None and not _DATABASE_NAME.fullmatch(database):
@@ -164,9 +224,16 @@ def open_clickhouse(*, url: str | None, path: Path, database: str | None = None)
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 send_receive_timeout=SEND_RECEIVE_TIMEOUT_SECONDS,
             )
+        if read_only and database is not None:
+            raise InvalidArgument("a read-only chDB client cannot create its database")
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            client = clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}")
+            # A session setting, never a per-query one: chDB applies a write's per-query
+            # settings with SET and cannot undo readonly, so a refused write would leave the
+            # client (and whoever shares it) read-only.
+            client = clickhouse_connect.get_client(
+                dsn=f"chdb://{path.resolve()}", settings={"readonly": 2} if read_only else None
+            )
         except Exception as exc:
             # chDB's message for this case varies; the lock on its status file does not.
             if _held_by_another_process(path):
@@ -199,7 +266,7 @@ def run_command(
 
 
 def query_rows(
-    client: Client,
+    client: LogClient,
     sql: str,
     *,
     what: str,
@@ -216,7 +283,7 @@ def query_rows(
 
 
 def stream_rows(
-    client: Client,
+    client: LogClient,
     sql: str,
     *,
     what: str,

@@ -10,17 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from authority.accesslog.clickhouse import query_rows
+from authority.accesslog.clickhouse import LogClient, query_rows
 from authority.accesslog.query import _EVENT_COLUMNS, _event_from_row
 from authority.accesslog.schema import EVENTS_TABLE
 from authority.domain.errors import FailedPrecondition
 from authority.domain.events import AccessEvent
 from authority.domain.privacy import ErasureReason, ErasureRecord
-
-if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
 
 EXPORT_CHUNK = 5000
 USE_KINDS = ["unlock", "relay"]
@@ -30,7 +27,7 @@ USE_KINDS = ["unlock", "relay"]
 class ClickHouseHolderHistory:
     """Implements ``HolderHistory`` on the ``access_events`` table."""
 
-    def __init__(self, client: Client, *, table: str = EVENTS_TABLE) -> None:
+    def __init__(self, client: LogClient, *, table: str = EVENTS_TABLE) -> None:
         self._client = client
         self._table = table
 
@@ -95,7 +92,7 @@ class ClickHouseHolderHistory:
         return counts
 
 
-def logged_erasures(client: Client, *, table: str = EVENTS_TABLE) -> list[ErasureRecord]:
+def logged_erasures(client: LogClient, *, table: str = EVENTS_TABLE) -> list[ErasureRecord]:
     """The erasures the access log records (``person.erase`` events): the ledger's second
     source, for a host whose ledger file is lost or was never shared (synchronous)."""
     rows = query_rows(

@@ -26,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from authority.accesslog.clickhouse import query_rows
+from authority.accesslog.clickhouse import LogClient, query_rows
 from authority.accesslog.schema import EVENTS_TABLE
 from authority.app.credentials import Principal, Role
 from authority.domain.errors import (
@@ -50,9 +50,6 @@ from authority.domain.model import (
     validate_time_zone,
 )
 from authority.domain.ports import Clock, EventRecorder
-
-if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
 
 MAX_RANGE = timedelta(days=92)
 """The longest period one query may cover (about a quarter): bounds the work of one call."""
@@ -606,7 +603,7 @@ class ClickHouseEventLog:
 
     def __init__(
         self,
-        client: Client,
+        client: LogClient,
         *,
         table: str = EVENTS_TABLE,
         settings: Mapping[str, Any] | None = None,

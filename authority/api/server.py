@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from authority.api.accesslog_servicer import (
 )
 from authority.api.authz import AuthorizationInterceptor
 from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
+from authority.api.log_reader import LogReadListener
 from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_privacy_service
 from authority.api.request_guard import GuardedRegistry
@@ -39,6 +41,7 @@ from authority.api.servicers import (
     RelayServicer,
     UnlockServicer,
 )
+from authority.app.unlock import UNLOCK_METHOD
 from authority.config import Settings
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import Clock
@@ -61,6 +64,8 @@ GRANT_SERVICE = pb.DESCRIPTOR.services_by_name["GrantService"].full_name
 BULK_SERVICE_NAMES = (GRANT_SERVICE,)
 """A bulk process (``role=bulk``): imports and the other fleet calls, nothing else."""
 HEALTH_INTERVAL = 1.0
+HOT_METHODS = frozenset({UNLOCK_METHOD})
+"""Served through grpc.aio's registered-method path; everything else through generic handlers."""
 
 
 class HealthGate(Protocol):
@@ -106,7 +111,7 @@ async def start_server(runtime: Runtime, *, reuse_port: bool = False) -> Running
         ],
     )
     # Services are added through the guard: an undecodable request is INVALID_ARGUMENT.
-    server = cast(grpc.aio.Server, GuardedRegistry(grpc_server))
+    server = cast(grpc.aio.Server, GuardedRegistry(grpc_server, hot=HOT_METHODS))
     services = served_services(settings)
     if GRANT_SERVICE in services:
         pb_grpc.add_GrantServiceServicer_to_server(
@@ -307,7 +312,13 @@ async def serve(
         # the executor's) inherits it.
         os.nice(settings.bulk_nice)
     runtime = await Runtime.open(settings, clock=clock)
+    log_reads: LogReadListener | None = None
     try:
+        if runtime.log_socket_source is not None and settings.log_socket_path is not None:
+            # Log reads of the processes that cannot open this process's chDB.
+            log_reads = await LogReadListener.start(
+                settings.log_socket_path, runtime.log_socket_source
+            )
         running = await start_server(runtime, reuse_port=process.shares_port)
         watcher = asyncio.create_task(_watch_health(running, health_gate))
         stop_limiter = asyncio.Event()
@@ -336,6 +347,10 @@ async def serve(
                 "signing_kid": runtime.keyring.active.kid.hex(),
             },
         )
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # scans, so a full collection on the unlock path walks only per-call garbage.
+        gc.collect()
+        gc.freeze()
         # Local tools find a single process through server.json; a supervisor writes its own.
         info_file = None
         if not process.supervised:
@@ -364,4 +379,6 @@ async def serve(
             await shipping
         log.info("stopped")
     finally:
+        if log_reads is not None:  # after the shipper: other processes read until the end
+            await log_reads.stop(settings.grace_seconds)
         await runtime.close()

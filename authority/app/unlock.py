@@ -24,7 +24,7 @@ from authority.domain.errors import (
     RateLimited,
     Unauthenticated,
 )
-from authority.domain.events import AccessEvent, EventKind, event
+from authority.domain.events import AccessEvent, EventKind, event, new_event_id
 from authority.domain.model import Door, validate_id
 from authority.domain.offline import offline_token_expiry
 from authority.domain.policy import AccessPolicy
@@ -128,9 +128,11 @@ class UnlockService:
         door = self._directory.door(door_id)
         site_id = door.site_id if door else None
         field = credential.stored_field  # the app's login session, or its long-lived credential
+        snapshot = await self._snapshots.read_snapshot(holder_id, door_id, site_id, field)
+        # One clock reading, after the read: the session's expiry and the decision see the same
+        # instant, and it is no earlier than the state it judges.
         now = self._clock.now()
         now_s = int(now.timestamp())
-        snapshot = await self._snapshots.read_snapshot(holder_id, door_id, site_id, field)
         if snapshot is None or not credential.matches(snapshot.credential_digest, now_s):
             await self._refused(credential, "auth.unauthenticated", door_id)
             raise Unauthenticated("invalid credential")
@@ -156,7 +158,6 @@ class UnlockService:
                 "RegisterDeviceKey before asking for offline tokens"
             )
 
-        now = self._clock.now()
         site = self._directory.site(door.site_id) if door else None
         decision = decide_unlock(
             door=door,
@@ -171,7 +172,7 @@ class UnlockService:
         if not decision.allowed or door is None or site is None:
             outcome = UnlockOutcome(decision, holder_id, door, offline=offline)
         else:
-            issued = int(now.timestamp())
+            issued = now_s
             if offline and decision.grant is not None:
                 expires = offline_token_expiry(decision.grant, site, now, self._offline_ttl)
                 expires_at = int(expires.timestamp())
@@ -202,11 +203,13 @@ UNLOCK_METHOD = "/authority.v1.UnlockService/RequestUnlock"
 
 def decision_event(outcome: UnlockOutcome, door_id: str, now: datetime) -> AccessEvent:
     grant, door = outcome.decision.grant, outcome.door
-    return event(
-        EventKind.UNLOCK,
-        "unlock",
-        "allow" if outcome.decision.allowed else "deny",
-        int(now.timestamp() * 1000),
+    ts_ms = int(now.timestamp() * 1000)
+    return AccessEvent(  # built directly, not through ``event()``: one per decision
+        event_id=new_event_id(ts_ms),
+        ts_ms=ts_ms,
+        kind=EventKind.UNLOCK,
+        action="unlock",
+        outcome="allow" if outcome.decision.allowed else "deny",
         reason=outcome.decision.reason.value,
         actor_role="key_holder",
         actor_id=outcome.holder_id,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
@@ -82,17 +81,14 @@ EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AccessEvent))
 
 
 def new_event_id(now_ms: int | None = None) -> str:
-    """A UUIDv7 (RFC 9562): 48-bit millisecond time, version 7, 74 random bits."""
+    """A UUIDv7 (RFC 9562) in canonical text: 48-bit millisecond time, version 7, variant 0b10,
+    74 random bits. Written as text directly (every decision makes one: half the cost of
+    ``str(uuid.UUID(int=…))``; the layout is property-tested against ``uuid``)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (ms & (2**48 - 1)) << 80
-        | 0x7 << 76
-        | (rand >> 68 & 0xFFF) << 64
-        | 0b10 << 62
-        | (rand & (2**62 - 1))
-    )
-    return str(uuid.UUID(int=value))
+    t = f"{ms & 0xFFFFFFFFFFFF:012x}"
+    r = os.urandom(10).hex()  # 80 bits: 12 + 2 + 12 + 48 used, with the version and variant
+    variant = int(r[3], 16) & 0x3 | 0x8
+    return f"{t[:8]}-{t[8:]}-7{r[:3]}-{variant:x}{r[4:7]}-{r[7:19]}"
 
 
 def event(

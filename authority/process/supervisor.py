@@ -41,6 +41,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from authority.config import Settings
 from authority.process.cluster_health import ClusterVerdict, cluster_health_path, write_verdict
@@ -131,6 +132,10 @@ def _reserve(address: str) -> tuple[str, socket.socket]:
     return f"{host}:{sock.getsockname()[1]}", sock
 
 
+DEFAULT_LOG_SOCKET = Path("log.sock")
+"""The log process's socket for log reads, inside the data directory."""
+
+
 def child_settings(
     settings: Settings,
     role: ProcessRole,
@@ -145,9 +150,11 @@ def child_settings(
     own. The log process: shipping 'only' (chDB, migrations, shipper, privacy sweep), a private
     loopback listener. A worker: shipping and the sweep off, the shared concrete ports, and a
     buffer stream of its own by slot (unless one is configured), so workers do not contend on
-    one stream. (Branch ``logread``: the log socket setting goes here, served by the log
-    process, used by the workers to answer log queries.)"""
-    common = replace(settings, redis_url=redis_url, workers=0)
+    one stream. With the embedded chDB (no CLICKHOUSE_URL), the log process serves log reads on
+    a unix socket in the data directory and the workers answer log queries through it; with a
+    ClickHouse server every process reads it directly."""
+    log_socket = None if settings.clickhouse_url else (settings.log_socket or DEFAULT_LOG_SOCKET)
+    common = replace(settings, redis_url=redis_url, workers=0, log_socket=log_socket)
     if role is ProcessRole.LOG:
         return replace(common, ship_events="only", listen=LOG_LISTEN, mtls_listen=None)
     if role is not ProcessRole.WORKER:

@@ -1,11 +1,14 @@
 """Coalesce the round trips of concurrent requests into one.
 
 ``BatchCoalescer`` is a wrapper around a batch function, not a flag inside a store. One batch is
-in flight at a time; requests arriving meanwhile wait for the next one. Batches leave at most
-every ``linger`` seconds: at low load a request goes out on the next event-loop turn (the last
-batch left long ago), under load the gap lets a batch fill. Measured on these machines a round
-trip costs ~80-300 us of CPU whatever its size and each extra command ~25 us, so the batch size
-is what the unlock path's cost hinges on (bench/README.md).
+in flight at a time; requests arriving meanwhile wait for the next one, so batches grow with the
+load by themselves. The linger is adaptive: a batch waits (at most ``linger`` seconds after the
+previous one left) only while the previous batch was large (``linger_from`` requests or more),
+that is while the process is busy enough for the wait to fill it; at low and moderate load a
+request goes out on the next event-loop turn, so the linger never sets the latency there.
+Measured on these machines a round trip costs ~80-300 us of CPU whatever its size and each
+extra command ~25 us, so the batch size is what the unlock path's cost hinges on
+(bench/README.md).
 
 Two users: ``CoalescingSnapshotReader`` (the unlock path's read) and the access log's event
 buffer (``authority.accesslog.buffer``), whose write every decision waits for.
@@ -15,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
+from authority.domain.errors import AuthorityError
 from authority.domain.ports import HolderSnapshot
 
 Req = TypeVar("Req")
@@ -31,11 +35,14 @@ class BatchCoalescer(Generic[Req, Res]):
         *,
         max_batch: int = 512,
         linger: float = 0.002,
+        linger_from: int = 16,
         max_in_flight: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._linger = linger
+        self._linger_from = linger_from
+        self._last_size = 0
         self._max_in_flight = max_in_flight
         self._pending: list[tuple[Req, asyncio.Future[Res]]] = []
         self._in_flight = 0
@@ -69,8 +76,11 @@ class BatchCoalescer(Generic[Req, Res]):
         if self._scheduled or not self._pending or self._in_flight >= self._max_in_flight:
             return
         self._scheduled = True
+        if self._last_size < self._linger_from or len(self._pending) >= self._max_batch:
+            loop.call_soon(self._flush)
+            return
         wait = self._last_flush + self._linger - loop.time()
-        if wait <= 0 or len(self._pending) >= self._max_batch:
+        if wait <= 0:
             loop.call_soon(self._flush)
         else:
             loop.call_later(wait, self._flush)
@@ -81,6 +91,7 @@ class BatchCoalescer(Generic[Req, Res]):
         while self._pending and self._in_flight < self._max_in_flight:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            self._last_size = len(batch)
             self._in_flight += 1
             self._last_flush = loop.time()
             task = loop.create_task(self._run(batch))
@@ -96,7 +107,11 @@ class BatchCoalescer(Generic[Req, Res]):
                     future.set_exception(exc)
         else:
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():  # the caller may have been cancelled meanwhile
+                if future.done():  # the caller may have been cancelled meanwhile
+                    continue
+                if isinstance(result, BaseException):  # this request's own failure
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
             self.batches += 1
             self.requests += len(batch)
@@ -133,35 +148,158 @@ class Quiet:
                 return
 
 
+Command = tuple[str, ...]
+
+
+class RawRoundTrip(Protocol):
+    async def round_trip_replies(self, commands: Sequence[Command]) -> list[Any]:
+        """Replies in order, a command's error reply in its place; ``Unavailable`` when the
+        connection fails."""
+        ...
+
+
+Req_contra = TypeVar("Req_contra", contravariant=True)
+Res_co = TypeVar("Res_co", covariant=True)
+
+
+class PipelinePart(Protocol[Req_contra, Res_co]):
+    """One kind of request that shares a batch's round trip with other kinds."""
+
+    def commands(self, requests: Sequence[Req_contra]) -> list[Command]:
+        """The commands for ``requests`` (an ``AuthorityError`` fails these requests only)."""
+        ...
+
+    def results(self, requests: Sequence[Req_contra], replies: Sequence[Any]) -> Sequence[Res_co]:
+        """The result of each request from the replies to ``commands(requests)``; an
+        ``AuthorityError`` raised fails these requests only."""
+        ...
+
+
+class SharedRoundTrip:
+    """One coalesced Redis round trip per batch for several kinds of request.
+
+    The unlock path has two: the holder snapshot read that starts a decision and the access-log
+    append that must be durable before its answer. Sent through one coalescer, a batch carries
+    the reads of new calls *and* the event appends of the calls decided from the previous
+    batch, so a decision costs one round trip of CPU instead of two (each round trip costs
+    ~80-300 µs whatever its size: bench/README.md), and nothing is answered before its event
+    is in Redis. The wrapper knows nothing of what the parts are."""
+
+    def __init__(
+        self,
+        redis: RawRoundTrip,
+        *,
+        max_batch: int = 512,
+        linger: float = 0.002,
+        linger_from: int = 16,
+    ) -> None:
+        self._redis = redis
+        self._coalescer: BatchCoalescer[tuple[PipelinePart[Any, Any], Any], Any] = BatchCoalescer(
+            self._run_batch, max_batch=max_batch, linger=linger, linger_from=linger_from
+        )
+
+    @property
+    def coalescer(self) -> BatchCoalescer[tuple[PipelinePart[Any, Any], Any], Any]:
+        return self._coalescer
+
+    async def submit(self, part: PipelinePart[Req, Res], request: Req) -> Res:
+        return cast(Res, await self._coalescer.submit((part, request)))
+
+    async def _run_batch(self, batch: Sequence[tuple[PipelinePart[Any, Any], Any]]) -> list[Any]:
+        groups: dict[PipelinePart[Any, Any], list[int]] = {}
+        for index, (part, _) in enumerate(batch):
+            groups.setdefault(part, []).append(index)
+        results: list[Any] = [None] * len(batch)
+        commands: list[Command] = []
+        planned: list[tuple[PipelinePart[Any, Any], list[int], list[Any], int, int]] = []
+        for part, indices in groups.items():
+            requests = [batch[i][1] for i in indices]
+            try:
+                own = part.commands(requests)
+            except AuthorityError as exc:
+                for i in indices:
+                    results[i] = exc
+                continue
+            planned.append((part, indices, requests, len(commands), len(own)))
+            commands += own
+        if commands:
+            replies = await self._redis.round_trip_replies(commands)  # raises for all
+            for part, indices, requests, start, count in planned:
+                try:
+                    outcome: Sequence[Any] = part.results(requests, replies[start : start + count])
+                except AuthorityError as exc:
+                    outcome = [exc] * len(indices)
+                for i, result in zip(indices, outcome, strict=True):
+                    results[i] = result
+        return results
+
+
 class SnapshotBatchReader(Protocol):
     async def read_snapshots(
         self, requests: Sequence[SnapshotRequest]
     ) -> list[HolderSnapshot | None]: ...
 
 
+class SnapshotCommands(Protocol):
+    """A snapshot reader whose read can travel in a shared round trip (``RedisStore``)."""
+
+    def snapshot_commands(self, requests: Sequence[SnapshotRequest]) -> list[Command]: ...
+
+    def snapshots_from(
+        self, requests: Sequence[SnapshotRequest], replies: Sequence[Any]
+    ) -> list[HolderSnapshot | None]: ...
+
+
+class _SnapshotPart:
+    """``PipelinePart`` adapter of a ``SnapshotCommands``."""
+
+    def __init__(self, inner: SnapshotCommands) -> None:
+        self.commands = inner.snapshot_commands
+        self.results = inner.snapshots_from
+
+
 class CoalescingSnapshotReader:
-    """Implements ``HolderSnapshotReader`` by batching into ``SnapshotBatchReader`` calls."""
+    """Implements ``HolderSnapshotReader`` by batching into ``SnapshotBatchReader`` calls, or,
+    given ``shared``, by sending its reads in the shared round trip with the event appends."""
 
     def __init__(
-        self, inner: SnapshotBatchReader, *, max_batch: int = 512, linger: float = 0.002
+        self,
+        inner: SnapshotBatchReader,
+        *,
+        max_batch: int = 512,
+        linger: float = 0.002,
+        shared: SharedRoundTrip | None = None,
     ) -> None:
+        self._shared = shared
+        self._part = _SnapshotPart(cast(SnapshotCommands, inner)) if shared is not None else None
         self._coalescer: BatchCoalescer[SnapshotRequest, HolderSnapshot | None] = BatchCoalescer(
             inner.read_snapshots, max_batch=max_batch, linger=linger
         )
+        self._reads = 0
 
     @property
-    def coalescer(self) -> BatchCoalescer[SnapshotRequest, HolderSnapshot | None]:
-        return self._coalescer
+    def coalescer(self) -> BatchCoalescer[Any, Any]:
+        return self._shared.coalescer if self._shared is not None else self._coalescer
 
     @property
     def batches(self) -> int:
+        if self._shared is not None:
+            return self._shared.coalescer.batches
         return self._coalescer.batches
 
     @property
     def requests(self) -> int:
+        if self._shared is not None:
+            return self._reads
         return self._coalescer.requests
 
     async def read_snapshot(
         self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
     ) -> HolderSnapshot | None:
+        if self._part is not None:
+            assert self._shared is not None
+            self._reads += 1
+            return await self._shared.submit(
+                self._part, (holder_id, door_id, site_id, credential_field)
+            )
         return await self._coalescer.submit((holder_id, door_id, site_id, credential_field))

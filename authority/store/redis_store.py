@@ -165,23 +165,39 @@ class RedisStore:
     ) -> list[HolderSnapshot | None]:
         """One round trip for a whole batch of decisions: the directory version once, then one
         HMGET per request."""
+        replies = await self.round_trip(self.snapshot_commands(requests))
+        return self.snapshots_from(requests, replies)
+
+    def snapshot_commands(self, requests: Sequence[SnapshotRequest]) -> list[tuple[str, ...]]:
+        """The commands of ``read_snapshots`` (for a caller that sends them with others:
+        ``authority.store.coalescing.SharedRoundTrip``)."""
         commands: list[tuple[str, ...]] = [("GET", DIR_VER)]
+        append = commands.append
         for holder_id, door_id, site_id, cred in requests:
             key = holder_key(holder_id)
             if site_id is None:
-                commands.append(("HMGET", key, "st", cred, "dk", "d:" + door_id))
+                append(("HMGET", key, "st", cred, "dk", "d:" + door_id))
             else:
-                commands.append(("HMGET", key, "st", cred, "dk", "d:" + door_id, "s:" + site_id))
-        replies = await self.round_trip(commands)
+                append(("HMGET", key, "st", cred, "dk", "d:" + door_id, "s:" + site_id))
+        return commands
+
+    def snapshots_from(
+        self, requests: Sequence[SnapshotRequest], replies: Sequence[Any]
+    ) -> list[HolderSnapshot | None]:
+        """The snapshots in the replies to ``snapshot_commands(requests)``."""
+        for reply in replies:
+            if isinstance(reply, redis_errors.ResponseError):
+                raise Unavailable(f"the grant store failed: {type(reply).__name__}")
         version = int(replies[0] or 0)
         out: list[HolderSnapshot | None] = []
+        decode = codec.decode_grant_list_cached
         for fields in replies[1:]:
             if fields[0] is None:
                 out.append(None)
                 continue
-            grants = codec.decode_grant_list_cached(fields[3])
+            grants = decode(fields[3])
             if len(fields) > 4 and fields[4]:
-                grants += codec.decode_grant_list_cached(fields[4])
+                grants += decode(fields[4])
             out.append(
                 HolderSnapshot(
                     status=codec.decode_holder_status(fields[0]),
@@ -197,17 +213,23 @@ class RedisStore:
         """Send commands and read their replies in one round trip: on a single server through
         the lean ``PipelinedConnection``; on a cluster through redis-py's cluster pipeline, which
         routes each command to the node owning its slot. Errors arrive translated."""
+        replies = await self.round_trip_replies(commands)
+        for reply in replies:
+            if isinstance(reply, redis_errors.ResponseError):
+                raise Unavailable(f"the grant store failed: {type(reply).__name__}")
+        return replies
+
+    async def round_trip_replies(self, commands: Sequence[tuple[str, ...]]) -> list[Any]:
+        """``round_trip``, with a command's error reply returned in its place (a
+        ``ResponseError``) rather than raised: for batches whose commands serve different
+        callers. A connection that fails raises ``Unavailable`` for all of them."""
         try:
             if self._fast is not None:
-                replies = await self._fast.execute(commands)
-                for reply in replies:
-                    if isinstance(reply, redis_errors.ResponseError):
-                        raise reply
-                return replies
+                return await self._fast.execute(commands)
             pipe = self._r.pipeline()
             for command in commands:
                 pipe.execute_command(*command)
-            return list(await pipe.execute())
+            return list(await pipe.execute(raise_on_error=False))
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
             raise Unavailable("the grant store is unreachable") from exc
         except redis_errors.RedisError as exc:

@@ -5,15 +5,19 @@ list-backed ``EventRecorder``."""
 
 from __future__ import annotations
 
+import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from authority.accesslog.clickhouse import open_clickhouse
 from authority.accesslog.schema import EVENTS_TABLE, apply_schema
+from authority.api.log_reader import LogReadListener, SocketLogClient
 from authority.app.credentials import (
     Principal,
     Role,
@@ -50,6 +54,27 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     apply_schema(client)
     yield client
     client.close()
+
+
+@pytest.fixture(params=["direct", "log-socket"])
+async def log_reads(request: pytest.FixtureRequest, clickhouse: Any) -> AsyncIterator[Any]:
+    """What the readers query: the module's chDB client, or the same chDB through the log
+    socket (``authority.api.log_reader``) as a process with shipping off reads it: one suite,
+    both paths."""
+    if request.param == "direct":
+        yield clickhouse
+        return
+    with tempfile.TemporaryDirectory(prefix="logsock") as short:  # sun_path: 107 bytes at most
+        socket = Path(short) / "log.sock"
+        source = open_clickhouse(url=None, path=Path(clickhouse.path), read_only=True)
+        listener = await LogReadListener.start(socket, source)
+        client = SocketLogClient(socket)
+        try:
+            yield client
+        finally:
+            client.close()
+            await listener.stop(0)
+            source.close()
 
 
 COLUMNS = [("ts" if f == "ts_ms" else f) for f in EVENT_FIELDS] + ["shard", "seq", "hash"]

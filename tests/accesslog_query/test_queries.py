@@ -1,4 +1,5 @@
-"""Access-log queries through the use case: real chDB, real Redis, the owner-indexed directory.
+"""Access-log queries through the use case: real chDB, real Redis, the owner-indexed directory;
+every test twice, on the chDB client and through the log socket (``log_reads``).
 
 Each test gets its own week (a test counter shifts the scenario) and its own random ids, so the
 module's one chDB holds every test's rows without them seeing each other's.
@@ -77,7 +78,7 @@ class Env:
 
 
 @pytest.fixture
-async def env(redis_url: str, clickhouse: Any) -> AsyncIterator[Env]:
+async def env(redis_url: str, clickhouse: Any, log_reads: Any) -> AsyncIterator[Env]:
     store = RedisStore.from_url(redis_url)
     try:
         world = await build_world(store)
@@ -89,7 +90,7 @@ async def env(redis_url: str, clickhouse: Any) -> AsyncIterator[Env]:
         await directory.load()
         recorder = ListRecorder()
         queries = AccessLogQueries(
-            log=ClickHouseEventLog(clickhouse),
+            log=ClickHouseEventLog(log_reads),
             directory=directory,
             holders=store,
             recorder=recorder,
@@ -529,7 +530,7 @@ def test_where_clause_binds_every_value() -> None:
 
 
 async def test_the_adapter_does_not_read_pseudonyms_it_may_not_read(
-    env: Env, clickhouse: Any
+    env: Env, log_reads: Any
 ) -> None:
     w = env.world
     sel = EventSelection(
@@ -538,7 +539,7 @@ async def test_the_adapter_does_not_read_pseudonyms_it_may_not_read(
         kinds=frozenset(EventKind),
         site_ids=frozenset({w.site_x1}),
     )
-    log = ClickHouseEventLog(clickhouse)
+    log = ClickHouseEventLog(log_reads)
     full = await log.events(sel, after=None, limit=100)
     blind = await log.events(replace(sel, with_people=False), after=None, limit=100)
     assert [e.event_id for e in full] == [e.event_id for e in blind]
