@@ -168,19 +168,6 @@ def wait_serving(target: str, proc: subprocess.Popen[Any], log: Path, timeout: f
         client.close()
 
 
-def authority_supports_workers() -> bool:
-    """Whether ``authority serve`` has ``--workers`` (the supervisor of branch ``workers``)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "authority.cli", "serve", "--help"],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    ).stdout
-    return "--workers" in out
-
-
 def clean_environment() -> dict[str, str]:
     """This process's environment without the authority's settings: servers start with their
     defaults whatever the caller's shell exports."""
@@ -338,19 +325,8 @@ class Bench:
             "(AUTHORITY_RATE_LIMIT_CALLER): h2load's calls all come from one holder; the "
             "limiter still counts every call (organisation limit at its default)"
         )
-        workers_supported = authority_supports_workers()
-        if workers_supported:
-            self.start_authority("unlock-workers1", 1)
-            self.start_authority("unlock-workers2", 2)
-        else:
-            # until branch `workers` lands: one process that serves and ships (its shipping is
-            # inside the server figure) and no scaling scenario
-            self.start_authority("unlock-workers1", None)
-            self.notes.append(
-                "authority serve has no --workers here: one process serves AND ships (no "
-                "separate log process; its shipping is inside the server CPU); the 2-worker "
-                "scenario is skipped"
-            )
+        self.start_authority("unlock-workers1", 1)
+        self.start_authority("unlock-workers2", 2)
         self.start_echo()
         self.cerbos = cerbos_pdp.find_binary(ROOT)
         if self.cerbos:
@@ -364,7 +340,7 @@ class Bench:
                 "Cerbos scenarios skipped"
             )
 
-    def start_authority(self, name: str, workers: int | None) -> None:
+    def start_authority(self, name: str, workers: int) -> None:
         ns = self.ns
         assert self.data_dir is not None
         d = self.data_dir / name
@@ -378,8 +354,7 @@ class Bench:
             "--listen",
             "127.0.0.1:0",
         ]
-        if workers is not None:
-            argv += ["--workers", str(workers)]
+        argv += ["--workers", str(workers)]
         env = clean_environment() | {
             "AUTHORITY_RATE_LIMIT_CALLER": str(BENCH_CALLER_LIMIT),
             "AUTHORITY_GRACE_SECONDS": "1",  # shutdown only: the benchmark ends sooner
@@ -391,18 +366,15 @@ class Bench:
             )
 
         def complete(info: dict[str, Any]) -> bool:
-            return workers is None or len(info.get("workers", [])) == workers
+            return len(info.get("workers", [])) == workers
 
         info = wait_for_info(d / "server.json", proc, log, timeout=120, ready=complete)
         redis_pid = self._redis_pid(d, proc, info)
         if redis_pid:
             self.children.extra_pids.append(("redis", redis_pid, str(d)))
-        if "workers" in info:
-            worker_pids = [int(p) for p in info["workers"]]
-            helpers = [proc.pid]  # the supervisor
-            log_pid = int(info["log_pid"]) if info.get("log_pid") else None
-        else:  # fallback until branch `workers` lands: the single process is the worker
-            worker_pids, helpers, log_pid = [proc.pid], [], None
+        worker_pids = [int(p) for p in info["workers"]]
+        helpers = [proc.pid]  # the supervisor
+        log_pid = int(info["log_pid"]) if info.get("log_pid") else None
         console.print(
             f"{name}: {info['target']} workers {worker_pids} log {log_pid} redis {redis_pid}"
         )
@@ -984,7 +956,7 @@ def summarize(med: dict[str, dict[str, Any]], ns: argparse.Namespace) -> dict[st
             )
         )
     else:
-        verdicts.append(Verdict(label, "not measured (no --workers)", None, None))
+        verdicts.append(Verdict(label, "not measured (a 2-worker run failed)", None, None))
     label = (
         f"p99 <= {TARGET_P99_MS:.0f} ms at {100 * ns.load_fraction:.0f}% of the measured max "
         "(h2load open loop, one worker)"
