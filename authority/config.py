@@ -178,10 +178,9 @@ class Settings:
     """Most time an unlock batch waits for more calls after the previous batch left, 0-20 ms;
     it waits only while the previous batch was large (coalesce_linger_from), never at low load."""
 
-    coalesce_linger_from: int = field(
-        default=16, metadata={"env": "AUTHORITY_COALESCE_LINGER_FROM"}
-    )
-    """Batch size from which the next unlock batch lingers (1-coalesce_max_batch)."""
+    coalesce_linger_from: int = field(default=2, metadata={"env": "AUTHORITY_COALESCE_LINGER_FROM"})
+    """Batch size from which the next unlock batch lingers (1-coalesce_max_batch; 2: whenever
+    calls arrived during the previous round trip, a sign of load)."""
 
     clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
     """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""
