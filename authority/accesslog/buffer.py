@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from authority.accesslog.chain import CANONICAL_FIELDS, encode_canonical
 from authority.domain.errors import Unavailable
 from authority.domain.events import AccessEvent
-from authority.store.coalescing import BatchCoalescer, Command, SharedRoundTrip
+from authority.store.coalescing import Command, SharedRoundTrip
 
 
 def stream_key(shard: int) -> str:
@@ -37,6 +37,12 @@ class RoundTrip(Protocol):
     async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]: ...
 
     async def round_trip_replies(self, commands: Sequence[tuple[str, ...]]) -> list[Any]: ...
+
+    def send_replies(
+        self,
+        commands: Sequence[tuple[str, ...]],
+        done: Callable[[list[Any] | Exception], None],
+    ) -> bool: ...
 
 
 Send = Callable[[list[tuple[str, str, str, str, bytes]]], Awaitable[list[Any]]]
@@ -82,8 +88,8 @@ class RedisEventBuffer:
         self._shared = shared or SharedRoundTrip(redis, linger=linger)
 
     @property
-    def coalescer(self) -> BatchCoalescer[Any, Any]:
-        return self._shared.coalescer
+    def coalescer(self) -> SharedRoundTrip:
+        return self._shared
 
     @property
     def full(self) -> bool:

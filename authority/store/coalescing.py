@@ -19,12 +19,14 @@ buffer (``authority.accesslog.buffer``), whose write every decision waits for.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import HolderSnapshot
 
+log = logging.getLogger(__name__)
 Req = TypeVar("Req")
 Res = TypeVar("Res")
 SnapshotRequest = tuple[str, str, str | None, str]
@@ -127,13 +129,20 @@ class BatchCoalescer(Generic[Req, Res]):
                         waiter.set_result(None)
 
 
+class Coalescing(Protocol):
+    @property
+    def busy(self) -> bool: ...
+
+    async def idle(self) -> None: ...
+
+
 class Quiet:
     """Implements ``authority.app.fleet.Foreground`` over the unlock path's coalescers: the
     unlock path is at work while one of them has requests waiting or a batch in flight (an
     unlock submits its lookup before its first suspension, and its events right after the
     decision), so background work waiting for them to go idle lets unlocks go first."""
 
-    def __init__(self, *coalescers: BatchCoalescer[Any, Any]) -> None:
+    def __init__(self, *coalescers: Coalescing) -> None:
         self._coalescers = coalescers
 
     async def quiet(self, max_wait: float) -> None:
@@ -157,6 +166,13 @@ class RawRoundTrip(Protocol):
     async def round_trip_replies(self, commands: Sequence[Command]) -> list[Any]:
         """Replies in order, a command's error reply in its place; ``Unavailable`` when the
         connection fails."""
+        ...
+
+    def send_replies(
+        self, commands: Sequence[Command], done: Callable[[list[Any] | Exception], None]
+    ) -> bool:
+        """``round_trip_replies`` without a coroutine: send now and call ``done`` with the
+        replies (or an ``AuthorityError``); ``False`` when it cannot send this way."""
         ...
 
 
@@ -185,7 +201,14 @@ class SharedRoundTrip:
     the reads of new calls *and* the event appends of the calls decided from the previous
     batch, so a decision costs one round trip of CPU instead of two (each round trip costs
     ~80-300 µs whatever its size: bench/README.md), and nothing is answered before its event
-    is in Redis. The wrapper knows nothing of what the parts are."""
+    is in Redis. The wrapper knows nothing of what the parts are.
+
+    Batching follows ``BatchCoalescer`` (one batch in flight, adaptive linger), but a batch is
+    not a task: it is written to the connection and its replies are handed out from the
+    connection's callback (``RawRoundTrip.send_replies``), which saves the task, the
+    coroutines and the future of each batch (the hottest code after the signature). Where the
+    store has no such connection (a cluster, or while it reconnects) a task awaits
+    ``round_trip_replies`` instead."""
 
     def __init__(
         self,
@@ -196,44 +219,150 @@ class SharedRoundTrip:
         linger_from: int = 2,
     ) -> None:
         self._redis = redis
-        self._coalescer: BatchCoalescer[tuple[PipelinePart[Any, Any], Any], Any] = BatchCoalescer(
-            self._run_batch, max_batch=max_batch, linger=linger, linger_from=linger_from
-        )
+        self._max_batch = max_batch
+        self._linger = linger
+        self._linger_from = linger_from
+        self._pending: list[tuple[PipelinePart[Any, Any], Any, asyncio.Future[Any]]] = []
+        self._in_flight = False
+        self._scheduled = False
+        self._last_flush = float("-inf")
+        self._last_size = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self.batches = 0
+        self.requests = 0
 
     @property
-    def coalescer(self) -> BatchCoalescer[tuple[PipelinePart[Any, Any], Any], Any]:
-        return self._coalescer
+    def coalescer(self) -> SharedRoundTrip:
+        """What ``Quiet`` watches (the same object: it has ``busy`` and ``idle``)."""
+        return self
+
+    @property
+    def busy(self) -> bool:
+        """Requests are waiting or a batch is in flight."""
+        return bool(self._pending) or self._in_flight
+
+    async def idle(self) -> None:
+        """Return once nothing is waiting and no batch is in flight."""
+        if self.busy:
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
 
     async def submit(self, part: PipelinePart[Req, Res], request: Req) -> Res:
-        return cast(Res, await self._coalescer.submit((part, request)))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Res] = loop.create_future()
+        self._pending.append((part, request, future))
+        if not self._scheduled and not self._in_flight:
+            self._schedule(loop)
+        return await future
 
-    async def _run_batch(self, batch: Sequence[tuple[PipelinePart[Any, Any], Any]]) -> list[Any]:
-        groups: dict[PipelinePart[Any, Any], list[int]] = {}
-        for index, (part, _) in enumerate(batch):
-            groups.setdefault(part, []).append(index)
-        results: list[Any] = [None] * len(batch)
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = True
+        if self._last_size >= self._linger_from and len(self._pending) < self._max_batch:
+            wait = self._last_flush + self._linger - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._flush)
+                return
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._in_flight or not self._pending:
+            return
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        loop = asyncio.get_running_loop()
+        self._last_flush = loop.time()
+        self._last_size = len(batch)
+        groups: dict[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]]] = {}
+        for part, request, future in batch:
+            if not future.done():  # a caller cancelled while waiting sends nothing
+                groups.setdefault(part, []).append((request, future))
         commands: list[Command] = []
-        planned: list[tuple[PipelinePart[Any, Any], list[int], list[Any], int, int]] = []
-        for part, indices in groups.items():
-            requests = [batch[i][1] for i in indices]
+        plan: list[tuple[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]], int]] = []
+        for part, calls in groups.items():
             try:
-                own = part.commands(requests)
+                own = part.commands([request for request, _ in calls])
             except AuthorityError as exc:
-                for i in indices:
-                    results[i] = exc
+                _fail(calls, exc)
                 continue
-            planned.append((part, indices, requests, len(commands), len(own)))
+            plan.append((part, calls, len(own)))
             commands += own
-        if commands:
-            replies = await self._redis.round_trip_replies(commands)  # raises for all
-            for part, indices, requests, start, count in planned:
-                try:
-                    outcome: Sequence[Any] = part.results(requests, replies[start : start + count])
-                except AuthorityError as exc:
-                    outcome = [exc] * len(indices)
-                for i, result in zip(indices, outcome, strict=True):
-                    results[i] = result
-        return results
+        if not commands:
+            self._finished(loop)
+            return
+        self._in_flight = True
+        self.batches += 1
+        self.requests += len(batch)
+
+        def done(outcome: list[Any] | Exception) -> None:
+            try:
+                self._deliver(plan, outcome)
+            except Exception as exc:  # a bug in a part: its callers hear of it, batching goes on
+                log.exception("shared round trip: delivering replies failed")
+                for _, calls, _ in plan:
+                    _fail(calls, exc)
+            finally:
+                self._in_flight = False
+                self._finished(loop)
+
+        if not self._redis.send_replies(commands, done):
+            task = loop.create_task(self._round_trip(commands, done))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _round_trip(
+        self, commands: list[Command], done: Callable[[list[Any] | Exception], None]
+    ) -> None:
+        try:
+            replies = await self._redis.round_trip_replies(commands)
+        except Exception as exc:  # translated errors, and bugs: the callers hear either
+            done(exc)
+        else:
+            done(replies)
+
+    @staticmethod
+    def _deliver(
+        plan: list[tuple[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]], int]],
+        outcome: list[Any] | Exception,
+    ) -> None:
+        if isinstance(outcome, Exception):  # the round trip failed: every caller hears it
+            for _, calls, _ in plan:
+                _fail(calls, outcome)
+            return
+        start = 0
+        for part, calls, count in plan:
+            replies = outcome[start : start + count]
+            start += count
+            try:
+                results: Sequence[Any] = part.results([request for request, _ in calls], replies)
+            except AuthorityError as exc:
+                _fail(calls, exc)
+                continue
+            for (_, future), result in zip(calls, results, strict=True):
+                if future.done():  # the caller was cancelled meanwhile
+                    continue
+                if isinstance(result, BaseException):  # this request's own failure
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    def _finished(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pending:
+            if not self._scheduled:
+                self._schedule(loop)
+        elif not self._in_flight and self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
+def _fail(calls: Sequence[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in calls:
+        if not future.done():
+            future.set_exception(exc)
 
 
 class SnapshotBatchReader(Protocol):
@@ -280,13 +409,13 @@ class CoalescingSnapshotReader:
         self._reads = 0
 
     @property
-    def coalescer(self) -> BatchCoalescer[Any, Any]:
-        return self._shared.coalescer if self._shared is not None else self._coalescer
+    def coalescer(self) -> Coalescing:
+        return self._shared if self._shared is not None else self._coalescer
 
     @property
     def batches(self) -> int:
         if self._shared is not None:
-            return self._shared.coalescer.batches
+            return self._shared.batches
         return self._coalescer.batches
 
     @property

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import hiredis
@@ -24,12 +24,24 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Command = tuple[str, ...]
+OnReplies = Callable[[list[Any] | Exception], None]
+"""Called once with a batch's replies in order, or with the exception that lost them."""
+
+
+class _Waiter:
+    __slots__ = ("done", "expected", "replies", "sent_at")
+
+    def __init__(self, done: OnReplies, expected: int, sent_at: float) -> None:
+        self.done = done
+        self.expected = expected
+        self.replies: list[Any] = []
+        self.sent_at = sent_at
 
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader(replyError=ResponseError)
-        self.waiters: deque[tuple[asyncio.Future[list[Any]], int, list[Any]]] = deque()
+        self.waiters: deque[_Waiter] = deque()
         self.transport: asyncio.WriteTransport | None = None
         self.lost: Exception | None = None
 
@@ -39,23 +51,22 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         waiters = self.waiters
+        gets = self.reader.gets
         while waiters:
-            reply = self.reader.gets()
+            reply = gets()
             if reply is False:
                 return
-            future, expected, replies = waiters[0]
+            waiter = waiters[0]
+            replies = waiter.replies
             replies.append(reply)
-            if len(replies) == expected:
+            if len(replies) == waiter.expected:
                 waiters.popleft()
-                if not future.done():
-                    future.set_result(replies)
+                waiter.done(replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}")
         while self.waiters:
-            future, _, _ = self.waiters.popleft()
-            if not future.done():
-                future.set_exception(self.lost)
+            self.waiters.popleft().done(self.lost)
 
 
 class PipelinedConnection:
@@ -68,6 +79,7 @@ class PipelinedConnection:
         self._timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -88,7 +100,7 @@ class PipelinedConnection:
         if opts.get("db"):
             setup.append(("SELECT", str(opts["db"])))
         if setup:
-            for reply in await self._send(protocol, setup):
+            for reply in await self._request(protocol, setup):
                 if isinstance(reply, ResponseError):
                     protocol.transport.close() if protocol.transport else None
                     raise RedisConnectionError(f"Redis refused the connection setup: {reply}")
@@ -109,32 +121,66 @@ class PipelinedConnection:
                     raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
             return self._protocol
 
-    @staticmethod
-    def _send(protocol: _Protocol, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        protocol.waiters.append((future, len(commands), []))
+    def _send(self, protocol: _Protocol, commands: Sequence[Command], done: OnReplies) -> None:
         if protocol.transport is None:
             raise RedisConnectionError("connection to Redis is not open")
-        protocol.transport.write(b"".join(hiredis.pack_command(cast(Any, c)) for c in commands))
-        return future
+        loop = asyncio.get_running_loop()
+        protocol.waiters.append(_Waiter(done, len(commands), loop.time()))
+        protocol.transport.write(b"".join([hiredis.pack_command(cast(Any, c)) for c in commands]))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._timeout, self._check, protocol)
+
+    def _check(self, protocol: _Protocol) -> None:
+        """One timer per connection, not per batch: if the oldest batch waits longer than the
+        timeout, the stream is out of step (a reply that never came): start afresh."""
+        self._watchdog = None
+        if not protocol.waiters:
+            return
+        waited = asyncio.get_running_loop().time() - protocol.waiters[0].sent_at
+        if waited >= self._timeout:
+            expired = RedisTimeoutError("Redis did not answer in time")
+            while protocol.waiters:
+                protocol.waiters.popleft().done(expired)
+            if self._protocol is protocol:
+                self.close()
+            return
+        self._watchdog = asyncio.get_running_loop().call_later(
+            self._timeout - waited, self._check, protocol
+        )
+
+    def send(self, commands: Sequence[Command], done: OnReplies) -> bool:
+        """Send without waiting: ``done`` gets the replies (or the exception that lost them) on
+        the event loop. ``False`` (nothing sent) while the connection is not open: use
+        ``execute``, which opens it."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None or protocol.transport is None:
+            return False
+        self._send(protocol, commands, done)
+        return True
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
-        protocol = await self._ready()
-        future = self._send(protocol, commands)
-        # One timer per batch (cheaper than an asyncio.timeout scope on this hot path).
-        watchdog = asyncio.get_running_loop().call_later(self._timeout, self._expire, future)
-        try:
-            return await future
-        finally:
-            watchdog.cancel()
+        return await self._request(await self._ready(), commands)
 
-    def _expire(self, future: asyncio.Future[list[Any]]) -> None:
-        if not future.done():
-            # A reply that never came leaves the stream out of step: start afresh.
-            future.set_exception(RedisTimeoutError("Redis did not answer in time"))
-            self.close()
+    def _request(
+        self, protocol: _Protocol, commands: Sequence[Command]
+    ) -> asyncio.Future[list[Any]]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+        def done(outcome: list[Any] | Exception) -> None:
+            if future.done():
+                return
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        self._send(protocol, commands, done)
+        return future
 
     def close(self) -> None:
         protocol, self._protocol = self._protocol, None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -114,11 +114,14 @@ _ISSUE_OUTCOMES = {
 class RedisStore:
     """Implements the directory, holder, grant, credential and snapshot ports on Redis."""
 
-    def __init__(self, client: RedisClient, *, fast_url: str | None = None) -> None:
+    def __init__(
+        self, client: RedisClient, *, fast_url: str | None = None, fast_timeout: float = 2.0
+    ) -> None:
         """``fast_url``: the same single server's URL, for the unlock path's lean connection
-        (``authority.store.pipelined``); without it that read goes through redis-py too."""
+        (``authority.store.pipelined``; replies within ``fast_timeout`` seconds); without it
+        that read goes through redis-py too."""
         self._r = client
-        self._fast = PipelinedConnection(fast_url) if fast_url else None
+        self._fast = PipelinedConnection(fast_url, timeout=fast_timeout) if fast_url else None
         # Bulk writes get a connection of their own: a pipeline of a thousand scripts must not
         # queue in front of the unlock path's reads.
         self._bulk = PipelinedConnection(fast_url, timeout=30.0) if fast_url else None
@@ -218,6 +221,26 @@ class RedisStore:
             if isinstance(reply, redis_errors.ResponseError):
                 raise Unavailable(f"the grant store failed: {type(reply).__name__}")
         return replies
+
+    def send_replies(
+        self,
+        commands: Sequence[tuple[str, ...]],
+        done: Callable[[list[Any] | Exception], None],
+    ) -> bool:
+        """``round_trip_replies`` through the lean connection's callback (no coroutine, no
+        future): ``done`` gets the replies or the translated error. ``False`` on a cluster or
+        while the lean connection is not open (then use ``round_trip_replies``)."""
+        if self._fast is None:
+            return False
+
+        def translated(outcome: list[Any] | Exception) -> None:
+            if isinstance(outcome, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+                outcome = Unavailable("the grant store is unreachable")
+            elif isinstance(outcome, Exception):
+                outcome = Unavailable(f"the grant store failed: {type(outcome).__name__}")
+            done(outcome)
+
+        return self._fast.send(commands, translated)
 
     async def round_trip_replies(self, commands: Sequence[tuple[str, ...]]) -> list[Any]:
         """``round_trip``, with a command's error reply returned in its place (a

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis
 
 from authority.accesslog.buffer import RedisEventBuffer, stream_key
 from authority.domain.errors import Unavailable
 from authority.domain.events import EventKind, event
 from authority.domain.model import GrantTarget
 from authority.store.coalescing import CoalescingSnapshotReader, SharedRoundTrip
+from authority.store.connect import connect
 from authority.store.redis_store import RedisStore
 from tests.integration.test_store_contract import grant, holder, org
 
@@ -111,3 +113,24 @@ async def test_a_full_buffer_fails_its_appends_not_the_reads(redis_url: str) -> 
         assert length == 0
     finally:
         await store.close()
+
+
+async def test_a_stalled_redis_fails_the_batch_and_the_next_one_is_served(redis_url: str) -> None:
+    """The batch written through the lean connection's callback hears the timeout as
+    ``Unavailable`` (one watchdog per connection, not per batch); batching carries on."""
+    admin = redis.Redis.from_url(redis_url)
+    store = RedisStore(connect(redis_url), fast_url=redis_url, fast_timeout=0.2)
+    try:
+        ids = await _world(store, 2)
+        shared = SharedRoundTrip(store, linger=0)
+        reader = CoalescingSnapshotReader(store, shared=shared)
+        assert await reader.read_snapshot(ids[0], "door-1", None) is not None  # connected
+        admin.client_pause(600)
+        with pytest.raises(Unavailable):
+            await reader.read_snapshot(ids[1], "door-1", None)
+        assert not shared.busy
+        await asyncio.sleep(0.7)
+        assert await reader.read_snapshot(ids[1], "door-1", None) is not None
+    finally:
+        await store.close()
+        admin.close()
