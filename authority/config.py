@@ -172,7 +172,7 @@ class Settings:
     10-5000 ms; processes may together overshoot a limit by what they admit in this time."""
 
     coalesce_max_batch: int = field(default=512, metadata={"env": "AUTHORITY_COALESCE_MAX_BATCH"})
-    """Most unlock lookups coalesced into one Redis pipeline."""
+    """Most unlock lookups and event appends coalesced into one Redis pipeline."""
 
     coalesce_linger_ms: float = field(default=1.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
     """Most time an unlock batch waits for more calls after the previous batch left, 0-20 ms;

@@ -5,6 +5,7 @@ its own callers."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis
@@ -13,7 +14,7 @@ from authority.accesslog.buffer import RedisEventBuffer, stream_key
 from authority.domain.errors import Unavailable
 from authority.domain.events import EventKind, event
 from authority.domain.model import GrantTarget
-from authority.store.coalescing import CoalescingSnapshotReader, SharedRoundTrip
+from authority.store.coalescing import CoalescingSnapshotReader, LoopLoad, SharedRoundTrip
 from authority.store.connect import connect
 from authority.store.redis_store import RedisStore
 from tests.integration.test_store_contract import grant, holder, org
@@ -134,3 +135,41 @@ async def test_a_stalled_redis_fails_the_batch_and_the_next_one_is_served(redis_
     finally:
         await store.close()
         admin.close()
+
+
+class _Load:
+    def __init__(self, saturated: bool) -> None:
+        self.value = saturated
+
+    def saturated(self) -> bool:
+        return self.value
+
+
+@pytest.mark.parametrize("saturated", [False, True])
+async def test_batches_linger_only_while_the_loop_is_saturated(
+    redis_url: str, saturated: bool
+) -> None:
+    store = RedisStore.from_url(redis_url)
+    try:
+        ids = await _world(store, 4)
+        load = _Load(saturated)
+        shared = SharedRoundTrip(store, linger=3600, linger_from=2, load=load)
+        reader = CoalescingSnapshotReader(store, shared=shared)
+        # a batch of several: the next one may linger (if the loop is saturated)
+        await asyncio.gather(*(reader.read_snapshot(h, "door-1", None) for h in ids))
+        nxt = asyncio.create_task(reader.read_snapshot(ids[0], "door-1", None))
+        await asyncio.sleep(0.2)
+        assert nxt.done() is not saturated
+        nxt.cancel()
+    finally:
+        await store.close()
+
+
+def test_loop_load_tells_a_busy_thread_from_an_idle_one() -> None:
+    load = LoopLoad(busy=0.3, window=0.05)
+    end = time.monotonic() + 0.15
+    while time.monotonic() < end:  # spinning: the thread's CPU keeps up with the clock
+        pass
+    assert load.saturated()
+    time.sleep(0.15)  # idle: no CPU
+    assert not load.saturated()
