@@ -64,8 +64,9 @@ GRANT_SERVICE = pb.DESCRIPTOR.services_by_name["GrantService"].full_name
 BULK_SERVICE_NAMES = (GRANT_SERVICE,)
 """A bulk process (``role=bulk``): imports and the other fleet calls, nothing else."""
 HEALTH_INTERVAL = 1.0
-HOT_METHODS = frozenset({UNLOCK_METHOD})
-"""Served through grpc.aio's registered-method path; everything else through generic handlers."""
+HOT_METHODS = frozenset({UNLOCK_METHOD, "/authority.v1.RelayService/ReportRelayOutcome"})
+"""Served through grpc.aio's registered-method path (a decision, and the relay's outcome of
+each opening); everything else through generic handlers."""
 
 
 class HealthGate(Protocol):
