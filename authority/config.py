@@ -182,6 +182,12 @@ class Settings:
     """Batch size from which the next unlock batch lingers (1-coalesce_max_batch; 2: whenever
     calls arrived during the previous round trip, a sign of load)."""
 
+    coalesce_linger_busy: float = field(
+        default=0.85, metadata={"env": "AUTHORITY_COALESCE_LINGER_BUSY"}
+    )
+    """Share of a core the event loop must be using (over the last 100 ms) before unlock
+    batches linger, 0-1 (0: whenever coalesce_linger_from says so)."""
+
     clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
     """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""
 
@@ -322,6 +328,8 @@ class Settings:
             raise InvalidArgument("rate_limit_sync_ms must be 10-5000")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
+        if not 0 <= self.coalesce_linger_busy <= 1:
+            raise InvalidArgument("coalesce_linger_busy must be 0-1")
         if not 1 <= self.coalesce_linger_from <= self.coalesce_max_batch:
             raise InvalidArgument("coalesce_linger_from must be 1 .. coalesce_max_batch")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -47,7 +47,12 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import Clock, HolderHistory
-from authority.store.coalescing import CoalescingSnapshotReader, Quiet, SharedRoundTrip
+from authority.store.coalescing import (
+    CoalescingSnapshotReader,
+    LoopLoad,
+    Quiet,
+    SharedRoundTrip,
+)
 from authority.store.embedded import EmbeddedRedis
 from authority.store.erasure_ledger import FileErasureLedger
 from authority.store.identity_store import RedisIdentityStore
@@ -167,6 +172,7 @@ class Runtime:
             max_batch=settings.coalesce_max_batch,
             linger=settings.coalesce_linger_ms / 1000,
             linger_from=settings.coalesce_linger_from,
+            load=LoopLoad(busy=settings.coalesce_linger_busy),
         )
         events = RedisEventBuffer(
             store,
