@@ -4,8 +4,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# mkdocs-material's banner about its successor is noise in every build.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
-.PHONY: setup serve demo test lint format typecheck protos protos-check bench bench-unlock clean
+.PHONY: setup serve demo test docs lint format typecheck protos protos-check bench bench-unlock clean
 
 setup: $(STAMP)
 
@@ -30,7 +32,12 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MKDOCS) build --strict --site-dir .site -q
 	$(BIN)/pytest -q
+
+# The documentation site (mkdocs.yml, docs/) into .site/; `make test` builds it with --strict.
+docs: setup
+	$(MKDOCS) build --strict --site-dir .site
 
 lint: setup
 	$(BIN)/ruff check .
@@ -51,4 +58,4 @@ bench: setup
 	$(BIN)/python bench/bench_unlock.py
 
 clean:
-	rm -rf .authority .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .authority .pytest_cache .mypy_cache .ruff_cache .site
