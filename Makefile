@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # mkdocs-material's banner about its successor is noise in every build.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
-.PHONY: setup serve demo test docs lint format typecheck protos protos-check bench bench-unlock clean
+.PHONY: setup serve demo test docs lint format typecheck protos protos-check config-doc bench bench-unlock clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,7 @@ demo: setup
 
 test: setup
 	$(BIN)/python scripts/gen_protos.py --check
+	$(BIN)/python scripts/gen_config_doc.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -50,6 +51,9 @@ format: setup
 
 protos: setup
 	$(BIN)/python scripts/gen_protos.py
+
+config-doc: setup
+	$(BIN)/python scripts/gen_config_doc.py
 
 protos-check: setup
 	$(BIN)/python scripts/gen_protos.py --check
