@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from authority.config import Settings
-from authority.domain.errors import AuthorityError
+from authority.domain.errors import PRODUCT_ERRORS, AuthorityError
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -333,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     try:
         return int(ns.func(ns))
-    except AuthorityError as exc:
+    except PRODUCT_ERRORS as exc:
         err_console.print(f"[red]error:[/] {exc}")
         return 2
     except KeyboardInterrupt:

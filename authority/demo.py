@@ -37,10 +37,10 @@ from authority.domain.schedule import parse_window
 from authority.observability import configure_logging
 from authority.testing import FixedClock
 from authority.tls import ClientTls, DevCertificates, create_dev_certificates
-from authority.tokens.cwt import verify_token
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
+from doorkey_wire.cwt import verify_token
 
 CPH = ZoneInfo("Europe/Copenhagen")
 DEMO_BRIDGE = CertificateIdentity.parse("bridge:demo-bridge")

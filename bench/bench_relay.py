@@ -35,12 +35,12 @@ from rich.table import Table
 
 from authority.client import AuthorityClient
 from authority.tokens.keyring import verification_keys_from_jwks
+from doorkey_wire.protocol import Challenge, Submission
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import BridgeConfig, RelayBridge, Status, relay_entries
 from relay_bridge.exchange import run_exchange
 from relay_bridge.mobile import find_relay
-from relay_bridge.protocol import Challenge, Submission
 from relay_bridge.radio import Radio
 from relay_bridge.relay.fleet import EmulatedFleet, RelaySpec
 

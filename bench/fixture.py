@@ -34,8 +34,8 @@ import cbor2
 from nacl.signing import VerifyKey
 
 from authority.client import AuthorityClient
-from authority.tokens.cwt import verify_token
 from authority.v1 import authority_pb2 as pb
+from doorkey_wire.cwt import verify_token
 
 UNLOCK_METHOD = "/authority.v1.UnlockService/RequestUnlock"
 BENCH_CVR = "25680839"

@@ -1,4 +1,5 @@
 """The relay bridge: delivers unlock tokens to BLE door relays with bleak (next issue).
 
-The relay-side token check it will build on already exists: ``authority.tokens.verify_token``.
+The token format and the relay protocol it speaks are the wire package ``doorkey_wire``
+(``doorkey_wire.cwt.verify_token`` is the relay-side token check).
 """

@@ -29,6 +29,7 @@ import grpc
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
+from doorkey_wire.protocol import Challenge, Submission
 from relay_bridge.authority_link import AuthorityLink, UnlockRefused
 from relay_bridge.exchange import (
     ForgedResult,
@@ -38,7 +39,6 @@ from relay_bridge.exchange import (
     run_exchange,
 )
 from relay_bridge.mobile import find_relay
-from relay_bridge.protocol import Challenge, Submission
 from relay_bridge.radio import Radio
 
 log = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from rich.table import Table
 
 from authority.tls import ClientTls
 from authority.tokens.keyring import verification_keys_from_jwks
+from doorkey_wire.protocol import SERVICE_UUID
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, relay_entries
-from relay_bridge.protocol import SERVICE_UUID
 from relay_bridge.radio import Radio
 
 console = Console()

@@ -23,15 +23,15 @@ from rich.table import Table
 from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.client import AuthorityClient
 from authority.tls import ClientTls
-from authority.tokens.cwt import decode_unverified, sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import identity_pb2 as ipb
+from doorkey_wire.cwt import decode_unverified, sign_claims
+from doorkey_wire.protocol import Challenge, Submission
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import RelayBridge, relay_entries
 from relay_bridge.exchange import run_exchange
 from relay_bridge.mobile import find_relay
-from relay_bridge.protocol import Challenge, Submission
 from relay_bridge.radio import Radio
 from relay_bridge.relay.fleet import EmulatedFleet, RelaySpec
 

@@ -19,9 +19,9 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakError
 
-from authority.domain.errors import TokenError
-from authority.tokens.cwt import payload_unverified
-from relay_bridge.protocol import (
+from doorkey_wire.cwt import payload_unverified
+from doorkey_wire.errors import TokenError
+from doorkey_wire.protocol import (
     CHALLENGE_UUID,
     EPOCH_UUID,
     RESULT_UUID,

@@ -18,15 +18,15 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from nacl.signing import SigningKey
 
-from relay_bridge.authority_link import AuthorityLink
-from relay_bridge.exchange import RelayResult, RelayUnreachable, run_exchange
-from relay_bridge.protocol import (
+from doorkey_wire.protocol import (
     ADVERTISED_NAME_PREFIX,
     SERVICE_UUID,
     Challenge,
     Submission,
     device_proof_message,
 )
+from relay_bridge.authority_link import AuthorityLink
+from relay_bridge.exchange import RelayResult, RelayUnreachable, run_exchange
 from relay_bridge.radio import Radio
 
 

@@ -1,6 +1,7 @@
 """The one place where the product's errors become gRPC status codes.
 
-Servicer methods are wrapped by ``grpc_errors``: an ``AuthorityError`` is answered with its code
+Servicer methods are wrapped by ``grpc_errors``: an ``AuthorityError``, or a ``TokenError`` (the
+wire package's token errors, re-exported by ``authority.domain.errors``), is answered with its code
 and its message (written for the partner's developer); cancellation and deadline expiry pass
 through untouched (grpc reports CANCELLED / DEADLINE_EXCEEDED); anything else is a bug on our
 side: logged with an error id, answered INTERNAL with only that id, never the exception text.
@@ -20,7 +21,7 @@ from authority.domain import errors
 
 log = logging.getLogger("authority.api")
 
-STATUS_CODES: tuple[tuple[type[errors.AuthorityError], grpc.StatusCode], ...] = (
+STATUS_CODES: tuple[tuple[type[errors.ProductError], grpc.StatusCode], ...] = (
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.TokenError, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
@@ -39,9 +40,7 @@ RETRY_AFTER_MS = "retry-after-ms"
 succeed, also in the message."""
 
 
-async def abort_for(
-    context: grpc.aio.ServicerContext[Any, Any], exc: errors.AuthorityError
-) -> None:
+async def abort_for(context: grpc.aio.ServicerContext[Any, Any], exc: errors.ProductError) -> None:
     """Answer ``exc`` with its status code and message (and retry information where it has)."""
     trailing: tuple[tuple[str, str], ...] = ()
     if isinstance(exc, errors.RateLimited):
@@ -49,7 +48,7 @@ async def abort_for(
     await context.abort(status_for(exc), str(exc), trailing_metadata=trailing)
 
 
-def status_for(exc: errors.AuthorityError) -> grpc.StatusCode:
+def status_for(exc: errors.ProductError) -> grpc.StatusCode:
     for cls, code in STATUS_CODES:
         if isinstance(exc, cls):
             return code
@@ -67,7 +66,7 @@ def grpc_errors(method: Handler[R]) -> Handler[R]:
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
         try:
             return await method(self, request, context)
-        except errors.AuthorityError as exc:
+        except errors.PRODUCT_ERRORS as exc:
             await abort_for(context, exc)
         except grpc.aio.AbortError:
             raise
@@ -93,7 +92,7 @@ def grpc_stream_errors(method: StreamHandler[R]) -> StreamHandler[R]:
         try:
             async for response in method(self, request, context):
                 yield response
-        except errors.AuthorityError as exc:
+        except errors.PRODUCT_ERRORS as exc:
             await abort_for(context, exc)
         except grpc.aio.AbortError:
             raise

@@ -71,8 +71,11 @@ SERVED_MARK = ("authority-log-reader", "1")
 _TAG_NAIVE_DATETIME = 1_768_843_264  # private CBOR tags, meaningful between our processes only
 _TAG_TUPLE = 1_768_843_265
 _AS_IS = frozenset({str, int, float, bool, bytes, type(None), UUID, date, Decimal})
-_KIND_OF_CODE = {code: kind for kind, code in reversed(STATUS_CODES)}
-"""Status code -> the product error it stands for (first row of the one table per code)."""
+_KIND_OF_CODE = {
+    code: kind for kind, code in reversed(STATUS_CODES) if issubclass(kind, AuthorityError)
+}
+"""Status code -> the product error it stands for (first row of the one table per code; token
+errors are never an answer of the log reader)."""
 
 
 # -- the values on the wire --------------------------------------------------------------------

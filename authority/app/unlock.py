@@ -15,7 +15,6 @@ from datetime import datetime
 
 from authority.app.credentials import APP_CREDENTIALS_OFF, PresentedCredential
 from authority.app.ratelimit import NO_LIMITS, CallLimiter
-from authority.domain.claims import UnlockClaims
 from authority.domain.decision import UnlockDecision, decide_unlock
 from authority.domain.errors import (
     FailedPrecondition,
@@ -35,6 +34,7 @@ from authority.domain.ports import (
     HolderSnapshotReader,
     TokenSigner,
 )
+from doorkey_wire.claims import UnlockClaims
 
 MIN_CHALLENGE, MAX_CHALLENGE = 8, 64
 

@@ -3,9 +3,52 @@
 Adapters translate library errors (redis, nacl, cbor2, grpc) into these where they enter; the
 gRPC edge maps each class to a status code in exactly one table (``authority.api.errors``).
 Messages are written for a partner's developer: they name the field and the rule.
+
+The token errors (``TokenError`` and its subclasses, one per reason a token or a signed relay
+message is refused) are defined in the wire package ``doorkey_wire.errors``, which the relay
+shares and which imports nothing of ours, so they derive from ``Exception`` rather than from
+``AuthorityError``; they are re-exported here and belong to this hierarchy all the same: the
+status table maps ``TokenError`` explicitly, and code that catches "an error raised on purpose"
+catches ``PRODUCT_ERRORS``.
 """
 
 from __future__ import annotations
+
+from doorkey_wire.errors import (
+    BadSignature,
+    MalformedToken,
+    NonceMismatch,
+    TokenError,
+    TokenExpired,
+    TokenNotYetValid,
+    UnknownKey,
+    WrongAudience,
+    WrongIssuer,
+)
+
+__all__ = [
+    "PRODUCT_ERRORS",
+    "AlreadyExists",
+    "AuthorityError",
+    "BadSignature",
+    "Conflict",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "MalformedToken",
+    "NonceMismatch",
+    "NotFound",
+    "PermissionDenied",
+    "ProductError",
+    "RateLimited",
+    "TokenError",
+    "TokenExpired",
+    "TokenNotYetValid",
+    "Unauthenticated",
+    "Unavailable",
+    "UnknownKey",
+    "WrongAudience",
+    "WrongIssuer",
+]
 
 
 class AuthorityError(Exception):
@@ -52,37 +95,8 @@ class Unavailable(AuthorityError):
     """A dependency (the grant store) cannot be reached; retry with backoff."""
 
 
-class TokenError(AuthorityError):
-    """An unlock token is not acceptable. Subclasses say exactly why (the relay's reason codes)."""
+ProductError = AuthorityError | TokenError
+"""Any error the product raises on purpose (for annotations)."""
 
-
-class MalformedToken(TokenError):
-    """Not a well-formed COSE_Sign1 / CWT of the expected shape."""
-
-
-class UnknownKey(TokenError):
-    """The token's ``kid`` names no key the verifier trusts."""
-
-
-class BadSignature(TokenError):
-    """The signature does not verify under the named key."""
-
-
-class WrongAudience(TokenError):
-    """The token is addressed to another relay."""
-
-
-class TokenExpired(TokenError):
-    """``exp`` has passed (beyond the allowed clock drift)."""
-
-
-class TokenNotYetValid(TokenError):
-    """``nbf`` is in the future (beyond the allowed clock drift)."""
-
-
-class NonceMismatch(TokenError):
-    """The token is not bound to the relay's current challenge."""
-
-
-class WrongIssuer(TokenError):
-    """The token was issued by another authority."""
+PRODUCT_ERRORS: tuple[type[AuthorityError], type[TokenError]] = (AuthorityError, TokenError)
+"""The same for ``except`` and ``isinstance``."""

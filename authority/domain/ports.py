@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Protocol
 
 from authority.domain.bulk import IdempotentGrant, IssueOutcome, RosterChange
-from authority.domain.claims import UnlockClaims
 from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 from authority.domain.privacy import Consent, ErasureRecord, PersonProfile
 from authority.domain.relay import RelayResult
+from doorkey_wire.claims import UnlockClaims
 
 
 class Clock(Protocol):

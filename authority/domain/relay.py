@@ -4,7 +4,7 @@ A relay signs every result (OPENED, or REJECTED with its reason) with its own Ed
 public half is registered with the door at installation. A result is therefore authenticated by
 the relay, not by whoever carries it to the authority (a bridge, or the holder's phone), and a
 bystander cannot forge an "opened". The encoding of results lives in the relay protocol
-(``relay_bridge.protocol``); here is only what a result *says*.
+(``doorkey_wire.protocol``); here is only what a result *says*.
 """
 
 from __future__ import annotations

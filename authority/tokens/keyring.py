@@ -28,15 +28,15 @@ import cbor2
 from nacl.signing import SigningKey as NaclSigningKey
 from nacl.signing import VerifyKey
 
-from authority.domain.claims import UnlockClaims
 from authority.domain.errors import FailedPrecondition, InvalidArgument
-from authority.tokens.cwt import sign_claims
 from authority.tokens.sealing import (
     SEALED_NEEDS_PASSPHRASE,
     KeySealer,
     require_private,
     write_private,
 )
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.cwt import sign_claims
 
 COSE_KTY_OKP, COSE_CRV_ED25519, COSE_ALG_EDDSA = 1, 6, -8
 SIGNING_KEY_GLOB = "signing-*.json"

@@ -1,7 +1,7 @@
-"""The authority's side of the relay protocol's signed messages (``relay_bridge.protocol``).
+"""The authority's side of the relay protocol's signed messages (``doorkey_wire.protocol``).
 
 * A relay's **result** is a COSE_Sign1 by the relay's own Ed25519 key whose payload is a
-  ``ResultBody``; its ``kid`` is the relay id in UTF-8 (``relay_bridge.protocol.result_kid``), so
+  ``ResultBody``; its ``kid`` is the relay id in UTF-8 (``doorkey_wire.protocol.result_kid``), so
   the authority verifies it with the one key registered for the door's relay.
 * A **revocation-epoch notice** is a COSE_Sign1 by the authority's *token* signing key (same
   keyring, same kid as tokens) whose payload is an ``EpochNotice``: relays verify it with the keys
@@ -17,9 +17,9 @@ from nacl.signing import VerifyKey
 
 from authority.domain.errors import MalformedToken
 from authority.domain.relay import RelayOutcome, RelayResult
-from authority.tokens.cwt import sign_payload, verify_payload
 from authority.tokens.keyring import Keyring
-from relay_bridge.protocol import (
+from doorkey_wire.cwt import sign_payload, verify_payload
+from doorkey_wire.protocol import (
     EpochNotice,
     Outcome,
     ProtocolError,

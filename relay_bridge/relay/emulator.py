@@ -16,8 +16,8 @@ from bumble import att, gatt
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 
-from authority.domain.claims import UnlockClaims
-from relay_bridge.protocol import (
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.protocol import (
     ADVERTISED_NAME_PREFIX,
     CHALLENGE_UUID,
     EPOCH_UUID,

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from authority.domain.claims import UnlockClaims
-from authority.domain.errors import (
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.cwt import MAX_TOKEN_BYTES, sign_payload, verify_payload, verify_token
+from doorkey_wire.errors import (
     BadSignature,
     MalformedToken,
     TokenError,
@@ -36,8 +37,7 @@ from authority.domain.errors import (
     WrongAudience,
     WrongIssuer,
 )
-from authority.tokens.cwt import MAX_TOKEN_BYTES, sign_payload, verify_payload, verify_token
-from relay_bridge.protocol import (
+from doorkey_wire.protocol import (
     CHALLENGE_TTL_S,
     MAX_SUBMISSION_BYTES,
     NONCE_BYTES,

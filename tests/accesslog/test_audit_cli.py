@@ -156,13 +156,13 @@ def test_a_directory_held_by_another_process_is_unavailable(tmp_path: Path) -> N
 CLI = """
 import argparse, sys
 from authority.accesslog.audit_cli import add_audit_commands
-from authority.domain.errors import AuthorityError
+from authority.domain.errors import PRODUCT_ERRORS
 parser = argparse.ArgumentParser(prog="authority")
 add_audit_commands(parser.add_subparsers(dest="command", required=True))
 ns = parser.parse_args(sys.argv[1:])
 try:
     sys.exit(ns.func(ns))
-except AuthorityError as exc:
+except PRODUCT_ERRORS as exc:
     print(exc)
     sys.exit(2)
 """

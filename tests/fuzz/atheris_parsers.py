@@ -19,9 +19,9 @@ import atheris
 with atheris.instrument_imports():
     from nacl.signing import SigningKey
 
-    from authority.domain.errors import TokenError
-    from authority.tokens.cwt import decode_unverified, sign_payload, verify_token
-    from relay_bridge.protocol import Challenge, EpochNotice, ProtocolError, ResultBody, Submission
+    from doorkey_wire.cwt import decode_unverified, sign_payload, verify_token
+    from doorkey_wire.errors import TokenError
+    from doorkey_wire.protocol import Challenge, EpochNotice, ProtocolError, ResultBody, Submission
     from relay_bridge.relay import RelayConfig, RelayLogic
 
 KEY = SigningKey(b"\x01" * 32)

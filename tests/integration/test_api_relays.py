@@ -20,10 +20,10 @@ from nacl.signing import SigningKey
 from authority.accesslog.buffer import stream_key
 from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.client import AuthorityClient
-from authority.tokens.cwt import decode_unverified, sign_payload, verify_payload, verify_token
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
-from relay_bridge.protocol import (
+from doorkey_wire.cwt import decode_unverified, sign_payload, verify_payload, verify_token
+from doorkey_wire.protocol import (
     EpochNotice,
     Outcome,
     RejectReason,

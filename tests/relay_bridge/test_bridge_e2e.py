@@ -17,16 +17,16 @@ import pytest
 from nacl.signing import SigningKey
 
 from authority.accesslog.client import AccessLogClient, EventQuery
-from authority.tokens.cwt import sign_claims
 from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
+from doorkey_wire.cwt import sign_claims
+from doorkey_wire.protocol import Challenge, RejectReason, Submission
 from relay_bridge.authority_link import AuthorityLink, UnlockRefused
 from relay_bridge.ble.air import VirtualAir
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, Status, relay_entries
 from relay_bridge.exchange import run_exchange, write_epoch_notice
 from relay_bridge.mobile import find_relay, open_door, open_door_offline
-from relay_bridge.protocol import Challenge, RejectReason, Submission
 from relay_bridge.radio import Radio
 from relay_bridge.relay.fleet import EmulatedFleet, RelaySpec
 from tests.conftest import ServerHandle
@@ -164,7 +164,7 @@ async def fresh_token(radios: Radios, door_id: str, relay_id: str) -> tuple[byte
     written: (challenge nonce, token)."""
     device = await find_relay(radios.radio, relay_id)
     async with radios.radio.client(device, timeout=5) as client:
-        from relay_bridge.protocol import CHALLENGE_UUID  # noqa: PLC0415
+        from doorkey_wire.protocol import CHALLENGE_UUID  # noqa: PLC0415
 
         ch = Challenge.decode(bytes(await client.read_gatt_char(CHALLENGE_UUID)))
     issued = await radios.link.request_unlock(door_id, ch.nonce)
@@ -199,7 +199,7 @@ async def test_attacks_over_the_virtual_link_never_open(scene: Scene, radios: Ra
     reason = await attack(radios, "relay-door-1", Submission(bytes(tampered)))
     assert reason is RejectReason.BAD_SIGNATURE
     # signed by a key the relay does not trust
-    from authority.tokens.cwt import decode_unverified  # noqa: PLC0415
+    from doorkey_wire.cwt import decode_unverified  # noqa: PLC0415
 
     kid, claims = decode_unverified(used[0])
     forged = sign_claims(claims, key=SigningKey.generate(), kid=b"mallory-key")

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from authority.domain.claims import UnlockClaims
-from authority.tokens.cwt import sign_claims, sign_payload
-from relay_bridge.protocol import (
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.cwt import sign_claims, sign_payload
+from doorkey_wire.protocol import (
     MAX_SUBMISSION_BYTES,
     Challenge,
     EpochNotice,

@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from authority.domain.errors import AuthorityError, TokenError
-from authority.tokens.cwt import decode_unverified, sign_payload, verify_token
 from authority.tokens.keyring import Keyring
 from authority.tokens.relay_messages import RelayMessages
-from relay_bridge.protocol import (
+from doorkey_wire.cwt import decode_unverified, sign_payload, verify_token
+from doorkey_wire.errors import TokenError
+from doorkey_wire.protocol import (
     Challenge,
     EpochNotice,
     ProtocolError,
@@ -88,7 +88,7 @@ def test_genuinely_signed_garbage_is_refused_with_typed_errors(payload: bytes) -
     compromised relay key, a buggy relay): still only typed errors."""
     relay_messages = RelayMessages(Keyring.from_seed(b"\x03" * 32, publish_retired_for=60))
     signed = sign_payload(payload, key=RELAY_KEY, kid=b"relay-1")
-    with contextlib.suppress(AuthorityError):
+    with contextlib.suppress(TokenError):
         relay_messages.verify_result(
             signed, relay_id="relay-1", public_key=bytes(RELAY_KEY.verify_key)
         )

@@ -14,8 +14,17 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey as NaclSigningKey
 from nacl.signing import VerifyKey
 
-from authority.domain.claims import UnlockClaims
-from authority.domain.errors import (
+from authority.tokens.keyring import kid_for
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.cwt import (
+    MAX_TOKEN_BYTES,
+    decode_unverified,
+    encode_claims,
+    protected_header,
+    sign_claims,
+    verify_token,
+)
+from doorkey_wire.errors import (
     BadSignature,
     MalformedToken,
     NonceMismatch,
@@ -26,15 +35,6 @@ from authority.domain.errors import (
     WrongAudience,
     WrongIssuer,
 )
-from authority.tokens.cwt import (
-    MAX_TOKEN_BYTES,
-    decode_unverified,
-    encode_claims,
-    protected_header,
-    sign_claims,
-    verify_token,
-)
-from authority.tokens.keyring import kid_for
 
 NOW = 1_800_000_000
 SEED = bytes(range(32))
@@ -620,7 +620,7 @@ def test_genuinely_signed_garbage_claims_only_raise_token_errors(payload: Any) -
 def test_hand_built_claims_equal_cbor2_canonical(
     iss: str, sub: str, aud: str, times: tuple[int, int, int], cti: bytes, cnonce: bytes | None
 ) -> None:
-    from authority.tokens.cwt import encode_claims_cbor  # noqa: PLC0415
+    from doorkey_wire.cwt import encode_claims_cbor  # noqa: PLC0415
 
     claims = UnlockClaims(
         issuer=iss, subject=sub, audience=aud, expires_at=times[0], not_before=times[1],

@@ -12,9 +12,7 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from authority.domain.claims import UnlockClaims
 from authority.domain.errors import FailedPrecondition, InvalidArgument, UnknownKey
-from authority.tokens.cwt import verify_token
 from authority.tokens.keyring import (
     Keyring,
     SigningKey,
@@ -23,6 +21,8 @@ from authority.tokens.keyring import (
     kid_for,
     verification_keys_from_jwks,
 )
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.cwt import verify_token
 
 T0 = 1_800_000_000
 GRACE = 3600

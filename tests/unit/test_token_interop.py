@@ -17,9 +17,9 @@ from pycose.keys import CoseKey, OKPKey
 from pycose.keys.curves import Ed25519
 from pycose.messages import CoseMessage, Sign1Message
 
-from authority.domain.claims import UnlockClaims
-from authority.tokens.cwt import encode_claims
 from authority.tokens.keyring import Keyring, b64url_decode
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.cwt import encode_claims
 
 RING = Keyring.from_seed(bytes(range(32)), publish_retired_for=3600)
 

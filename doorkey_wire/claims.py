@@ -1,6 +1,6 @@
 """The claims an unlock token carries (RFC 8392 CWT), as plain data.
 
-Encoding, signing and verification live in ``authority.tokens``; this module knows only what a
+Encoding, signing and verification live in ``doorkey_wire.cwt``; this module knows only what a
 token *says*, so the relay's acceptance rules can be stated without any crypto library.
 """
 

@@ -24,8 +24,8 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey as NaclSigningKey
 from nacl.signing import VerifyKey
 
-from authority.domain.claims import UnlockClaims
-from authority.domain.errors import (
+from doorkey_wire.claims import UnlockClaims
+from doorkey_wire.errors import (
     BadSignature,
     MalformedToken,
     NonceMismatch,
