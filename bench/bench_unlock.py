@@ -1242,7 +1242,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "p99 at 75 % of one worker's max (h2load throughout).",
     )
     ap.add_argument("--quick", action="store_true", help="1 round, shorter runs (~30-60 s)")
-    ap.add_argument("--rounds", type=int, help="repetitions of every run (default 3; quick 1)")
+    ap.add_argument("--rounds", type=int, help="repetitions of every run (default 5; quick 1)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (default 4; quick 2)")
     ap.add_argument("--warmup", type=float, help="seconds before measuring (default 1; quick 0.5)")
     ap.add_argument("--holders", type=int, help="key holders (default 2000; quick 300)")
@@ -1265,7 +1265,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ns = ap.parse_args(argv)
     quick = ns.quick
     defaults = {
-        "rounds": 1 if quick else 3,
+        "rounds": 1 if quick else 5,
         "duration": 2.0 if quick else 4.0,
         "warmup": 0.5 if quick else 1.0,
         "holders": 300 if quick else 2000,
