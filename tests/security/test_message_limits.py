@@ -10,7 +10,7 @@ import grpc
 import psutil
 
 from authority.v1 import authority_pb2 as pb
-from tests.integration.conftest import ServerProcess
+from tests.support.processes import ServerProcess
 
 HUGE = 16 * 1024 * 1024
 
