@@ -19,8 +19,15 @@ from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import run_server_in_thread
+from tests.integration.privacy.test_privacy_api import (
+    NAME,
+    code_of,
+    erase,
+    get_profile,
+    logged,
+    set_profile,
+)
 from tests.support.world import build_world
-from tests.integration.privacy.test_privacy_api import NAME, code_of, erase, get_profile, logged, set_profile
 
 pytestmark = pytest.mark.slow
 
