@@ -37,7 +37,7 @@ test: setup
 	$(MKDOCS) build --strict --site-dir .site -q
 	$(BIN)/pytest -q
 
-# The inner loop (about 40 s here): the unit and security shelves and the store contract on the
+# The inner loop (about 25 s here): the unit and security shelves and the store contract on the
 # fake and a single Redis; no process tests (`slow`: tests/e2e and a few more), no cluster.
 # `make test` runs everything, with the other gates.
 test-fast: setup
