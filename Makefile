@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # mkdocs-material's banner about its successor is noise in every build.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
-.PHONY: setup serve demo test docs lint format typecheck protos protos-check config-doc bench bench-unlock clean
+.PHONY: setup serve demo test test-fast docs lint format typecheck protos protos-check config-doc bench bench-unlock clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,12 @@ test: setup
 	$(BIN)/lint-imports
 	$(MKDOCS) build --strict --site-dir .site -q
 	$(BIN)/pytest -q
+
+# The inner loop (about 25 s here): the unit and security shelves and the store contract on the
+# fake and a single Redis; no process tests (`slow`: tests/e2e and a few more), no cluster.
+# `make test` runs everything, with the other gates.
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow and not cluster" tests/unit tests/contract tests/security
 
 # The documentation site (mkdocs.yml, docs/) into .site/; `make test` builds it with --strict.
 docs: setup

@@ -18,7 +18,7 @@ leaves the other alone). A rewritten chain no longer matches the signed hashes.
 Two encoders produce canonical bytes much faster than ``AccessEvent.canonical_bytes`` (which
 goes through ``dataclasses.asdict``): ``canonical_from_entry`` for buffer entries on the
 shipper's hot path, ``encode_canonical`` for rows read back by the audit. Both are tested for
-byte equality with ``canonical_bytes`` (tests/accesslog/test_chain.py).
+byte equality with ``canonical_bytes`` (tests/unit/test_chain.py).
 """
 
 from __future__ import annotations

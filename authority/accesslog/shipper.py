@@ -22,9 +22,9 @@ Per shard (``{log:<shard>}:…`` keys, one cluster slot), one cycle is:
 Exactly once. After a crash or a failed insert the mark names the batch exactly (its last id and
 size), so the retry reads the same entries from the same head, computes the same rows and the
 same token, and ClickHouse drops the insert if it had already committed it (verified on chDB in
-tests/accesslog/test_shipper.py). The token covers the last hash, so different rows can never
-share a token (e.g. after the head was lost). Tokens are tracked per partition, so a batch whose
-insert committed only some partitions before failing is completed by the retry.
+tests/integration/accesslog/test_shipper.py). The token covers the last hash, so different rows
+can never share a token (e.g. after the head was lost). Tokens are tracked per partition, so a
+batch whose insert committed only some partitions before failing is completed by the retry.
 
 Why not a consumer group (XREADGROUP / XACK): a shard's chain admits one reader at a time, so a
 group's load balancing buys nothing, while its per-entry bookkeeping (the pending list, an XCLAIM

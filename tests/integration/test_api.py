@@ -18,7 +18,7 @@ from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from doorkey_wire.cwt import decode_unverified, verify_token
 from tests.conftest import ServerHandle
-from tests.integration.helpers import CVR, build_world
+from tests.support.world import CVR, build_world
 
 
 def code_of(call: object) -> grpc.StatusCode:

@@ -21,7 +21,7 @@ from authority.domain.schedule import parse_window
 from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import CVR, World, build_world
+from tests.support.world import CVR, World, build_world
 
 UNTIL = datetime.now(UTC) + timedelta(days=30)
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "config" / "access-policy.toml"

@@ -34,7 +34,7 @@ from doorkey_wire.protocol import (
 )
 from relay_bridge.relay.logic import RelayConfig, RelayLogic
 from tests.conftest import ServerHandle
-from tests.integration.helpers import CVR
+from tests.support.world import CVR
 
 OFFLINE_TTL = 12 * 3600
 

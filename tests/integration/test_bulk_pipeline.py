@@ -16,7 +16,7 @@ from authority.store import scripts
 from authority.store.redis_store import RedisStore, holder_key
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle
-from tests.integration.helpers import build_world
+from tests.support.world import build_world
 
 UNTIL = datetime.now(UTC) + timedelta(days=30)
 

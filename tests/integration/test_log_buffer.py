@@ -17,7 +17,7 @@ from authority.config import Settings
 from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import build_world
+from tests.support.world import build_world
 
 
 @pytest.fixture

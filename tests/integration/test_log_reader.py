@@ -29,7 +29,7 @@ from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import World, build_world
+from tests.support.world import World, build_world
 
 pytestmark = pytest.mark.slow
 OWNER_ID = "owner-1"  # the site owner of helpers.build_world

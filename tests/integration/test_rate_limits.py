@@ -21,8 +21,8 @@ from authority.store.connect import connect
 from authority.store.ratelimit import RedisRateLimitStore
 from authority.testing import LEGACY_APP_CREDENTIALS
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import build_world
 from tests.integration.test_api_relays import buffered_events, hold_shippers_off
+from tests.support.world import build_world
 
 LIMIT = 8
 

@@ -17,7 +17,7 @@ from authority.domain.model import GrantTarget
 from authority.store.coalescing import CoalescingSnapshotReader, LoopLoad, SharedRoundTrip
 from authority.store.connect import connect
 from authority.store.redis_store import RedisStore
-from tests.integration.test_store_contract import grant, holder, org
+from authority.testing.store_contract import grant, holder, org
 
 SHARD = 7
 

@@ -24,7 +24,7 @@ from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.tls import ClientTls, DevCertificates, create_dev_certificates
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import CVR, World, build_world
+from tests.support.world import CVR, World, build_world
 
 BRIDGE = CertificateIdentity.parse("bridge:nbg-bridge-1")
 OPERATOR = CertificateIdentity.parse("operator:ops-console")
@@ -245,7 +245,7 @@ def test_relay_bridge_cli_over_tls_and_mtls(
     """`relay-bridge register` over TLS (the operator's admin credential, TLS-only listener) and
     `relay-bridge open` over mTLS (the bridge's certificate, the holder's credential)."""
     from relay_bridge.cli import main as bridge_main  # noqa: PLC0415
-    from tests.relay_bridge.test_cli import world  # noqa: PLC0415
+    from tests.e2e.test_relay_bridge_cli import world  # noqa: PLC0415
 
     certs = create_dev_certificates(tmp_path / "certs", clients=[BRIDGE])
     settings = _settings(

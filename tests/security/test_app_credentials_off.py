@@ -11,8 +11,8 @@ import pytest
 
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle
-from tests.integration.helpers import build_world
 from tests.security.conftest import serve_module
+from tests.support.world import build_world
 
 
 @pytest.fixture(scope="module")

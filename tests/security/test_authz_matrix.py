@@ -37,8 +37,8 @@ from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle
-from tests.integration.helpers import CVR
 from tests.security.conftest import buffered_events, serve_module
+from tests.support.world import CVR
 
 # -- the world ---------------------------------------------------------------------------------
 

@@ -28,8 +28,8 @@ from authority.config import Settings
 from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import CVR
 from tests.security.strategies import messages
+from tests.support.world import CVR
 
 NEVER = {
     grpc.StatusCode.INTERNAL,

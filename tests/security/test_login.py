@@ -23,8 +23,8 @@ from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import identity_pb2_grpc as ipb_grpc
 from tests.conftest import ServerHandle
-from tests.integration.helpers import build_world
 from tests.security.conftest import buffered_events, serve_module
+from tests.support.world import build_world
 
 PASSWORD = "correct horse battery staple"
 

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import grpc
 import psutil
+import pytest
 
 from authority.v1 import authority_pb2 as pb
-from tests.integration.conftest import ServerProcess
+from tests.support.processes import ServerProcess
 
 HUGE = 16 * 1024 * 1024
+
+pytestmark = pytest.mark.slow  # a real server process, 30 x 16 MiB sent
 
 
 def test_oversized_requests_are_refused_without_growing_the_server(tmp_path: Path) -> None:

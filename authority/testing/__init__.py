@@ -1,6 +1,7 @@
 """Fakes shipped with the package: an in-memory store with the same behaviour as ``RedisStore``
-and a settable clock. The store contract suite (tests/integration/test_store_contract.py) runs
-against this fake, a real Redis and a 3-node Redis Cluster, so the fake cannot drift.
+and a settable clock. The store contract (``authority.testing.store_contract``, run by
+tests/contract/test_store_contract.py) holds this fake, a real Redis and a 3-node Redis Cluster to
+the same checks, so the fake cannot drift.
 """
 
 from __future__ import annotations

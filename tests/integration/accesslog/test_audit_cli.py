@@ -145,7 +145,7 @@ def test_a_directory_held_by_another_process_is_unavailable(tmp_path: Path) -> N
             cli = subprocess.run(
                 [sys.executable, "-c", CLI, "audit", "verify", "--data-dir", str(tmp_path)],
                 capture_output=True, text=True, timeout=60, check=False,
-                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
             )  # fmt: skip
         finally:
             holder.kill()

@@ -19,7 +19,7 @@ from authority.store.erasure_ledger import FileErasureLedger
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle
-from tests.integration.helpers import World, build_world
+from tests.support.world import World, build_world
 
 NAME, PHONE, EMAIL = "Karen Blixen-Finecke", "+4520304050", "karen@example.dk"
 

@@ -1,25 +1,26 @@
-"""One contract suite for every store: the in-memory fake, a real Redis, a 3-node Redis Cluster."""
+"""The store contract, shipped with the package like the fakes: every check is a plain async
+function over one fresh, empty store, so the in-memory fake (``authority.testing.InMemoryStore``),
+``RedisStore`` on a single Redis and on a Redis Cluster, and any other adapter are held to the same
+behaviour. ``tests/contract/test_store_contract.py`` runs ``CHECKS`` (and
+``an_event_id_is_recorded_once``, which takes the store's ``OnceEventRecorder``) against each.
+
+    for check in CHECKS:
+        store = await make_store()  # empty
+        await check(store)
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import pytest
-import redis
 
-from authority.accesslog.buffer import stream_key
 from authority.domain.bulk import IdempotentGrant, IssueOutcome
-from authority.domain.errors import (
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
-    NotFound,
-    Unavailable,
-)
+from authority.domain.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import (
     Door,
@@ -33,32 +34,40 @@ from authority.domain.model import (
     Site,
     new_id,
 )
-from authority.domain.ports import OnceEventRecorder
+from authority.domain.ports import (
+    BulkGrantStore,
+    CredentialStore,
+    DeviceKeyStore,
+    DirectoryWriter,
+    GrantStore,
+    HolderSnapshotReader,
+    HolderStore,
+    OnceEventRecorder,
+    RevocationEpochs,
+)
 from authority.domain.relay import digest_event_id
 from authority.domain.schedule import WeeklyWindow
-from authority.store.coalescing import CoalescingSnapshotReader
-from authority.store.connect import connect
-from authority.store.directory import DirectoryReplica
-from authority.store.once_events import RedisOnceEventRecorder, shard_of
-from authority.store.redis_store import DIR_LOG, RedisStore
-from authority.testing import InMemoryStore, MemoryEventRecorder
+from authority.store.coalescing import CoalescingSnapshotReader, SnapshotBatchReader
+from authority.store.directory import DirectoryReplica, DirectorySource
 
 NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
 
-Store = InMemoryStore | RedisStore
 
-
-@pytest.fixture(params=["memory", "redis", "redis-py-only", "cluster"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    """The fake; a single Redis (lean unlock connection + redis-py); a single Redis through
-    redis-py alone; a 3-node cluster."""
-    if request.param == "memory":
-        yield InMemoryStore()
-        return
-    url = request.getfixturevalue("cluster_url" if request.param == "cluster" else "redis_url")
-    s = RedisStore(connect(url)) if request.param == "redis-py-only" else RedisStore.from_url(url)
-    yield s
-    await s.close()
+class ContractStore(
+    DirectoryWriter,
+    DirectorySource,
+    RevocationEpochs,
+    DeviceKeyStore,
+    HolderStore,
+    GrantStore,
+    BulkGrantStore,
+    CredentialStore,
+    HolderSnapshotReader,
+    SnapshotBatchReader,
+    Protocol,
+):
+    """What the contract exercises: the ports the application uses, the directory replica's
+    source and the batched snapshot reads."""
 
 
 def org(status: OrganisationStatus = OrganisationStatus.APPROVED) -> Organisation:
@@ -92,7 +101,7 @@ def grant(h: KeyHolder, target: GrantTarget, org_id: str, **kw: object) -> Grant
     return Grant(**fields)  # type: ignore[arg-type]
 
 
-async def test_directory_create_get_and_conflicts(store: Store) -> None:
+async def directory_create_get_and_conflicts(store: ContractStore) -> None:
     o, s = org(OrganisationStatus.PENDING), site()
     await store.put_organisation(o, expected=None, create=True)
     await store.put_site(s, expected=None, create=True)
@@ -116,7 +125,7 @@ async def test_directory_create_get_and_conflicts(store: Store) -> None:
     assert await store.get_organisation("org_missing") is None
 
 
-async def test_directory_replica_follows_changes(store: Store) -> None:
+async def directory_replica_follows_changes(store: ContractStore) -> None:
     replica = DirectoryReplica(store)
     await replica.load()
     assert replica.version == 0
@@ -137,7 +146,7 @@ async def test_directory_replica_follows_changes(store: Store) -> None:
     assert other.counts() == {"organisations": 0, "sites": 1, "doors": 30}
 
 
-async def test_holders_and_snapshot(store: Store) -> None:
+async def holders_and_snapshot(store: ContractStore) -> None:
     o, s = org(), site()
     await store.put_site(s, expected=None, create=True)
     h = holder(o.organisation_id)
@@ -170,7 +179,7 @@ async def test_holders_and_snapshot(store: Store) -> None:
     assert [g.grant_id for g in listed] == sorted(g.grant_id for g in (g_door, g_site, g_other))
 
 
-async def test_revoke_is_seen_by_the_next_read(store: Store) -> None:
+async def revoke_is_seen_by_the_next_read(store: ContractStore) -> None:
     o = org()
     h = holder(o.organisation_id)
     await store.create_holder(h, b"d")
@@ -188,7 +197,7 @@ async def test_revoke_is_seen_by_the_next_read(store: Store) -> None:
         await store.revoke_grant("gr_missing", at=NOW)
 
 
-async def test_concurrent_grants_for_one_holder_are_all_kept(store: Store) -> None:
+async def concurrent_grants_for_one_holder_are_all_kept(store: ContractStore) -> None:
     o = org()
     h = holder(o.organisation_id)
     await store.create_holder(h, b"d")
@@ -199,13 +208,13 @@ async def test_concurrent_grants_for_one_holder_are_all_kept(store: Store) -> No
     assert sorted(g.grant_id for g in snap.grants) == sorted(g.grant_id for g in grants)
 
 
-async def test_grant_for_missing_holder_is_refused(store: Store) -> None:
+async def grant_for_missing_holder_is_refused(store: ContractStore) -> None:
     h = holder("org_x")
     with pytest.raises(NotFound):
         await store.add_grant(grant(h, GrantTarget(door_id="door-1"), "org_x"))
 
 
-async def test_credentials(store: Store) -> None:
+async def credentials(store: ContractStore) -> None:
     await store.put_credential("ak_1", b"digest", '{"role":"organisation","org":"org_1"}')
     assert await store.get_credential("ak_1") == (
         b"digest",
@@ -214,7 +223,7 @@ async def test_credentials(store: Store) -> None:
     assert await store.get_credential("ak_2") is None
 
 
-async def test_coalescing_batches_concurrent_reads(store: Store) -> None:
+async def coalescing_batches_concurrent_reads(store: ContractStore) -> None:
     o = org()
     holders = [holder(o.organisation_id) for _ in range(50)]
     for h in holders:
@@ -231,25 +240,7 @@ async def test_coalescing_batches_concurrent_reads(store: Store) -> None:
     assert reader.batches < 200 / 8  # concurrent reads really shared round trips
 
 
-async def test_replica_reloads_when_changelog_was_trimmed(redis_url: str) -> None:
-    s = RedisStore.from_url(redis_url)
-    try:
-        replica = DirectoryReplica(s)
-        await replica.load()
-        site_a = site()
-        await s.put_site(site_a, expected=None, create=True)
-        for i in range(5):
-            await s.put_door(Door(door_id=f"d{i}", site_id=site_a.site_id, relay_id="r"))
-        redis.Redis.from_url(redis_url).xtrim(DIR_LOG, maxlen=1)  # simulate a far-behind replica
-        await replica.sync_to(await s.directory_version())
-        assert replica.version == 6
-        assert replica.door("d0") is not None
-        assert replica.door("d4") is not None
-    finally:
-        await s.close()
-
-
-async def test_door_relay_key_is_replaced_by_compare_and_set(store: Store) -> None:
+async def door_relay_key_is_replaced_by_compare_and_set(store: ContractStore) -> None:
     s = site()
     await store.put_site(s, expected=None, create=True)
     replica = DirectoryReplica(store)
@@ -271,7 +262,7 @@ async def test_door_relay_key_is_replaced_by_compare_and_set(store: Store) -> No
     assert await store.get_doors([]) == {}
 
 
-async def test_revocation_epochs_are_directory_changes(store: Store) -> None:
+async def revocation_epochs_are_directory_changes(store: ContractStore) -> None:
     a = replace(site(), offline_allowed=True)
     b = replace(site(), offline_allowed=True)
     for s in (a, b):
@@ -308,7 +299,7 @@ async def test_revocation_epochs_are_directory_changes(store: Store) -> None:
     assert fresh.site(b.site_id) == replace(b, revocation_epoch=1)
 
 
-async def test_device_key_is_read_with_the_snapshot(store: Store) -> None:
+async def device_key_is_read_with_the_snapshot(store: ContractStore) -> None:
     o = org()
     h = holder(o.organisation_id)
     await store.create_holder(h, b"digest")
@@ -326,14 +317,11 @@ async def test_device_key_is_read_with_the_snapshot(store: Store) -> None:
     assert await store.read_snapshot("kh_nobody", "door-1", None) is None
 
 
-def _once_recorder(store: Store, *, max_backlog: int = 1000) -> OnceEventRecorder:
-    if isinstance(store, InMemoryStore):
-        return MemoryEventRecorder()
-    return RedisOnceEventRecorder(store.client, shards=4, max_backlog=max_backlog)
-
-
-async def test_an_event_id_is_recorded_once(store: Store) -> None:
-    recorder = _once_recorder(store)
+async def an_event_id_is_recorded_once(
+    recorder: OnceEventRecorder, recorded: Callable[[], Awaitable[Sequence[AccessEvent]]]
+) -> None:
+    """``recorder`` is the store's ``OnceEventRecorder`` (fresh); ``recorded`` reads back what
+    it recorded (for Redis: from the access-log buffer stream, checking the entry format)."""
     e = replace(
         event(EventKind.RELAY, "relay_result", "opened"), event_id=digest_event_id(b"x" * 32)
     )
@@ -344,36 +332,13 @@ async def test_an_event_id_is_recorded_once(store: Store) -> None:
     assert sorted(results) == [False] * 9 + [True]  # concurrent reports: exactly one wins
     assert await recorder.record_once(replace(e, ts_ms=e.ts_ms + 5)) is False
     assert await recorder.record_once(other) is False
-    if isinstance(recorder, MemoryEventRecorder):
-        recorded = recorder.events
-    else:  # in the access-log buffer stream the event id picks, in the buffer's entry format
-        recorded = []
-        for shard in range(4):
-            for _, fields in await store.client.xrange(stream_key(shard)):
-                raw = fields[b"e"]
-                recorded.append(AccessEvent.from_dict(json.loads(raw)))
-                assert raw == recorded[-1].canonical_bytes()
-                assert shard == shard_of(recorded[-1].event_id, 4)
-    assert sorted(r.event_id for r in recorded) == sorted([e.event_id, other.event_id])
-
-
-async def test_record_once_refuses_when_the_buffer_is_full(redis_url: str) -> None:
-    s = RedisStore.from_url(redis_url)
-    try:
-        recorder = RedisOnceEventRecorder(s.client, shards=1, max_backlog=1)
-        first = event(EventKind.RELAY, "relay_result", "opened")
-        assert await recorder.record_once(first) is True
-        with pytest.raises(Unavailable):
-            await recorder.record_once(event(EventKind.RELAY, "relay_result", "opened"))
-        assert await recorder.record_once(first) is False  # a retry of what is there: fine
-    finally:
-        await s.close()
+    assert sorted(r.event_id for r in await recorded()) == sorted([e.event_id, other.event_id])
 
 
 # -- bulk: fleets ------------------------------------------------------------------------------
 
 
-async def _bulk_world(store: Store) -> tuple[Organisation, Site, list[KeyHolder]]:
+async def _bulk_world(store: ContractStore) -> tuple[Organisation, Site, list[KeyHolder]]:
     o, s = org(), site()
     await store.put_organisation(o, expected=None, create=True)
     await store.put_site(s, expected=None, create=True)
@@ -390,7 +355,7 @@ def _once(g: Grant, slot: str, fingerprint: str = "fp") -> IdempotentGrant:
     )
 
 
-async def test_bulk_issue_is_idempotent_per_key_and_checks_the_holder(store: Store) -> None:
+async def bulk_issue_is_idempotent_per_key_and_checks_the_holder(store: ContractStore) -> None:
     o, s, (h1, h2, _) = await _bulk_world(store)
     g1 = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id)
     g2 = grant(h2, GrantTarget(site_id=s.site_id), o.organisation_id)
@@ -419,7 +384,7 @@ async def test_bulk_issue_is_idempotent_per_key_and_checks_the_holder(store: Sto
     assert h1.key_holder_id in await store.holders_with_grants_at(s.site_id)
 
 
-async def test_bulk_revoke_by_organisation_and_fields(store: Store) -> None:
+async def bulk_revoke_by_organisation_and_fields(store: ContractStore) -> None:
     o, s, (h1, h2, h3) = await _bulk_world(store)
     door = f"door-{s.site_id}"
     site_grant = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id)
@@ -457,7 +422,7 @@ async def test_bulk_revoke_by_organisation_and_fields(store: Store) -> None:
     assert [g.revoked_at for g in snapshot.grants] == [at]
 
 
-async def test_roster_replace_is_one_atomic_change(store: Store) -> None:
+async def roster_replace_is_one_atomic_change(store: ContractStore) -> None:
     o, s, (h1, _, _) = await _bulk_world(store)
     door = f"door-{s.site_id}"
     old_site = grant(h1, GrantTarget(site_id=s.site_id), o.organisation_id)
@@ -483,3 +448,21 @@ async def test_roster_replace_is_one_atomic_change(store: Store) -> None:
         await store.replace_holder_grants(h1.key_holder_id, "org_foreign", [], at=at)
     with pytest.raises(NotFound):
         await store.replace_holder_grants("kh_missing", o.organisation_id, [], at=at)
+
+
+CHECKS: tuple[Callable[[ContractStore], Awaitable[None]], ...] = (
+    directory_create_get_and_conflicts,
+    directory_replica_follows_changes,
+    holders_and_snapshot,
+    revoke_is_seen_by_the_next_read,
+    concurrent_grants_for_one_holder_are_all_kept,
+    grant_for_missing_holder_is_refused,
+    credentials,
+    coalescing_batches_concurrent_reads,
+    door_relay_key_is_replaced_by_compare_and_set,
+    revocation_epochs_are_directory_changes,
+    device_key_is_read_with_the_snapshot,
+    bulk_issue_is_idempotent_per_key_and_checks_the_holder,
+    bulk_revoke_by_organisation_and_fields,
+    roster_replace_is_one_atomic_change,
+)

@@ -37,7 +37,7 @@ from authority.domain.events import AccessEvent, EventKind
 from authority.domain.model import Site, new_id
 from authority.store.redis_store import RedisStore
 from authority.testing import FixedClock
-from tests.accesslog_query.conftest import (
+from tests.integration.accesslog_query.conftest import (
     BASE,
     ListRecorder,
     World,

@@ -19,8 +19,8 @@ from authority.config import Settings
 from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import _start_redis, free_port, run_server_in_thread
-from tests.integration.conftest import ServerProcess
-from tests.integration.helpers import build_world
+from tests.support.processes import ServerProcess
+from tests.support.world import build_world
 
 pytestmark = pytest.mark.slow
 

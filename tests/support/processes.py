@@ -1,4 +1,5 @@
-"""Fixtures for whole-process tests."""
+"""``authority serve`` as a real process on a free port, its stderr kept in a log beside its
+data directory."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import pytest
 
 from authority.client import AuthorityClient
 from tests.conftest import free_port
@@ -55,21 +54,3 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[type[ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    class Tracked(ServerProcess):
-        def __init__(
-            self, data_dir: Path, *, redis_url: str | None = None, args: Sequence[str] = ()
-        ) -> None:
-            super().__init__(data_dir, redis_url=redis_url, args=args)
-            started.append(self)
-
-    yield Tracked
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()

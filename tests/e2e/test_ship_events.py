@@ -27,7 +27,7 @@ from authority.config import Settings
 from authority.domain.errors import InvalidArgument
 from authority.runtime import holds_access_log
 from tests.conftest import free_port
-from tests.integration.helpers import build_world
+from tests.support.world import build_world
 
 # -- the setting -------------------------------------------------------------------------------
 

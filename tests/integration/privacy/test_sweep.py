@@ -24,7 +24,7 @@ from authority.domain.privacy import PersonProfile
 from authority.store.erasure_ledger import FileErasureLedger
 from authority.store.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.store.redis_store import RedisStore
-from tests.accesslog_query.conftest import ListRecorder, ev, insert_events
+from tests.integration.accesslog_query.conftest import ListRecorder, ev, insert_events
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 ADMIN = Principal(role=Role.ADMIN, credential_id="adm_test")

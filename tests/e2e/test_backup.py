@@ -19,8 +19,15 @@ from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import run_server_in_thread
-from tests.integration.helpers import build_world
-from tests.privacy.test_privacy_api import NAME, code_of, erase, get_profile, logged, set_profile
+from tests.integration.privacy.test_privacy_api import (
+    NAME,
+    code_of,
+    erase,
+    get_profile,
+    logged,
+    set_profile,
+)
+from tests.support.world import build_world
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +117,7 @@ def test_backup_and_restore_with_the_embedded_redis(
     """The default deployment: the server's own redis-server. The backup reads it while the
     server runs; the restore (server stopped) starts it itself; a copy of the erasure ledger
     lost with the host is rebuilt from the access log's person.erase events."""
-    from tests.integration.conftest import ServerProcess  # noqa: PLC0415
+    from tests.support.processes import ServerProcess  # noqa: PLC0415
 
     data = tmp_path / "d"
     archive = tmp_path / "b.tar.gz"

@@ -32,7 +32,7 @@ from authority.domain.events import EventKind
 from authority.store.redis_store import RedisStore
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
-from tests.accesslog_query.conftest import (
+from tests.integration.accesslog_query.conftest import (
     ListRecorder,
     World,
     add_credentials,

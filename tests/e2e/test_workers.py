@@ -23,8 +23,8 @@ from authority.client import AuthorityClient, ServerInfo
 from authority.tls import ClientTls, create_dev_certificates
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import free_port
-from tests.integration.conftest import ServerProcess
-from tests.integration.helpers import World, build_world
+from tests.support.processes import ServerProcess
+from tests.support.world import World, build_world
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import pytest
 
 from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.v1 import authority_pb2 as pb
-from tests.integration.conftest import ServerProcess
-from tests.integration.helpers import build_world
+from tests.support.processes import ServerProcess
+from tests.support.world import build_world
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,7 @@ from authority.domain.model import Door, Site, new_id
 from authority.domain.owner_requests import OwnerLogRequestStatus
 from authority.store.redis_store import RedisStore
 from authority.testing import FixedClock
-from tests.accesslog_query.conftest import (
+from tests.integration.accesslog_query.conftest import (
     BASE,
     ListRecorder,
     World,
