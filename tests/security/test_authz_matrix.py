@@ -37,7 +37,7 @@ from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle
-from tests.integration.helpers import CVR
+from tests.integration.helpers import CVR, bearer_of, holder_app, staff_login
 from tests.security.conftest import buffered_events, serve_module
 
 # -- the world ---------------------------------------------------------------------------------
@@ -110,18 +110,11 @@ def _build_tenant(
         site_id=site.site_id,
         valid_until=datetime.now(UTC) + timedelta(days=30),
     )
-    owner_cred = _rpc(
-        channel,
-        "/authority.v1.AccessLogService/CreateSiteOwnerCredential",
-        lpb.CreateSiteOwnerCredentialRequest(owner_id=owner_id),
-        h.admin_credential,
-    ).credential
-    analyst_cred = _rpc(
-        channel,
-        "/authority.v1.AccessLogService/CreateAnalystCredential",
-        lpb.CreateAnalystCredentialRequest(organisation_id=org_id),
-        h.admin_credential,
-    ).credential
+    holder_cred = bearer_of(holder_app(org, holder_id))
+    owner_cred = staff_login(admin, f"owner-{tag}", ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id=owner_id)
+    analyst_cred = staff_login(
+        admin, f"org-analyst-{tag}", ipb.ACCOUNT_ROLE_ANALYST, organisation_id=org_id
+    )
     now = datetime.now(UTC)
     filed = _rpc(
         channel,
@@ -161,7 +154,7 @@ def _build_tenant(
     return tenant, {
         "org": created.api_credential,
         "reader": reader.secret_credential,
-        "holder": made.holder_credential,
+        "holder": holder_cred,
         "owner": owner_cred,
         "analyst": analyst_cred,
     }
@@ -199,12 +192,7 @@ def matrix(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         channel = grpc.insecure_channel(h.target)
         a, creds_a = _build_tenant(h, channel, "a")
         b, _ = _build_tenant(h, channel, "b")
-        operator_analyst = _rpc(
-            channel,
-            "/authority.v1.AccessLogService/CreateAnalystCredential",
-            lpb.CreateAnalystCredentialRequest(all_organisations=True),
-            h.admin_credential,
-        ).credential
+        operator_analyst = staff_login(h.admin, "operator-analyst", ipb.ACCOUNT_ROLE_ANALYST)
         bridge = _rpc(
             channel,
             "/authority.v1.IdentityService/CreateBridgeCredential",

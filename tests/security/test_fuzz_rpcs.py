@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authority.config import Settings
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.helpers import CVR
@@ -99,7 +98,7 @@ def target(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     client.flushall()
     data_dir: Path = tmp_path_factory.mktemp("fuzz") / "data"
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS, data_dir=data_dir, listen="127.0.0.1:0", redis_url=redis_server,
+        {}, data_dir=data_dir, listen="127.0.0.1:0", redis_url=redis_server,
         grace_seconds=1.0, log_format="json", log_level="ERROR",
     )  # fmt: skip
     for handle in run_server_in_thread(settings):
