@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from authority.config import Settings
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.integration.helpers import CVR
+from tests.integration.helpers import CVR, bearer_of, holder_app
 from tests.security.strategies import messages
 
 NEVER = {
@@ -123,7 +123,7 @@ def target(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             credentials={
                 "admin": handle.admin_credential,
                 "organisation": created.api_credential,
-                "holder": holder.holder_credential,
+                "holder": bearer_of(holder_app(org, holder_id)),
                 "nobody": None,
             },
             known_ids=[
