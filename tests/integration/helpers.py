@@ -82,7 +82,6 @@ def build_world(
     relay_id = f"relay-{door_id}"
     admin.create_door(door_id=door_id, site_id=site.site_id, relay_id=relay_id)
     h = org.create_key_holder()
-    holder = holder_app(admin, h.key_holder.key_holder_id)
     grant_id = ""
     if approve:
         grant_id = org.issue_grant(
@@ -91,6 +90,7 @@ def build_world(
             valid_until=datetime.now(UTC) + timedelta(days=30),
             windows=windows,
         ).grant_id
+    holder = holder_app(admin, h.key_holder.key_holder_id)  # the phone enrols, logs in
     return World(
         org_id, org, site.site_id, door_id, relay_id, h.key_holder.key_holder_id, holder, grant_id
     )
