@@ -175,12 +175,12 @@ def _relay_notice(c: AuthorityClient, ns: argparse.Namespace) -> int:
 def _holder_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
     if ns.count:
         if not ns.output:
-            raise InvalidArgument("--count needs --output FILE for the credentials")
+            raise InvalidArgument("--count needs --output FILE for the key holder ids")
         return holders_create_many(c, ns)
     _output(
         ns,
         c.create_key_holder(ns.organisation or ""),
-        "key holder created (the credential is shown only now)",
+        "key holder created (its app logs in: issue it an activation code)",
     )
     return 0
 
@@ -327,7 +327,7 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--organisation")
     p.add_argument("--count", type=int, help="register this many (fleet onboarding)")
     p.add_argument(
-        "--output", type=Path, help="with --count: CSV for the credentials (created 0600)"
+        "--output", type=Path, help="with --count: CSV of the new key holder ids (created 0600)"
     )
     p = client_parser(holder, "set-status", "suspend or reactivate a key holder", _holder_status)
     p.add_argument("key_holder_id")

@@ -127,14 +127,6 @@ class Settings:
     """host:port of a second listener that requires client certificates (partners, bridges),
     while phones use the TLS-only listen address. Empty: none."""
 
-    holder_app_credentials: bool = field(
-        default=False, metadata={"env": "AUTHORITY_HOLDER_APP_CREDENTIALS"}
-    )
-    """Whether CreateKeyHolder also returns a long-lived app credential (and such credentials
-    are accepted): a compatibility switch for integrations and load fixtures written before app
-    sessions. Off (the default): nothing long-lived reaches a phone; apps log in
-    (IdentityService.Login) for 15-minute sessions."""
-
     allow_insecure: bool = field(default=False, metadata={"env": "AUTHORITY_ALLOW_INSECURE"})
     """Force plaintext on a non-loopback address (never in production)."""
 
@@ -376,6 +368,9 @@ class Settings:
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Environment first, then explicit overrides (the CLI's flags); validated."""
         env = os.environ if environ is None else environ
+        for name, why in RETIRED_ENVIRONMENT.items():
+            if env.get(name, "").lower() in ("1", "true", "yes", "on"):
+                raise InvalidArgument(f"{name} is retired: {why}")
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f.metadata["env"])
@@ -455,6 +450,16 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+RETIRED_ENVIRONMENT = {
+    "AUTHORITY_HOLDER_APP_CREDENTIALS": (
+        "long-lived app credentials are no longer issued or accepted; apps log in "
+        "(IdentityService.Login) for short-lived sessions"
+    ),
+}
+"""Settings that are gone. Turned on, they stop the server: what they asked for no longer
+exists, and starting without it would fail every call of the integrations that relied on it."""
 
 
 def _parse(f: dataclasses.Field[Any], raw: str) -> Any:

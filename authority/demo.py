@@ -147,7 +147,6 @@ def run_demo(*, data_dir: Path | None = None, verbose: bool = False) -> int:
             tls_client_ca_file=certs.ca,
             mtls_listen="127.0.0.1:0",
             log_format="console",
-            holder_app_credentials=False,
         )
         server = _ServerThread(settings, clock)
         running = server.start()
@@ -387,9 +386,23 @@ def _access_log_part(
     steps = [Step("-", "query the log: unlocks at the site", "5 events", f"{len(events)} events")]
 
     owner_id = "andelsforeningen-nbg12"
-    owner_credential = admin_log.create_site_owner_credential(owner_id).credential
-    owner = AccessLogClient(target, credential=owner_credential, tls=tls)
     clock.set((monday + timedelta(days=1)).replace(hour=12).astimezone(UTC))
+    # The site owner is a staff account: the operator creates it, the owner activates it with
+    # the one-time code and logs in (no two-factor by default outside the operator's staff).
+    staff_admin = AuthorityClient(target, credential=admin_credential, tls=tls)
+    created = staff_admin.call(
+        staff_admin.identity.CreateAccount,
+        ipb.CreateAccountRequest(
+            login="nbg12.board", role=ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id=owner_id
+        ),
+    )
+    staff_admin.close()
+    owner_password = "the board's long password"  # noqa: S105 (made up for the demo)
+    owner_app = AuthorityClient(target, tls=tls)
+    owner_app.activate(created.activation_code, owner_password)
+    owner_session = owner_app.login("nbg12.board", owner_password)
+    owner_app.close()
+    owner = AccessLogClient(target, credential=owner_session.access_credential, tls=tls)
     request = owner.file_request(
         site_id=site_id,
         start=monday.astimezone(UTC),

@@ -394,7 +394,8 @@ def policy_show(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 
 def holders_create_many(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    """Register ``--count`` holders; their credentials go to a 0600 CSV file (shown once)."""
+    """Register ``--count`` holders; their ids go to a 0600 CSV file (their apps log in with
+    activation codes, IdentityService.IssueHolderActivation)."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     from authority.client_cli import console  # noqa: PLC0415
@@ -403,7 +404,7 @@ def holders_create_many(c: AuthorityClient, ns: argparse.Namespace) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", newline="") as out, _progress() as bar:
         writer = csv.writer(out)
-        writer.writerow(("key_holder_id", "holder_credential"))
+        writer.writerow(("key_holder_id",))
         task = bar.add_task("create holders", total=ns.count, rate=0.0)
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
@@ -411,9 +412,9 @@ def holders_create_many(c: AuthorityClient, ns: argparse.Namespace) -> int:
                 lambda _: c.create_key_holder(ns.organisation or ""), range(ns.count)
             )
             for done, resp in enumerate(created, start=1):
-                writer.writerow((resp.key_holder.key_holder_id, resp.holder_credential))
+                writer.writerow((resp.key_holder.key_holder_id,))
                 bar.update(task, completed=done, rate=done / max(time.monotonic() - started, 1e-6))
-    console.print(f"{ns.count} key holders; credentials (shown once) in {path} (mode 0600)")
+    console.print(f"{ns.count} key holders; their ids in {path} (mode 0600)")
     return 0
 
 

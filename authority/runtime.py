@@ -32,7 +32,7 @@ from authority.accesslog.query import (
 from authority.accesslog.schema import migrate
 from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.api.log_reader import SocketLogClient
-from authority.app.auth import Authenticator, ReaderCredentials
+from authority.app.auth import Authenticator
 from authority.app.commands import DirectoryCommands, GrantCommands
 from authority.app.credentials import Principal, Role, digest, new_admin_key
 from authority.app.epochs import EpochBumps
@@ -94,7 +94,6 @@ class Runtime:
     shipper_sink: ClickHouseSink | None
     access_log_queries: AccessLogQueries
     owner_log_requests: OwnerLogRequests
-    reader_credentials: ReaderCredentials
     keyring: Keyring
     snapshots: CoalescingSnapshotReader
     unlock: UnlockService
@@ -254,7 +253,6 @@ class Runtime:
                 recorder=events,
                 clock=clock,
             ),
-            reader_credentials=ReaderCredentials(store, store),
             directory=directory,
             keyring=keyring,
             snapshots=snapshots,
@@ -268,7 +266,6 @@ class Runtime:
                 token_ttl=settings.token_ttl_seconds,
                 offline_token_ttl=settings.offline_token_ttl_seconds,
                 policy=policy,
-                app_credentials=settings.holder_app_credentials,
                 limiter=limiter,
             ),
             directory_commands=DirectoryCommands(
@@ -280,7 +277,6 @@ class Runtime:
                 grants=store,
                 device_keys=store,
                 epoch_bumps=epoch_bumps,
-                app_credentials=settings.holder_app_credentials,
             ),
             grant_commands=GrantCommands(
                 directory=store,
@@ -323,7 +319,6 @@ class Runtime:
                 store,
                 identity_store,
                 clock,
-                app_credentials=settings.holder_app_credentials,
                 limiter=limiter,
             ),
             limiter=limiter,

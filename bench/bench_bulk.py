@@ -17,8 +17,10 @@ process: the events stay in the Redis buffer, whose size is reported). Measured 
 4. **unlock p99**: a separate process sends unlocks at a fixed rate, idle and during a second
    import (open loop, latency measured from the scheduled send).
 
-Holders are written straight into Redis (their records and credential digests in the store's
-format) because registering 50,000 holders one RPC at a time is not what is measured here.
+Holders are written straight into Redis (their records and one app login session each, in the
+store's format) because registering 50,000 holders one RPC at a time, and an argon2 login per
+simulated phone, is not what is measured here. A session costs the unlock path the same one read
+as a login's would.
 """
 
 from __future__ import annotations
@@ -45,22 +47,18 @@ import grpc
 import redis
 import redis.asyncio as aioredis
 
-from authority.app.credentials import digest
+from authority.app.credentials import SESSION_SEP, access_field, digest, session_entry
 from authority.client import AuthorityClient, chunk_items, grant_item
 from authority.config import Settings
 from authority.domain.model import HolderStatus, KeyHolder
 from authority.store import codec
 from authority.store.pipelined import PipelinedConnection
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
-# The load fixture's holders use long-lived app credentials (no login per simulated phone);
-# the servers this program starts accept them. Sessions cost the unlock path the same one read.
-os.environ.update(LEGACY_APP_CREDENTIALS)
-
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "benchsecret-" + "x" * 32
+SESSION = "s_bench"  # every written holder's app session (``session_credential``)
 CVR = "25680839"
 
 
@@ -137,9 +135,11 @@ def organisation(admin: AuthorityClient, name: str) -> tuple[str, AuthorityClien
 
 
 def write_holders(r: redis.Redis, org_id: str, prefix: str, n: int) -> list[str]:
-    """Holders in the store's own format (record + credential digest), pipelined."""
+    """Holders in the store's own format (record + an app session's access entry, valid for
+    a day), pipelined; a holder's app credential is ``session_credential(holder_id)``."""
     now = datetime.now(UTC)
-    cred = digest(SECRET)
+    cred = digest("never shown: " + SECRET)  # like CreateKeyHolder: no long-lived credential
+    access = session_entry(int(now.timestamp()) + 86400, digest(SECRET))
     ids = [f"kh_{prefix}{i}" for i in range(n)]
     for start in range(0, n, 5000):
         pipe = r.pipeline(transaction=False)
@@ -152,9 +152,16 @@ def write_holders(r: redis.Redis, org_id: str, prefix: str, n: int) -> list[str]
                     created_at=now,
                 )
             )
-            pipe.hset(f"h:{{{hid}}}", mapping={"st": record, "cred": cred})
+            pipe.hset(
+                f"h:{{{hid}}}", mapping={"st": record, "cred": cred, access_field(SESSION): access}
+            )
         pipe.execute()
     return ids
+
+
+def session_credential(holder_id: str) -> str:
+    """The access credential of a holder's session as ``write_holders`` writes it."""
+    return f"{holder_id}{SESSION_SEP}{SESSION}.{SECRET}"
 
 
 def bulk_items(
@@ -323,7 +330,7 @@ async def sweep_denied(target: str, holders: list[str], door: dict[str, str]) ->
         async with sem:
             resp = await stub.RequestUnlock(
                 pb.RequestUnlockRequest(door_id=door[h]),
-                metadata=(("authorization", f"Bearer {h}.{SECRET}"),),
+                metadata=(("authorization", f"Bearer {session_credential(h)}"),),
                 timeout=30,
             )
         name = pb.DecisionReason.Name(resp.reason).removeprefix("DECISION_REASON_")
@@ -498,7 +505,8 @@ def main() -> int:
         print(f"unlock latency: {args.rounds} rounds, {args.probe_rate:.0f} unlocks/s open loop")
         probe_holders = [f"kh_a0x{i}" for i in range(500)]
         pairs = [
-            (f"{h}.{SECRET}", doors[sites[i % len(sites)]]) for i, h in enumerate(probe_holders)
+            (session_credential(h), doors[sites[i % len(sites)]])
+            for i, h in enumerate(probe_holders)
         ]
         importers = {"the same process": org, "a bulk process": org_on_bulk}
         lat = [

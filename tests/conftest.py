@@ -22,15 +22,12 @@ from authority.api.server import RunningServer, serve
 from authority.client import AuthorityClient
 from authority.config import Settings
 from authority.domain.ports import Clock
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.tls import ClientTls
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 
-# Servers the tests start as processes (`authority serve`, the CLI) accept the fixture holders'
-# long-lived app credentials; see authority.testing.LEGACY_APP_CREDENTIALS.
-os.environ.update(LEGACY_APP_CREDENTIALS)
-# ... and are one process each (`--workers 0`): those tests query the access log through the
+# Servers the tests start as processes (`authority serve`, the CLI) are one process each
+# (`--workers 0`): those tests query the access log through the
 # server they started, which workers cannot answer. tests/integration/test_workers.py asks for
 # workers explicitly.
 os.environ["AUTHORITY_WORKERS"] = "0"
@@ -212,7 +209,7 @@ def run_server_in_thread(
 def server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     """A real gRPC server on port 0 over a real (clean) Redis."""
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS,
+        {},
         data_dir=tmp_path / "data",
         listen="127.0.0.1:0",
         redis_url=redis_url,

@@ -128,24 +128,6 @@ class AccessLogClient:
             timeout=self._timeout,
         )
 
-    def create_site_owner_credential(self, owner_id: str) -> lpb.CreateReaderCredentialResponse:
-        return self.logs.CreateSiteOwnerCredential(
-            lpb.CreateSiteOwnerCredentialRequest(owner_id=owner_id),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
-
-    def create_analyst_credential(
-        self, *, organisation_id: str = "", all_organisations: bool = False
-    ) -> lpb.CreateReaderCredentialResponse:
-        return self.logs.CreateAnalystCredential(
-            lpb.CreateAnalystCredentialRequest(
-                organisation_id=organisation_id, all_organisations=all_organisations
-            ),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
-
     # -- site owners -------------------------------------------------------------------------
 
     def site_organisations(self, site_id: str) -> lpb.ListSiteOrganisationsResponse:

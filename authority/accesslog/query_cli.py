@@ -243,17 +243,6 @@ def _logs_aggregate(c: AccessLogClient, ns: argparse.Namespace) -> int:
     return 0
 
 
-def _logs_credential(c: AccessLogClient, ns: argparse.Namespace) -> int:
-    if ns.site_owner:
-        issued = c.create_site_owner_credential(ns.site_owner)
-    else:
-        issued = c.create_analyst_credential(
-            organisation_id=ns.organisation or "", all_organisations=ns.all_organisations
-        )
-    _message(ns, issued, "credential created (shown only now)")
-    return 0
-
-
 def _logs_site_organisations(c: AccessLogClient, ns: argparse.Namespace) -> int:
     reply = c.site_organisations(ns.site_id)
     rows = [
@@ -369,17 +358,6 @@ def add_logs_commands(sub: Any) -> None:
     p.add_argument("--by", choices=sorted(AGGREGATES), required=True)
     p.add_argument("--top", type=int, default=0, help="busiest-doors: how many (10)")
     p.add_argument("--time-zone", help="organisation-day: whose days (Europe/Copenhagen)")
-
-    p = _command(
-        logs_sub, "credential", "create a site-owner or analyst credential (admin)",
-        _logs_credential,
-    )  # fmt: skip
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--site-owner", metavar="OWNER_ID", help="the owner id given to sites")
-    who.add_argument("--organisation", help="an analyst of this organisation")
-    who.add_argument(
-        "--all-organisations", action="store_true", help="an operator analyst (every event)"
-    )
 
     p = _command(
         logs_sub, "site-organisations", "organisations with keys to a site now",

@@ -34,8 +34,7 @@ from authority.accesslog.query import (
 from authority.api.convert import optional_timestamp, timestamp
 from authority.api.errors import grpc_errors
 from authority.api.servicers import _Authenticated
-from authority.app.auth import IssuedCredential, ReaderCredentials
-from authority.domain.errors import InvalidArgument
+from authority.domain.errors import FailedPrecondition, InvalidArgument
 from authority.domain.events import AccessEvent, EventKind
 from authority.domain.owner_requests import OwnerLogRequest, OwnerLogRequestStatus
 from authority.v1 import accesslog_pb2 as lpb
@@ -195,19 +194,19 @@ def chunked(messages: Iterable[M], limit: int = CHUNK_BYTES) -> Iterator[list[M]
         yield chunk
 
 
-def _credential_to_pb(issued: IssuedCredential) -> lpb.CreateReaderCredentialResponse:
-    return lpb.CreateReaderCredentialResponse(
-        credential_id=issued.principal.credential_id, credential=issued.credential
-    )
+READER_CREDENTIALS_RETIRED = (
+    "long-lived site-owner and analyst credentials are no longer issued: create a staff account "
+    "(IdentityService.CreateAccount, role ACCOUNT_ROLE_SITE_OWNER or ACCOUNT_ROLE_ANALYST), "
+    "which activates and logs in (IdentityService.Login)"
+)
 
 
 # -- servicers -------------------------------------------------------------------------------
 
 
 class AccessLogServicer(_Authenticated, lpb_grpc.AccessLogServiceServicer):
-    def __init__(self, queries: AccessLogQueries, credentials: ReaderCredentials) -> None:
+    def __init__(self, queries: AccessLogQueries) -> None:
         self._queries = queries
-        self._credentials = credentials
 
     async def QueryEvents(
         self, request: lpb.QueryEventsRequest, context: Context
@@ -265,21 +264,15 @@ class AccessLogServicer(_Authenticated, lpb_grpc.AccessLogServiceServicer):
     async def CreateSiteOwnerCredential(
         self, request: lpb.CreateSiteOwnerCredentialRequest, context: Context
     ) -> lpb.CreateReaderCredentialResponse:
-        issued = await self._credentials.create_site_owner_credential(
-            await self.principal(context), request.owner_id
-        )
-        return _credential_to_pb(issued)
+        await self.principal(context)  # callers are authenticated (and authorised) first
+        raise FailedPrecondition(READER_CREDENTIALS_RETIRED)
 
     @grpc_errors
     async def CreateAnalystCredential(
         self, request: lpb.CreateAnalystCredentialRequest, context: Context
     ) -> lpb.CreateReaderCredentialResponse:
-        issued = await self._credentials.create_analyst_credential(
-            await self.principal(context),
-            organisation_id=request.organisation_id,
-            all_organisations=request.all_organisations,
-        )
-        return _credential_to_pb(issued)
+        await self.principal(context)  # callers are authenticated (and authorised) first
+        raise FailedPrecondition(READER_CREDENTIALS_RETIRED)
 
 
 class SiteOwnerServicer(_Authenticated, lpb_grpc.SiteOwnerServiceServicer):
@@ -372,8 +365,7 @@ def register_accesslog_services(
     *,
     queries: AccessLogQueries,
     owner_requests: OwnerLogRequests,
-    credentials: ReaderCredentials,
 ) -> None:
     """Add AccessLogService and SiteOwnerService to a server (before it starts)."""
-    lpb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(queries, credentials), server)
+    lpb_grpc.add_AccessLogServiceServicer_to_server(AccessLogServicer(queries), server)
     lpb_grpc.add_SiteOwnerServiceServicer_to_server(SiteOwnerServicer(owner_requests), server)

@@ -134,7 +134,6 @@ async def start_server(runtime: Runtime, *, reuse_port: bool = False) -> Running
             server,
             queries=runtime.access_log_queries,
             owner_requests=runtime.owner_log_requests,
-            credentials=runtime.reader_credentials,
         )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

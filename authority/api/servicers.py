@@ -177,12 +177,10 @@ class DirectoryServicer(_Authenticated, pb_grpc.DirectoryServiceServicer):
     async def CreateKeyHolder(
         self, request: pb.CreateKeyHolderRequest, context: Context
     ) -> pb.CreateKeyHolderResponse:
-        holder, credential = await self._cmd.create_key_holder(
+        holder = await self._cmd.create_key_holder(
             await self.principal(context), request.organisation_id
         )
-        return pb.CreateKeyHolderResponse(
-            key_holder=convert.holder_to_pb(holder), holder_credential=credential
-        )
+        return pb.CreateKeyHolderResponse(key_holder=convert.holder_to_pb(holder))
 
     @grpc_errors
     async def GetKeyHolder(self, request: pb.GetKeyHolderRequest, context: Context) -> pb.KeyHolder:

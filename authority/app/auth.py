@@ -2,28 +2,26 @@
 
 The unlock path authenticates inside its single round trip (``UnlockService``); everything else
 resolves a ``Principal`` here. Full RBAC (bridges, …) grows from ``Role``; site owners and
-access-log analysts get their credentials from ``ReaderCredentials``.
+access-log analysts are staff accounts that log in (``authority.app.identity``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from authority.app.credentials import (
-    APP_CREDENTIALS_OFF,
+    APP_LOGIN_REQUIRED,
     PresentedCredential,
     Principal,
     Role,
-    new_analyst_key,
-    new_site_owner_key,
     parse_bearer,
 )
 from authority.app.peer import calling_peer
 from authority.app.ratelimit import NO_LIMITS, CallLimiter
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from authority.domain.model import Organisation, Site, validate_id, validate_text
+from authority.domain.model import Site
 from authority.domain.ports import CredentialStore
 
 
@@ -52,10 +50,8 @@ class Authenticator:
         accounts: AccountSessionReader | None = None,
         clock: SecondsClock | None = None,
         *,
-        app_credentials: bool = True,
         limiter: CallLimiter = NO_LIMITS,
     ) -> None:
-        self._app_credentials = app_credentials
         self._credentials = credentials
         self._holders = holders
         self._accounts = accounts
@@ -76,8 +72,8 @@ class Authenticator:
 
     async def _resolve(self, presented: PresentedCredential) -> Principal:
         if presented.is_holder:
-            if presented.session_id is None and not self._app_credentials:
-                raise Unauthenticated(APP_CREDENTIALS_OFF)
+            if presented.session_id is None:  # holders only ever hold login sessions
+                raise Unauthenticated(APP_LOGIN_REQUIRED)
             stored = await self._holders.holder_credential_digest(
                 presented.credential_id, presented.stored_field
             )
@@ -140,57 +136,3 @@ def may_see_site(principal: Principal, site: Site) -> bool:
         and principal.owner_id is not None
         and site.owner_id == principal.owner_id
     )
-
-
-class OrganisationReader(Protocol):
-    async def get_organisation(self, organisation_id: str) -> Organisation | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCredential:
-    """A credential as shown once to the platform admin; only its digest is stored."""
-
-    principal: Principal
-    credential: str
-
-
-class ReaderCredentials:
-    """Credentials for callers who read rather than act: site owners and access-log analysts.
-
-    Created by the platform admin only, returned once, stored as SHA-256 digests like every other
-    non-holder credential.
-    """
-
-    def __init__(self, credentials: CredentialStore, organisations: OrganisationReader) -> None:
-        self._credentials = credentials
-        self._organisations = organisations
-
-    async def create_site_owner_credential(
-        self, principal: Principal, owner_id: str
-    ) -> IssuedCredential:
-        """A credential acting for ``owner_id`` (the ``owner_id`` given to CreateSite). The owner
-        need not own a site yet: credentials are often handed out before the relays go in."""
-        require_admin(principal)
-        owner_id = validate_text(owner_id, field_name="owner_id", max_len=100)
-        cid, credential, key_digest = new_site_owner_key()
-        owner = Principal(role=Role.SITE_OWNER, credential_id=cid, owner_id=owner_id)
-        await self._credentials.put_credential(cid, key_digest, owner.to_json())
-        return IssuedCredential(owner, credential)
-
-    async def create_analyst_credential(
-        self, principal: Principal, *, organisation_id: str, all_organisations: bool
-    ) -> IssuedCredential:
-        """An analyst of one organisation (its events only), or of the operator (all events)."""
-        require_admin(principal)
-        if bool(organisation_id) == all_organisations:
-            raise InvalidArgument("give exactly one of organisation_id or all_organisations=true")
-        if organisation_id:
-            validate_id(organisation_id, field_name="organisation_id")
-            if await self._organisations.get_organisation(organisation_id) is None:
-                raise NotFound(f"organisation {organisation_id} does not exist")
-        cid, credential, key_digest = new_analyst_key()
-        analyst = Principal(
-            role=Role.ANALYST, credential_id=cid, organisation_id=organisation_id or None
-        )
-        await self._credentials.put_credential(cid, key_digest, analyst.to_json())
-        return IssuedCredential(analyst, credential)

@@ -84,12 +84,10 @@ class DirectoryCommands:
         grants: GrantLister,
         device_keys: DeviceKeyStore,
         epoch_bumps: EpochBumps,
-        app_credentials: bool = True,
     ) -> None:
         self._dir = directory
         self._holders = holders
         self._creds = credentials
-        self._app_credentials = app_credentials
         self._clock = clock
         self._audit = AuditTrail(events)
         self._grants = grants
@@ -269,9 +267,7 @@ class DirectoryCommands:
 
     # -- key holders -------------------------------------------------------------------------
 
-    async def create_key_holder(
-        self, principal: Principal, organisation_id: str
-    ) -> tuple[KeyHolder, str]:
+    async def create_key_holder(self, principal: Principal, organisation_id: str) -> KeyHolder:
         org_id = acting_organisation(principal, organisation_id)
         if await self._dir.get_organisation(org_id) is None:
             raise NotFound(f"organisation {org_id} does not exist")
@@ -281,14 +277,14 @@ class DirectoryCommands:
             status=HolderStatus.ACTIVE,
             created_at=self._clock.now(),
         )
-        credential, cred_digest = new_credential(holder.key_holder_id)
-        if not self._app_credentials:  # stored, never shown: the app logs in instead
-            credential = ""
+        # The holder's hash keeps the digest of a credential nobody is shown: nothing long-lived
+        # reaches a phone (and a holder credential without a session is refused); apps log in.
+        _, cred_digest = new_credential(holder.key_holder_id)
         await self._holders.create_holder(holder, cred_digest)
         await self._audit.admin(
             principal, "holder.create", organisation_id=org_id, holder_id=holder.key_holder_id
         )
-        return holder, credential
+        return holder
 
     async def _visible_holder(self, principal: Principal, holder_id: str) -> KeyHolder:
         holder = await self._holders.get_holder(holder_id)

@@ -194,8 +194,8 @@ def _secret() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
-APP_CREDENTIALS_OFF = (
-    "long-lived app credentials are switched off here: log in (IdentityService.Login) and send "
+APP_LOGIN_REQUIRED = (
+    "long-lived app credentials are not accepted: log in (IdentityService.Login) and send "
     "the session's access credential"
 )
 

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from authority.app.credentials import APP_CREDENTIALS_OFF, PresentedCredential
+from authority.app.credentials import APP_LOGIN_REQUIRED, PresentedCredential
 from authority.app.ratelimit import NO_LIMITS, CallLimiter
 from authority.domain.decision import UnlockDecision, decide_unlock
 from authority.domain.errors import (
@@ -62,10 +62,8 @@ class UnlockService:
         token_ttl: int,
         offline_token_ttl: int = 12 * 3600,
         policy: AccessPolicy | None = None,
-        app_credentials: bool = True,
         limiter: CallLimiter = NO_LIMITS,
     ) -> None:
-        self._app_credentials = app_credentials
         self._limiter = limiter
         self._directory = directory
         self._events = events
@@ -118,9 +116,9 @@ class UnlockService:
             await self._refused(credential, "auth.denied", door_id)
             raise PermissionDenied("only key holders can request unlocks (use the app credential)")
         holder_id = credential.credential_id
-        if credential.session_id is None and not self._app_credentials:
+        if credential.session_id is None:  # holders only ever hold login sessions
             await self._refused(credential, "auth.unauthenticated", door_id)
-            raise Unauthenticated(APP_CREDENTIALS_OFF)
+            raise Unauthenticated(APP_LOGIN_REQUIRED)
         wait_ms = self._limiter.blocked(holder_id)  # known to be over its limit: no Redis read
         if wait_ms:
             raise RateLimited("rate limit: too many calls from this caller", retry_after_ms=wait_ms)

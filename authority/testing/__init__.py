@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from authority.app.credentials import access_field, new_session_secrets, session_entry
 from authority.domain.bulk import IdempotentGrant, IssueOutcome, RosterChange, roster_signature
 from authority.domain.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 from authority.domain.events import AccessEvent
@@ -260,6 +261,17 @@ class InMemoryStore:
         fields = self._holders.get(holder_id)
         return fields.get(field) if fields else None
 
+    def open_app_session(self, holder_id: str, expires_at: datetime) -> str:
+        """What an app login leaves in the holder's hash: a session's access entry until
+        ``expires_at``. The session's access credential (the only kind of holder credential the
+        authority accepts), without the argon2 login of ``authority.app.identity``."""
+        issued = new_session_secrets(holder_id)
+        fields = self._holders[holder_id]
+        fields[access_field(issued.session_id)] = session_entry(
+            int(expires_at.timestamp()), issued.access_digest
+        )
+        return issued.access_credential
+
     async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder:
         fields = self._holders.get(holder_id)
         if fields is None:
@@ -463,10 +475,3 @@ class InMemoryStore:
 def _whole_seconds(at: datetime) -> datetime:
     """Stored timestamps have whole seconds (as in Redis)."""
     return at.replace(microsecond=0)
-
-
-LEGACY_APP_CREDENTIALS = {"AUTHORITY_HOLDER_APP_CREDENTIALS": "true"}
-"""The environment of test servers whose fixture holders use the long-lived app credential
-(``CreateKeyHolder``) instead of logging in: tests of decisions, grants and the log, where how
-the holder authenticated is beside the point. The default (off) is tested by the security tests,
-the relay-bridge tests and the demo, which log in for real."""

@@ -88,15 +88,19 @@ class AccessLogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateSiteOwnerCredential(self, request, context):
-        """Create a credential for a site owner (platform admin). Returned once.
+        """Retired: long-lived site-owner credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Site owners are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_SITE_OWNER, then Activate and Login.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateAnalystCredential(self, request, context):
-        """Create a credential for an analyst of one organisation, or of the operator (platform admin).
-        Returned once.
+        """Retired: long-lived analyst credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Analysts are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_ANALYST (an organisation's, or the operator's without one), then Activate and
+        Login.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

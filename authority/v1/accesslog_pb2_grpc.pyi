@@ -29,6 +29,7 @@ from authority.v1 import accesslog_pb2 as _accesslog_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
 import abc as _abc_1
+import builtins as _builtins
 import grpc as _grpc
 import sys
 import typing as _typing
@@ -37,6 +38,11 @@ if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
     from typing_extensions import Self as _Self
+
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
 
 _T = _typing.TypeVar("_T")
 
@@ -70,12 +76,21 @@ class AccessLogServiceStub:
     """Counts over the events matching a filter: per organisation per day, the busiest doors, or
     the reasons of refused unlocks.
     """
-    CreateSiteOwnerCredential: _grpc.UnaryUnaryMultiCallable[_accesslog_pb2.CreateSiteOwnerCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]
-    """Create a credential for a site owner (platform admin). Returned once."""
-    CreateAnalystCredential: _grpc.UnaryUnaryMultiCallable[_accesslog_pb2.CreateAnalystCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]
-    """Create a credential for an analyst of one organisation, or of the operator (platform admin).
-    Returned once.
-    """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateSiteOwnerCredential(self) -> _grpc.UnaryUnaryMultiCallable[_accesslog_pb2.CreateSiteOwnerCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]:
+        """Retired: long-lived site-owner credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Site owners are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_SITE_OWNER, then Activate and Login.
+        """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateAnalystCredential(self) -> _grpc.UnaryUnaryMultiCallable[_accesslog_pb2.CreateAnalystCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]:
+        """Retired: long-lived analyst credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Analysts are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_ANALYST (an organisation's, or the operator's without one), then Activate and
+        Login.
+        """
 
 @_typing.type_check_only
 class AccessLogServiceAsyncStub(AccessLogServiceStub):
@@ -97,12 +112,21 @@ class AccessLogServiceAsyncStub(AccessLogServiceStub):
     """Counts over the events matching a filter: per organisation per day, the busiest doors, or
     the reasons of refused unlocks.
     """
-    CreateSiteOwnerCredential: _aio.UnaryUnaryMultiCallable[_accesslog_pb2.CreateSiteOwnerCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]  # type: ignore[assignment]
-    """Create a credential for a site owner (platform admin). Returned once."""
-    CreateAnalystCredential: _aio.UnaryUnaryMultiCallable[_accesslog_pb2.CreateAnalystCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]  # type: ignore[assignment]
-    """Create a credential for an analyst of one organisation, or of the operator (platform admin).
-    Returned once.
-    """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateSiteOwnerCredential(self) -> _aio.UnaryUnaryMultiCallable[_accesslog_pb2.CreateSiteOwnerCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]:  # type: ignore[override]
+        """Retired: long-lived site-owner credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Site owners are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_SITE_OWNER, then Activate and Login.
+        """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateAnalystCredential(self) -> _aio.UnaryUnaryMultiCallable[_accesslog_pb2.CreateAnalystCredentialRequest, _accesslog_pb2.CreateReaderCredentialResponse]:  # type: ignore[override]
+        """Retired: long-lived analyst credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Analysts are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_ANALYST (an organisation's, or the operator's without one), then Activate and
+        Login.
+        """
 
 class AccessLogServiceServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
@@ -134,22 +158,29 @@ class AccessLogServiceServicer(metaclass=_abc_1.ABCMeta):
         the reasons of refused unlocks.
         """
 
+    @_deprecated("""Retired: long-lived site-owner credentials are no longer issued; always FAILED_PRECONDITION\n(platform admin). Site owners are staff accounts: IdentityService.CreateAccount with\nACCOUNT_ROLE_SITE_OWNER, then Activate and Login.""")
     @_abc_1.abstractmethod
     def CreateSiteOwnerCredential(
         self,
         request: _accesslog_pb2.CreateSiteOwnerCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_accesslog_pb2.CreateReaderCredentialResponse, _abc.Awaitable[_accesslog_pb2.CreateReaderCredentialResponse]]:
-        """Create a credential for a site owner (platform admin). Returned once."""
+        """Retired: long-lived site-owner credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Site owners are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_SITE_OWNER, then Activate and Login.
+        """
 
+    @_deprecated("""Retired: long-lived analyst credentials are no longer issued; always FAILED_PRECONDITION\n(platform admin). Analysts are staff accounts: IdentityService.CreateAccount with\nACCOUNT_ROLE_ANALYST (an organisation's, or the operator's without one), then Activate and\nLogin.""")
     @_abc_1.abstractmethod
     def CreateAnalystCredential(
         self,
         request: _accesslog_pb2.CreateAnalystCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_accesslog_pb2.CreateReaderCredentialResponse, _abc.Awaitable[_accesslog_pb2.CreateReaderCredentialResponse]]:
-        """Create a credential for an analyst of one organisation, or of the operator (platform admin).
-        Returned once.
+        """Retired: long-lived analyst credentials are no longer issued; always FAILED_PRECONDITION
+        (platform admin). Analysts are staff accounts: IdentityService.CreateAccount with
+        ACCOUNT_ROLE_ANALYST (an organisation's, or the operator's without one), then Activate and
+        Login.
         """
 
 def add_AccessLogServiceServicer_to_server(servicer: AccessLogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,8 +8,7 @@ Every call carries the caller's credential in the `authorization` metadata entry
   * the platform admin credential is created on the server's first start (data directory),
   * an organisation's API credential is returned by CreateOrganisation,
   * a key holder's app logs in (identity.proto: IssueHolderActivation, Activate, Login) for a
-    short-lived session credential; the long-lived app credential returned by CreateKeyHolder
-    is kept for compatibility and can be switched off (AUTHORITY_HOLDER_APP_CREDENTIALS).
+    short-lived session credential (no long-lived app credential is issued or accepted).
 Staff log in too (identity.proto); who may call which RPC is authority/app/authz.py.
 A caller may act only within its own tenant: an organisation sees and changes only its own
 key holders and grants; a key holder may only ask to open doors for itself.

@@ -15,7 +15,6 @@ import redis
 
 from authority.cli import main
 from authority.config import Settings
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import run_server_in_thread
@@ -37,7 +36,7 @@ def test_a_restore_does_not_bring_an_erased_person_back(
 ) -> None:
     data = tmp_path / "data"
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS,
+        {},
         data_dir=data,
         listen="127.0.0.1:0",
         redis_url=redis_url,

@@ -16,7 +16,6 @@ from grpc_health.v1 import health_pb2
 
 from authority.client import chunk_items, grant_item
 from authority.config import Settings
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import _start_redis, free_port, run_server_in_thread
 from tests.support.processes import ServerProcess
@@ -139,7 +138,7 @@ def test_health_follows_redis(tmp_path: Path) -> None:
     port = free_port()
     proc = _start_redis(tmp_path / "r", port)
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=f"redis://127.0.0.1:{port}",
+        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0", redis_url=f"redis://127.0.0.1:{port}",
         grace_seconds=1.0, log_level="ERROR",
     )  # fmt: skip
     gen = run_server_in_thread(settings)

@@ -18,7 +18,7 @@ from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from doorkey_wire.cwt import decode_unverified, verify_token
 from tests.conftest import ServerHandle
-from tests.support.world import CVR, build_world
+from tests.support.world import CVR, bearer_of, build_world
 
 
 def code_of(call: object) -> grpc.StatusCode:
@@ -245,20 +245,24 @@ def test_every_action_decision_and_lookup_is_buffered_for_the_log(server: Server
         ("admin", "door.create", "ok"),
         ("admin", "holder.create", "ok"),
         ("admin", "grant.issue", "ok"),
+        ("admin", "holder.activation", "ok"),  # the app enrols and logs in
+        ("admin", "auth.activate", "ok"),
+        ("admin", "auth.login", "ok"),
         ("unlock", "unlock", "allow"),
         ("unlock", "unlock", "deny"),
         ("lookup", "grants.list", "ok"),
     ]
-    allow = events[6]
+    allow = events[9]
     assert allow["holder_id"] == w.holder_id
     assert allow["door_id"] == w.door_id
     assert allow["grant_id"] == w.grant_id
     assert allow["organisation_id"] == w.org_id
     assert allow["relay_id"] == w.relay_id
     assert len(allow["token_id"]) == 32
-    assert events[7]["reason"] == "door_unknown"
+    assert events[10]["reason"] == "door_unknown"
     # pseudonyms only: nothing in any event looks like a name, a phone number or a credential
     raw = b"".join(fields[b"e"] for _, fields in entries).decode()
     assert "Nørrebrogade" not in raw
     assert "PostNord" not in raw
     assert server.admin_credential.split(".")[1] not in raw
+    assert bearer_of(w.holder).split(".")[1] not in raw  # the app's session secret

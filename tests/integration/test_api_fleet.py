@@ -13,15 +13,14 @@ from pathlib import Path
 import grpc
 import pytest
 
-from authority.accesslog.client import AccessLogClient
 from authority.cli import main
 from authority.client import AuthorityClient, chunk_items, grant_item
 from authority.config import Settings
 from authority.domain.schedule import parse_window
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
+from authority.v1 import identity_pb2 as ipb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.support.world import CVR, World, build_world
+from tests.support.world import CVR, World, build_world, holder_app, staff_login
 
 UNTIL = datetime.now(UTC) + timedelta(days=30)
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "config" / "access-policy.toml"
@@ -31,7 +30,7 @@ def _holders(world: World, n: int) -> list[tuple[str, AuthorityClient]]:
     out = []
     for _ in range(n):
         h = world.org.create_key_holder()
-        out.append((h.key_holder.key_holder_id, world.org.with_credential(h.holder_credential)))
+        out.append((h.key_holder.key_holder_id, holder_app(world.org, h.key_holder.key_holder_id)))
     return out
 
 
@@ -222,10 +221,12 @@ def test_export_streams_the_organisations_live_grants(server: ServerHandle) -> N
 
 def test_site_owner_blocks_and_unblocks_an_organisation(server: ServerHandle) -> None:
     w = build_world(server.admin)
-    log_admin = AccessLogClient(server.target, credential=server.admin_credential)
-    owner_credential = log_admin.create_site_owner_credential("owner-1").credential
-    stranger_credential = log_admin.create_site_owner_credential("owner-2").credential
-    log_admin.close()
+    owner_credential = staff_login(
+        server.admin, "owner-one", ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id="owner-1"
+    )
+    stranger_credential = staff_login(
+        server.admin, "owner-two", ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id="owner-2"
+    )
     owner = server.admin.with_credential(owner_credential)
     site = owner.set_site_organisation_blocked(w.site_id, w.org_id, blocked=True)
     assert list(site.blocked_organisation_ids) == [w.org_id]
@@ -271,7 +272,7 @@ def test_cvr_guard_accepts_the_right_organisation(server: ServerHandle) -> None:
 def policy_server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     """A server with the example operator policy (postal: weekday and Saturday mornings)."""
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS,
+        {},
         data_dir=tmp_path / "data",
         listen="127.0.0.1:0",
         redis_url=redis_url,

@@ -34,7 +34,7 @@ from doorkey_wire.protocol import (
 )
 from relay_bridge.relay.logic import RelayConfig, RelayLogic
 from tests.conftest import ServerHandle
-from tests.support.world import CVR
+from tests.support.world import CVR, holder_app
 
 OFFLINE_TTL = 12 * 3600
 
@@ -87,7 +87,7 @@ def build_scene(
         relay_public_key=bytes(relay_key.verify_key) if register_relay_key else b"",
     )
     h = org.create_key_holder()
-    holder = admin.with_credential(h.holder_credential)
+    holder = holder_app(admin, h.key_holder.key_holder_id)
     grant = org.issue_grant(
         key_holder_id=h.key_holder.key_holder_id,
         site_id=site.site_id,

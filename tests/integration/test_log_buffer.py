@@ -14,7 +14,6 @@ from grpc_health.v1 import health_pb2
 
 from authority.client import chunk_items, grant_item
 from authority.config import Settings
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.support.world import build_world
@@ -24,7 +23,7 @@ from tests.support.world import build_world
 def server(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     """A server whose log buffer holds at most 50 unshipped events per shard."""
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS, data_dir=tmp_path / "data", listen="127.0.0.1:0",
+        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0",
         redis_url=redis_url,
         grace_seconds=1.0, log_level="ERROR", event_max_backlog=50,
     )  # fmt: skip

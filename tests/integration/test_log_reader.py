@@ -25,11 +25,11 @@ from authority.api.log_reader import SocketLogClient
 from authority.client import AuthorityClient
 from authority.config import Settings
 from authority.domain.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.v1 import authority_pb2 as pb
+from authority.v1 import identity_pb2 as ipb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle, run_server_in_thread
-from tests.support.world import World, build_world
+from tests.support.world import World, build_world, staff_login
 
 pytestmark = pytest.mark.slow
 OWNER_ID = "owner-1"  # the site owner of helpers.build_world
@@ -37,7 +37,7 @@ OWNER_ID = "owner-1"  # the site owner of helpers.build_world
 
 def settings_for(data_dir: Path, redis_url: str, socket: Path, ship_events: str) -> Settings:
     return Settings.load(
-        LEGACY_APP_CREDENTIALS,
+        {},
         data_dir=data_dir,
         listen="127.0.0.1:0",
         redis_url=redis_url,
@@ -130,8 +130,9 @@ def test_an_owner_log_request_is_delivered_the_same_through_the_worker(pair: Pai
     world = decisions(pair)
     time.sleep(0.01)  # the period must have ended before it is requested
     end = datetime.now(UTC)
-    admin = log_client(pair.owner)
-    site_owner = admin.create_site_owner_credential(OWNER_ID).credential
+    site_owner = staff_login(
+        pair.owner.admin, "stairwell-owner", ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id=OWNER_ID
+    )
     delivered = []
     for server in (pair.owner, pair.worker):
         owner_log, operator = log_client(server, site_owner), log_client(server)
@@ -146,7 +147,6 @@ def test_an_owner_log_request_is_delivered_the_same_through_the_worker(pair: Pai
             operator.close()
         assert request.delivered_entries == len(entries) == 1  # the allow; denials are no entry
         delivered.append(entries)
-    admin.close()
     assert delivered[1] == delivered[0]
     assert delivered[1][0].organisation_id == world.org_id
 

@@ -19,10 +19,9 @@ from authority.api.errors import RETRY_AFTER_MS
 from authority.config import Settings
 from authority.store.connect import connect
 from authority.store.ratelimit import RedisRateLimitStore
-from authority.testing import LEGACY_APP_CREDENTIALS
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.test_api_relays import buffered_events, hold_shippers_off
-from tests.support.world import build_world
+from tests.support.world import build_world, holder_app
 
 LIMIT = 8
 
@@ -30,7 +29,7 @@ LIMIT = 8
 @pytest.fixture
 def limited(redis_url: str, tmp_path: Path) -> Iterator[ServerHandle]:
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS, data_dir=tmp_path / "data", listen="127.0.0.1:0",
+        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0",
         redis_url=redis_url,
         grace_seconds=1.0, log_level="WARNING", rate_limit_caller=LIMIT,
         rate_limit_window_seconds=60, rate_limit_sync_ms=20,
@@ -63,7 +62,7 @@ def test_a_flooding_holder_is_limited_and_its_colleague_is_not(limited: ServerHa
     assert len(refusals) >= 40 - LIMIT - 2
     assert all(r is not None and r > 0 for r in refusals)
     # Its colleague of the same organisation is not starved.
-    other = limited.client(colleague.holder_credential)
+    other = holder_app(w.org, colleague.key_holder.key_holder_id, via=limited.client())
     for _ in range(LIMIT):
         code, _ = _code_and_retry(lambda: other.request_unlock(w.door_id))
         assert code == grpc.StatusCode.OK

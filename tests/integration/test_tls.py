@@ -20,7 +20,6 @@ from authority.app.peer import CertificateIdentity
 from authority.cli import main as authority_main
 from authority.client import AuthorityClient
 from authority.config import Settings
-from authority.testing import LEGACY_APP_CREDENTIALS
 from authority.tls import ClientTls, DevCertificates, create_dev_certificates
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
@@ -32,7 +31,7 @@ OPERATOR = CertificateIdentity.parse("operator:ops-console")
 
 def _settings(tmp_path: Path, redis_url: str, certs: DevCertificates, **extra: object) -> Settings:
     return Settings.load(
-        LEGACY_APP_CREDENTIALS, data_dir=tmp_path / "data", listen="127.0.0.1:0",
+        {}, data_dir=tmp_path / "data", listen="127.0.0.1:0",
         redis_url=redis_url,
         tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
         grace_seconds=1.0, log_level="ERROR", **extra,
@@ -194,7 +193,7 @@ def test_client_tls_settings_are_checked(tmp_path: Path) -> None:
         Settings.load({}, tls_client_ca_file=certs.ca)
     with pytest.raises(Exception, match="mtls_listen needs"):
         Settings.load(
-            LEGACY_APP_CREDENTIALS, tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
+            {}, tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
             mtls_listen="127.0.0.1:0",
         )  # fmt: skip
     with pytest.raises(Exception, match="both a client certificate and its key"):
@@ -212,7 +211,7 @@ def test_local_cli_finds_the_dev_ca_without_configuration(
     assert authority_main(["dev-certs", "--data-dir", str(data)]) == 0
     certs = DevCertificates(data / "tls")
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS, data_dir=data, listen="127.0.0.1:0", redis_url=redis_url,
+        {}, data_dir=data, listen="127.0.0.1:0", redis_url=redis_url,
         tls_cert_file=certs.server_cert, tls_key_file=certs.server_key,
         grace_seconds=1.0, log_level="ERROR",
     )  # fmt: skip

@@ -13,7 +13,6 @@ import redis
 from authority.accesslog.buffer import stream_key
 from authority.config import Settings
 from authority.domain.ports import Clock
-from authority.testing import LEGACY_APP_CREDENTIALS
 from tests.conftest import ServerHandle, run_server_in_thread
 
 
@@ -26,7 +25,7 @@ def serve_module(
 ) -> Iterator[ServerHandle]:
     redis.Redis.from_url(redis_server).flushall()
     settings = Settings.load(
-        LEGACY_APP_CREDENTIALS,
+        {},
         data_dir=tmp_path_factory.mktemp("security") / "data",
         listen="127.0.0.1:0",
         redis_url=redis_server,

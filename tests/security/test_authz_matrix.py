@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,13 @@ from authority.v1 import identity_pb2 as ipb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle
 from tests.security.conftest import buffered_events, serve_module
-from tests.support.world import CVR
+from tests.support.world import (
+    APP_PASSWORD,
+    CVR,
+    bearer_of,
+    holder_app,
+    staff_login,
+)
 
 # -- the world ---------------------------------------------------------------------------------
 
@@ -75,6 +81,9 @@ class Caller:
     """An operator analyst: no organisation, reads every organisation's log."""
     scopes: frozenset[str] | None = None
     """An organisation API credential limited to these scopes."""
+    login: str = ""
+    """A login session's caller (staff account or app): its login, to log in again (the
+    password is ``APP_PASSWORD``; no TOTP in this module) where a call ends its sessions."""
 
 
 @dataclass
@@ -110,18 +119,11 @@ def _build_tenant(
         site_id=site.site_id,
         valid_until=datetime.now(UTC) + timedelta(days=30),
     )
-    owner_cred = _rpc(
-        channel,
-        "/authority.v1.AccessLogService/CreateSiteOwnerCredential",
-        lpb.CreateSiteOwnerCredentialRequest(owner_id=owner_id),
-        h.admin_credential,
-    ).credential
-    analyst_cred = _rpc(
-        channel,
-        "/authority.v1.AccessLogService/CreateAnalystCredential",
-        lpb.CreateAnalystCredentialRequest(organisation_id=org_id),
-        h.admin_credential,
-    ).credential
+    holder_cred = bearer_of(holder_app(org, holder_id))
+    owner_cred = staff_login(admin, f"owner-{tag}", ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id=owner_id)
+    analyst_cred = staff_login(
+        admin, f"org-analyst-{tag}", ipb.ACCOUNT_ROLE_ANALYST, organisation_id=org_id
+    )
     now = datetime.now(UTC)
     filed = _rpc(
         channel,
@@ -161,7 +163,7 @@ def _build_tenant(
     return tenant, {
         "org": created.api_credential,
         "reader": reader.secret_credential,
-        "holder": made.holder_credential,
+        "holder": holder_cred,
         "owner": owner_cred,
         "analyst": analyst_cred,
     }
@@ -199,12 +201,18 @@ def matrix(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         channel = grpc.insecure_channel(h.target)
         a, creds_a = _build_tenant(h, channel, "a")
         b, _ = _build_tenant(h, channel, "b")
-        operator_analyst = _rpc(
+        # The operator's staff log in here without TOTP: a session ended by a call (Logout,
+        # RevokeSessions) is renewed by logging in again, which a replayed TOTP code refuses.
+        _rpc(
             channel,
-            "/authority.v1.AccessLogService/CreateAnalystCredential",
-            lpb.CreateAnalystCredentialRequest(all_organisations=True),
+            "/authority.v1.IdentityService/SetLoginPolicy",
+            ipb.SetLoginPolicyRequest(
+                target=ipb.GetLoginPolicyRequest(operator=True),
+                policy=ipb.LoginPolicy(max_failed_logins=3, lockout_seconds=900),
+            ),
             h.admin_credential,
-        ).credential
+        )
+        operator_analyst = staff_login(h.admin, "operator-analyst", ipb.ACCOUNT_ROLE_ANALYST)
         bridge = _rpc(
             channel,
             "/authority.v1.IdentityService/CreateBridgeCredential",
@@ -213,7 +221,13 @@ def matrix(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ).credential
         callers = [
             Caller("admin", Role.ADMIN, h.admin_credential),
-            Caller("operator analyst", Role.ANALYST, operator_analyst, operator=True),
+            Caller(
+                "operator analyst",
+                Role.ANALYST,
+                operator_analyst,
+                operator=True,
+                login="operator-analyst",
+            ),
             Caller("organisation", Role.ORGANISATION, creds_a["org"]),
             Caller(
                 "API credential (grants:read, logs:read)",
@@ -221,9 +235,9 @@ def matrix(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 creds_a["reader"],
                 scopes=frozenset({"grants:read", "logs:read"}),
             ),
-            Caller("organisation analyst", Role.ANALYST, creds_a["analyst"]),
-            Caller("site owner", Role.SITE_OWNER, creds_a["owner"]),
-            Caller("key holder", Role.KEY_HOLDER, creds_a["holder"]),
+            Caller("organisation analyst", Role.ANALYST, creds_a["analyst"], login="org-analyst-a"),
+            Caller("site owner", Role.SITE_OWNER, creds_a["owner"], login="owner-a"),
+            Caller("key holder", Role.KEY_HOLDER, creds_a["holder"], login=a.holder_id),
             Caller("bridge", Role.BRIDGE, bridge),
             Caller("unauthenticated", None, None),
         ]
@@ -644,16 +658,45 @@ def test_every_served_rpc_is_in_the_table_and_the_matrix() -> None:
     assert set(AUTHORIZATION) <= set(served) | INFRASTRUCTURE, "rows for RPCs nobody serves"
 
 
+LOGOUT = "/authority.v1.IdentityService/Logout"
+REVOKE_SESSIONS = "/authority.v1.IdentityService/RevokeSessions"
+SESSION_ENDING = {
+    LOGOUT,  # the holder's throwaway session is a new enrolment, which ends the others
+    REVOKE_SESSIONS,
+    "/authority.v1.IdentityService/IssueHolderActivation",
+}
+
+
+def logged_in_again(m: Matrix, caller: Caller) -> Caller:
+    """The caller with a new login session (its others stay as they are). The holder's app
+    enrols again (IssueHolderActivation, which the matrix calls too, resets its password)."""
+    admin = m.handle.admin
+    if caller.role is Role.KEY_HOLDER:
+        session = admin.app_login(caller.login, APP_PASSWORD)
+    else:
+        session = admin.login(caller.login, APP_PASSWORD)
+    return replace(caller, credential=session.access_credential)
+
+
 def test_the_matrix(matrix: Matrix) -> None:
     failures: list[str] = []
     cells = 0
     for path, (tenant_bound, build) in REQUESTS.items():
         rule = AUTHORIZATION[path]
-        for caller in matrix.callers:
+        for i in range(len(matrix.callers)):
             for other in (False, True):
+                caller = matrix.callers[i]  # as renewed below
                 tenant = matrix.b if other else matrix.a
                 expected = expected_cell(rule, caller, other, tenant_bound)
-                answer = call(matrix, path, build(tenant), caller)
+                # A session caller logs out of a session of its own, not the matrix's.
+                acting = (
+                    logged_in_again(matrix, caller) if path == LOGOUT and caller.login else caller
+                )
+                answer = call(matrix, path, build(tenant), acting)
+                if path in SESSION_ENDING:  # tenant A's holder (a caller) may have lost its own
+                    k = next(j for j, c in enumerate(matrix.callers) if c.role is Role.KEY_HOLDER)
+                    matrix.callers[k] = logged_in_again(matrix, matrix.callers[k])
+                    caller = matrix.callers[i]
                 cells += 1
                 where = f"{path} as {caller.name} on {'other' if other else 'own'} tenant"
                 code, details = answer
@@ -702,7 +745,7 @@ def test_denials_and_bad_credentials_are_in_the_access_log(matrix: Matrix) -> No
     denied = [e for e in logged if e["action"] == "auth.denied" and e["reason"] == path]
     assert denied, "the permission denial is not in the access log"
     assert denied[-1]["actor_role"] == "key_holder"
-    assert denied[-1]["actor_id"] == holder.credential.split(".")[0]
+    assert denied[-1]["actor_id"] == holder.credential.split(".")[0].split("~")[0]  # the holder
     refused = [e for e in logged if e["action"] == "auth.unauthenticated" and e["reason"] == path]
     assert refused, "the bad credential is not in the access log"
     secret = holder.credential.split(".")[1]
@@ -731,7 +774,7 @@ def test_refusals_inside_the_unlock_path_and_the_use_cases_are_logged(matrix: Ma
     ]
     assert failed_unlocks
     assert failed_unlocks[-1]["door_id"] == matrix.a.door_id
-    assert failed_unlocks[-1]["actor_id"] == holder.credential.split(".")[0]
+    assert failed_unlocks[-1]["actor_id"] == holder.credential.split(".")[0].split("~")[0]
     by_rule = [e for e in logged if e["action"] == "auth.denied" and e["reason"] == create]
     assert by_rule
     assert json.loads(by_rule[-1]["detail"]) == {"by": "use_case"}

@@ -24,7 +24,6 @@ def test_defaults() -> None:
     assert s.allow_insecure is False
     assert s.tls_enabled is False
     assert s.token_ttl_seconds == 60
-    assert s.holder_app_credentials is False  # nothing long-lived reaches a phone by default
 
 
 def test_environment_is_parsed_by_field_type() -> None:
@@ -286,7 +285,6 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "key_passphrase": "a passphrase",
         "key_passphrase_file": "/run/secrets/keys",
         "mtls_listen": "0.0.0.0:7001",
-        "holder_app_credentials": "false",
         "rate_limit_caller": "50",
         "rate_limit_organisation": "500",
         "rate_limit_window_seconds": "60",
@@ -327,3 +325,9 @@ def test_every_field_can_be_set_from_its_variable() -> None:
     envs = {name: env for name, env, _, _ in rows}
     for name, raw in apart.items():
         assert str(getattr(Settings.load({envs[name]: raw}), name)) == raw, name
+
+
+def test_a_retired_setting_turned_on_stops_the_load() -> None:
+    with pytest.raises(InvalidArgument, match="retired"):
+        Settings.load({"AUTHORITY_HOLDER_APP_CREDENTIALS": "true"})
+    assert Settings.load({"AUTHORITY_HOLDER_APP_CREDENTIALS": "false"}) == Settings()

@@ -21,7 +21,6 @@ def test_settings_travel_to_a_child_unchanged() -> None:
         {},
         data_dir=Path("/srv/authority"),
         signing_key=Secret("seed"),
-        holder_app_credentials=True,
         grace_seconds=2.5,
         event_shard=3,
         workers=4,

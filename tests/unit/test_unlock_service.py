@@ -36,7 +36,9 @@ from authority.testing import FixedClock, InMemoryStore, MemoryEventRecorder
 from authority.tokens.keyring import Keyring, SigningKey
 
 
-async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, str]:
+async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, str, str]:
+    """The service, the holder's app session credential, and a long-lived one whose digest the
+    holder's record keeps (as CreateKeyHolder does; never shown, never accepted)."""
     replica = DirectoryReplica(store)
     await replica.load()
     org = Organisation(
@@ -48,12 +50,13 @@ async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, 
     await store.put_site(
         Site(site_id="site_1", address="A", owner_id="o"), expected=None, create=True
     )
-    credential, cred_digest = new_credential("kh_1")
     holder = KeyHolder(
         key_holder_id="kh_1", organisation_id="org_1", status=HolderStatus.ACTIVE,
         created_at=clock.now(),
     )  # fmt: skip
+    long_lived, cred_digest = new_credential("kh_1")
     await store.create_holder(holder, cred_digest)
+    credential = store.open_app_session("kh_1", clock.now() + timedelta(minutes=15))
     await store.add_grant(
         Grant(
             grant_id="gr_1",
@@ -70,12 +73,12 @@ async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, 
         directory=replica, snapshots=CoalescingSnapshotReader(store), signer=ring,
         clock=clock, events=MemoryEventRecorder(), issuer="authority", token_ttl=60,
     )  # fmt: skip
-    return service, credential
+    return service, credential, long_lived
 
 
 async def test_concurrent_unlocks_right_after_a_door_is_created_all_see_it() -> None:
     store, clock = InMemoryStore(), FixedClock()
-    service, credential = await make(store, clock)
+    service, credential, _ = await make(store, clock)
     await store.put_door(Door(door_id="door-new", site_id="site_1", relay_id="relay-new"))
     presented = parse_bearer(f"Bearer {credential}")
     outcomes = await asyncio.gather(
@@ -88,13 +91,15 @@ async def test_concurrent_unlocks_right_after_a_door_is_created_all_see_it() -> 
 
 async def test_wrong_secret_wrong_kind_and_bad_input() -> None:
     store, clock = InMemoryStore(), FixedClock()
-    service, credential = await make(store, clock)
+    service, credential, long_lived = await make(store, clock)
     await store.put_door(Door(door_id="d", site_id="site_1", relay_id="r"))
-    forged = parse_bearer("Bearer kh_1." + "A" * 43)
+    forged = parse_bearer(f"Bearer {credential.rpartition('.')[0]}." + "A" * 43)
     with pytest.raises(Unauthenticated):
         await service.request_unlock(forged, "d", None)
     with pytest.raises(Unauthenticated):
         await service.request_unlock(parse_bearer("Bearer kh_nobody." + "A" * 43), "d", None)
+    with pytest.raises(Unauthenticated, match="Login"):  # a long-lived app credential: never
+        await service.request_unlock(parse_bearer(f"Bearer {long_lived}"), "d", None)
     with pytest.raises(PermissionDenied):
         await service.request_unlock(parse_bearer("Bearer ak_x." + "A" * 43), "d", None)
     presented = parse_bearer(f"Bearer {credential}")
@@ -126,7 +131,7 @@ async def test_offline_token_is_bound_to_the_device_and_ends_with_the_schedule_w
     )
     await store.put_door(Door(door_id="d", site_id="site_off", relay_id="r"))
     await store.bump_revocation_epochs(["site_off"])
-    credential, cred_digest = new_credential("kh_1")
+    _, cred_digest = new_credential("kh_1")
     await store.create_holder(
         KeyHolder(
             key_holder_id="kh_1", organisation_id="org_1", status=HolderStatus.ACTIVE,
@@ -134,6 +139,7 @@ async def test_offline_token_is_bound_to_the_device_and_ends_with_the_schedule_w
         ),
         cred_digest,
     )  # fmt: skip
+    credential = store.open_app_session("kh_1", clock.now() + timedelta(minutes=15))
     await store.add_grant(
         Grant(
             grant_id="gr_1", key_holder_id="kh_1", target=GrantTarget(door_id="d"),
