@@ -33,6 +33,24 @@ Res = TypeVar("Res")
 SnapshotRequest = tuple[str, str, str | None, str]
 
 
+class IdleSignal:
+    """The callers waiting for a coalescer to have nothing waiting and nothing in flight."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    def notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 class BatchCoalescer(Generic[Req, Res]):
     def __init__(
         self,
@@ -54,7 +72,7 @@ class BatchCoalescer(Generic[Req, Res]):
         self._scheduled = False
         self._last_flush = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
-        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._idle = IdleSignal()
         self.batches = 0
         self.requests = 0
 
@@ -66,9 +84,7 @@ class BatchCoalescer(Generic[Req, Res]):
     async def idle(self) -> None:
         """Return once nothing is waiting and no batch is in flight."""
         if self.busy:
-            waiter = asyncio.get_running_loop().create_future()
-            self._idle_waiters.append(waiter)
-            await waiter
+            await self._idle.wait()
 
     async def submit(self, request: Req) -> Res:
         loop = asyncio.get_running_loop()
@@ -124,10 +140,7 @@ class BatchCoalescer(Generic[Req, Res]):
             self._in_flight -= 1
             self._schedule(asyncio.get_running_loop())
             if not self.busy:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
+                self._idle.notify()
 
 
 class Coalescing(Protocol):
@@ -264,7 +277,7 @@ class SharedRoundTrip:
         self._last_flush = float("-inf")
         self._last_size = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._idle = IdleSignal()
         self.batches = 0
         self.requests = 0
 
@@ -281,9 +294,7 @@ class SharedRoundTrip:
     async def idle(self) -> None:
         """Return once nothing is waiting and no batch is in flight."""
         if self.busy:
-            waiter = asyncio.get_running_loop().create_future()
-            self._idle_waiters.append(waiter)
-            await waiter
+            await self._idle.wait()
 
     async def submit(self, part: PipelinePart[Req, Res], request: Req) -> Res:
         loop = asyncio.get_running_loop()
@@ -392,11 +403,8 @@ class SharedRoundTrip:
         if self._pending:
             if not self._scheduled:
                 self._schedule(loop)
-        elif not self._in_flight and self._idle_waiters:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        elif not self._in_flight:
+            self._idle.notify()
 
 
 def _fail(calls: Sequence[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
