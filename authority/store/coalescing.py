@@ -328,8 +328,9 @@ class SharedRoundTrip:
         self._last_size = len(batch)
         groups: dict[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]]] = {}
         for part, request, future in batch:
-            if not future.done():  # a caller cancelled while waiting sends nothing
-                groups.setdefault(part, []).append((request, future))
+            # Sent even if its caller went away meanwhile (a cancelled call): a decision that
+            # was made is logged, answered or not.
+            groups.setdefault(part, []).append((request, future))
         commands: list[Command] = []
         plan: list[tuple[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]], int]] = []
         for part, calls in groups.items():

@@ -173,3 +173,23 @@ def test_loop_load_tells_a_busy_thread_from_an_idle_one() -> None:
     assert load.saturated()
     time.sleep(0.15)  # idle: no CPU
     assert not load.saturated()
+
+
+async def test_a_cancelled_callers_event_is_still_appended(redis_url: str) -> None:
+    """A decision whose caller went away (a cancelled call) while its event waited for the next
+    batch is logged all the same: what was decided is in the log, answered or not."""
+    store = RedisStore.from_url(redis_url)
+    try:
+        shared = SharedRoundTrip(store, linger=0.3, linger_from=1, load=_Load(True))
+        buffer = RedisEventBuffer(store, shard=SHARD, shared=shared)
+        await buffer.record([event(EventKind.UNLOCK, "unlock", "allow")])  # now batches linger
+        waiting = asyncio.create_task(buffer.record([event(EventKind.UNLOCK, "unlock", "deny")]))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        waiting.cancel()
+        await asyncio.sleep(0.5)  # the lingering batch has left by now
+        assert not shared.busy
+        (length,) = await store.round_trip([("XLEN", stream_key(SHARD))])
+        assert length == 2
+    finally:
+        await store.close()
