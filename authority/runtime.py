@@ -48,10 +48,10 @@ from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports import Clock, HolderHistory
 from authority.store.coalescing import (
-    CoalescingSnapshotReader,
     LoopLoad,
     Quiet,
     SharedRoundTrip,
+    SharedSnapshotReader,
 )
 from authority.store.embedded import EmbeddedRedis
 from authority.store.erasure_ledger import FileErasureLedger
@@ -95,7 +95,7 @@ class Runtime:
     access_log_queries: AccessLogQueries
     owner_log_requests: OwnerLogRequests
     keyring: Keyring
-    snapshots: CoalescingSnapshotReader
+    snapshots: SharedSnapshotReader
     unlock: UnlockService
     directory_commands: DirectoryCommands
     grant_commands: GrantCommands
@@ -189,7 +189,7 @@ class Runtime:
             RedisRateLimitStore(store.client),
             events,
         )
-        snapshots = CoalescingSnapshotReader(store, shared=round_trips)
+        snapshots = SharedSnapshotReader(store, round_trips)
         log_reads: LogClient | None = log_client
         if log_reads is None and settings.log_socket_path is not None:
             log_reads = SocketLogClient(settings.log_socket_path)
@@ -296,7 +296,7 @@ class Runtime:
                 clock=clock,
                 events=events,
                 bulk_events=events.direct(store.bulk_round_trip),
-                foreground=Quiet(round_trips.coalescer),
+                foreground=Quiet(round_trips),
                 epoch_bumps=epoch_bumps,
                 policy=policy,
             ),

@@ -88,7 +88,8 @@ class RedisEventBuffer:
         self._shared = shared or SharedRoundTrip(redis, linger=linger)
 
     @property
-    def coalescer(self) -> SharedRoundTrip:
+    def round_trips(self) -> SharedRoundTrip:
+        """The coalesced round trip the appends travel in."""
         return self._shared
 
     @property

@@ -12,8 +12,10 @@ Measured on these machines a round trip costs ~80-300 us of CPU whatever its siz
 extra command ~25 us, so the batch size is what the unlock path's cost hinges on
 (bench/README.md).
 
-Two users: ``CoalescingSnapshotReader`` (the unlock path's read) and the access log's event
-buffer (``authority.accesslog.buffer``), whose write every decision waits for.
+``SharedRoundTrip`` does the same for several kinds of request in one pipeline: in a server,
+the unlock path's read (``SharedSnapshotReader``) and the access log's event buffer
+(``authority.accesslog.buffer``), whose write every decision waits for, so a decision costs
+one round trip. ``CoalescingSnapshotReader`` batches reads alone, over any store (the fake).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import HolderSnapshot
@@ -239,6 +241,10 @@ class LoopLoad:
         return self._saturated
 
 
+_Planned = tuple[PipelinePart[Any, Any], list[Any], list[tuple[Any, asyncio.Future[Any]]], int]
+"""One part of a batch: the part, its requests, their callers, how many commands it sent."""
+
+
 class SharedRoundTrip:
     """One coalesced Redis round trip per batch for several kinds of request.
 
@@ -280,11 +286,6 @@ class SharedRoundTrip:
         self._idle = IdleSignal()
         self.batches = 0
         self.requests = 0
-
-    @property
-    def coalescer(self) -> SharedRoundTrip:
-        """What ``Quiet`` watches (the same object: it has ``busy`` and ``idle``)."""
-        return self
 
     @property
     def busy(self) -> bool:
@@ -332,14 +333,15 @@ class SharedRoundTrip:
             # was made is logged, answered or not.
             groups.setdefault(part, []).append((request, future))
         commands: list[Command] = []
-        plan: list[tuple[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]], int]] = []
+        plan: list[_Planned] = []
         for part, calls in groups.items():
+            requests = [request for request, _ in calls]
             try:
-                own = part.commands([request for request, _ in calls])
+                own = part.commands(requests)
             except AuthorityError as exc:
                 _fail(calls, exc)
                 continue
-            plan.append((part, calls, len(own)))
+            plan.append((part, requests, calls, len(own)))
             commands += own
         if not commands:
             self._finished(loop)
@@ -353,7 +355,7 @@ class SharedRoundTrip:
                 self._deliver(plan, outcome)
             except Exception as exc:  # a bug in a part: its callers hear of it, batching goes on
                 log.exception("shared round trip: delivering replies failed")
-                for _, calls, _ in plan:
+                for _, _, calls, _ in plan:
                     _fail(calls, exc)
             finally:
                 self._in_flight = False
@@ -375,20 +377,17 @@ class SharedRoundTrip:
             done(replies)
 
     @staticmethod
-    def _deliver(
-        plan: list[tuple[PipelinePart[Any, Any], list[tuple[Any, asyncio.Future[Any]]], int]],
-        outcome: list[Any] | Exception,
-    ) -> None:
+    def _deliver(plan: list[_Planned], outcome: list[Any] | Exception) -> None:
         if isinstance(outcome, Exception):  # the round trip failed: every caller hears it
-            for _, calls, _ in plan:
+            for _, _, calls, _ in plan:
                 _fail(calls, outcome)
             return
         start = 0
-        for part, calls, count in plan:
+        for part, requests, calls, count in plan:
             replies = outcome[start : start + count]
             start += count
             try:
-                results: Sequence[Any] = part.results([request for request, _ in calls], replies)
+                results: Sequence[Any] = part.results(requests, replies)
             except AuthorityError as exc:
                 _fail(calls, exc)
                 continue
@@ -430,56 +429,61 @@ class SnapshotCommands(Protocol):
     ) -> list[HolderSnapshot | None]: ...
 
 
+class CoalescingSnapshotReader:
+    """Implements ``HolderSnapshotReader`` by batching into ``SnapshotBatchReader`` calls (any
+    store, the fake included; a server uses ``SharedSnapshotReader``)."""
+
+    def __init__(
+        self, inner: SnapshotBatchReader, *, max_batch: int = 512, linger: float = 0.002
+    ) -> None:
+        self._coalescer: BatchCoalescer[SnapshotRequest, HolderSnapshot | None] = BatchCoalescer(
+            inner.read_snapshots, max_batch=max_batch, linger=linger
+        )
+
+    @property
+    def coalescer(self) -> BatchCoalescer[SnapshotRequest, HolderSnapshot | None]:
+        return self._coalescer
+
+    @property
+    def batches(self) -> int:
+        return self._coalescer.batches
+
+    @property
+    def requests(self) -> int:
+        return self._coalescer.requests
+
+    async def read_snapshot(
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+    ) -> HolderSnapshot | None:
+        return await self._coalescer.submit((holder_id, door_id, site_id, credential_field))
+
+
+class SharedSnapshotReader:
+    """Implements ``HolderSnapshotReader`` by sending each read in ``shared``, the round trip it
+    shares with the decisions' event appends (the store gives the commands and reads the
+    replies: ``SnapshotCommands``)."""
+
+    def __init__(self, store: SnapshotCommands, shared: SharedRoundTrip) -> None:
+        self._shared = shared
+        self._part: PipelinePart[SnapshotRequest, HolderSnapshot | None] = _SnapshotPart(store)
+        self.requests = 0
+
+    @property
+    def batches(self) -> int:
+        return self._shared.batches
+
+    async def read_snapshot(
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+    ) -> HolderSnapshot | None:
+        self.requests += 1
+        return await self._shared.submit(
+            self._part, (holder_id, door_id, site_id, credential_field)
+        )
+
+
 class _SnapshotPart:
     """``PipelinePart`` adapter of a ``SnapshotCommands``."""
 
     def __init__(self, inner: SnapshotCommands) -> None:
         self.commands = inner.snapshot_commands
         self.results = inner.snapshots_from
-
-
-class CoalescingSnapshotReader:
-    """Implements ``HolderSnapshotReader`` by batching into ``SnapshotBatchReader`` calls, or,
-    given ``shared``, by sending its reads in the shared round trip with the event appends."""
-
-    def __init__(
-        self,
-        inner: SnapshotBatchReader,
-        *,
-        max_batch: int = 512,
-        linger: float = 0.002,
-        shared: SharedRoundTrip | None = None,
-    ) -> None:
-        self._shared = shared
-        self._part = _SnapshotPart(cast(SnapshotCommands, inner)) if shared is not None else None
-        self._coalescer: BatchCoalescer[SnapshotRequest, HolderSnapshot | None] = BatchCoalescer(
-            inner.read_snapshots, max_batch=max_batch, linger=linger
-        )
-        self._reads = 0
-
-    @property
-    def coalescer(self) -> Coalescing:
-        return self._shared if self._shared is not None else self._coalescer
-
-    @property
-    def batches(self) -> int:
-        if self._shared is not None:
-            return self._shared.batches
-        return self._coalescer.batches
-
-    @property
-    def requests(self) -> int:
-        if self._shared is not None:
-            return self._reads
-        return self._coalescer.requests
-
-    async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
-    ) -> HolderSnapshot | None:
-        if self._part is not None:
-            assert self._shared is not None
-            self._reads += 1
-            return await self._shared.submit(
-                self._part, (holder_id, door_id, site_id, credential_field)
-            )
-        return await self._coalescer.submit((holder_id, door_id, site_id, credential_field))

@@ -14,7 +14,7 @@ from authority.accesslog.buffer import RedisEventBuffer, stream_key
 from authority.domain.errors import Unavailable
 from authority.domain.events import EventKind, event
 from authority.domain.model import GrantTarget
-from authority.store.coalescing import CoalescingSnapshotReader, LoopLoad, SharedRoundTrip
+from authority.store.coalescing import LoopLoad, SharedRoundTrip, SharedSnapshotReader
 from authority.store.connect import connect
 from authority.store.redis_store import RedisStore
 from authority.testing.store_contract import grant, holder, org
@@ -44,7 +44,7 @@ async def test_reads_and_appends_share_round_trips(url: str) -> None:
     try:
         ids = await _world(store, 40)
         shared = SharedRoundTrip(store, linger=0)
-        reader = CoalescingSnapshotReader(store, shared=shared)
+        reader = SharedSnapshotReader(store, shared)
         buffer = RedisEventBuffer(store, shard=SHARD, shared=shared)
 
         async def call(holder_id: str) -> bytes:
@@ -58,8 +58,8 @@ async def test_reads_and_appends_share_round_trips(url: str) -> None:
         # 120 reads and 120 appends: far fewer round trips than the 240 requests, and the
         # appends rode along with reads (no more batches than two per wave of calls).
         assert reader.requests == 120
-        assert shared.coalescer.requests == 240
-        assert shared.coalescer.batches <= 240 / 8
+        assert shared.requests == 240
+        assert shared.batches <= 240 / 8
         (length,) = await store.round_trip([("XLEN", stream_key(SHARD))])
         assert length == 120
     finally:
@@ -73,7 +73,7 @@ async def test_a_refused_append_fails_only_its_callers(url: str) -> None:
         # The shard's stream key holds a string: every XADD to it is refused (WRONGTYPE).
         await store.round_trip([("SET", stream_key(SHARD), "not a stream")])
         shared = SharedRoundTrip(store, linger=0)
-        reader = CoalescingSnapshotReader(store, shared=shared)
+        reader = SharedSnapshotReader(store, shared)
         broken = RedisEventBuffer(store, shard=SHARD, shared=shared)
         working = RedisEventBuffer(store, shard=SHARD + 1, shared=shared)
         one = [event(EventKind.UNLOCK, "unlock", "allow")]
@@ -99,7 +99,7 @@ async def test_a_full_buffer_fails_its_appends_not_the_reads(redis_url: str) -> 
     try:
         ids = await _world(store, 3)
         shared = SharedRoundTrip(store, linger=0)
-        reader = CoalescingSnapshotReader(store, shared=shared)
+        reader = SharedSnapshotReader(store, shared)
         full = RedisEventBuffer(store, shard=SHARD, shared=shared, max_backlog=1)
         full.backlog = 1
         results = await asyncio.gather(
@@ -124,7 +124,7 @@ async def test_a_stalled_redis_fails_the_batch_and_the_next_one_is_served(redis_
     try:
         ids = await _world(store, 2)
         shared = SharedRoundTrip(store, linger=0)
-        reader = CoalescingSnapshotReader(store, shared=shared)
+        reader = SharedSnapshotReader(store, shared)
         assert await reader.read_snapshot(ids[0], "door-1", None) is not None  # connected
         admin.client_pause(600)
         with pytest.raises(Unavailable):
@@ -154,7 +154,7 @@ async def test_batches_linger_only_while_the_loop_is_saturated(
         ids = await _world(store, 4)
         load = _Load(saturated)
         shared = SharedRoundTrip(store, linger=3600, linger_from=2, load=load)
-        reader = CoalescingSnapshotReader(store, shared=shared)
+        reader = SharedSnapshotReader(store, shared)
         # a batch of several: the next one may linger (if the loop is saturated)
         await asyncio.gather(*(reader.read_snapshot(h, "door-1", None) for h in ids))
         nxt = asyncio.create_task(reader.read_snapshot(ids[0], "door-1", None))
