@@ -3,10 +3,12 @@
 Layout (dependencies point inwards, towards ``domain``):
 
 * ``authority.domain``   pure, typed rules: entities, schedules, ``decide_unlock``, errors, ports.
-* ``authority.tokens``   CWT/COSE_Sign1 unlock tokens with Ed25519 (cbor2 + PyNaCl), keyring.
-* ``authority.store``    Redis adapters: grant store, directory replica, coalescing,
+* ``authority.adapters.crypto``   CWT/COSE_Sign1 unlock tokens with Ed25519 (cbor2 + PyNaCl),
+keyring.
+* ``authority.adapters.redis``    Redis adapters: grant store, directory replica, coalescing,
                          embedded server.
-* ``authority.app``      use cases (unlock, directory and grant commands, caller authentication).
+* ``authority.usecases``      use cases (unlock, directory and grant commands, caller
+authentication).
 * ``authority.api``      the gRPC edge: servicers, the one status-code table, server lifecycle.
 * ``authority.v1``       code generated from ``protos/`` (do not edit).
 """

@@ -2,6 +2,6 @@
 
 import sys
 
-from authority.cli import main
+from authority.cli.main import main
 
 sys.exit(main())

@@ -139,7 +139,7 @@ def main() -> int:
             env.pop(name, None)
         with (tmp / "product.log").open("wb") as log:
             product = children.start(
-                "product", [sys.executable, "-m", "authority.cli", "serve", "--data-dir",
+                "product", [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
                             str(tmp / "product"), "--listen", "127.0.0.1:0",
                             "--ship-events", "off"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -52,7 +52,7 @@ sys.path.insert(0, str(BENCH.parent))
 from bench_unlock import Children, _proc_cpu, wait_for_info  # noqa: E402
 from fixture import build_fixture  # noqa: E402
 
-from authority.accesslog.buffer import stream_key  # noqa: E402
+from authority.adapters.redis.event_buffer import stream_key  # noqa: E402
 from authority.v1 import authority_pb2 as pb  # noqa: E402
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -137,7 +137,7 @@ def main() -> int:
             env.pop(name, None)
         with (tmp / "product.log").open("wb") as log:
             product = children.start(
-                "product", [sys.executable, "-m", "authority.cli", "serve", "--data-dir",
+                "product", [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
                             str(tmp / "product"), "--listen", "127.0.0.1:0",
                             "--ship-events", "off"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -147,7 +147,7 @@ def main() -> int:
         shared = {**env, "REDIS_URL": f"unix://{sock}"}
         with (tmp / "shipper.log").open("wb") as log:
             shipper = children.start(
-                "shipper", [sys.executable, "-m", "authority.cli", "serve", "--data-dir",
+                "shipper", [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
                             str(tmp / "shipper"), "--listen", "127.0.0.1:0",
                             "--ship-events", "only"],
                 env=shared, stdout=log, stderr=subprocess.STDOUT,

@@ -14,8 +14,9 @@ What runs, all on this machine:
 * a producer process (this file with ``--produce``): appends pre-built events to the
   ``{log:<shard>}:events`` streams exactly as ``RedisEventBuffer`` does (the same JSON
   encoding, XADD pipelines through ``RedisStore.round_trip``), one task per shard;
-* the shipper (``authority.accesslog.shipper.Shipper.run``) in this process, with its default
-  configuration, into chDB on a temporary directory (``ClickHouseSink``, schema by ``migrate``).
+* the shipper (``authority.adapters.clickhouse.shipper.Shipper.run``) in this process, with its
+  default configuration, into chDB on a temporary directory (``ClickHouseSink``, schema by
+  ``migrate``).
 
 Scenarios, repeated ``--rounds`` times in alternating order, medians reported:
 
@@ -63,16 +64,17 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from authority.adapters.clickhouse.chain import AuditKey
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.clickhouse.schema import migrate
+from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, ShipperConfig
+from authority.adapters.redis.embedded import EmbeddedRedis
+
 # The buffer's own encoder: the producer writes exactly what RedisEventBuffer writes.
-from authority.accesslog.buffer import _dumps as buffer_encode
-from authority.accesslog.buffer import stream_key
-from authority.accesslog.chain import AuditKey
-from authority.accesslog.clickhouse import open_clickhouse
-from authority.accesslog.schema import migrate
-from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
+from authority.adapters.redis.event_buffer import _dumps as buffer_encode
+from authority.adapters.redis.event_buffer import stream_key
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.events import EVENT_FIELDS, new_event_id
-from authority.store.embedded import EmbeddedRedis
-from authority.store.redis_store import RedisStore
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -477,7 +479,7 @@ async def bench(ns: argparse.Namespace, work: Path, children: Children) -> dict[
             raise RuntimeError("the shipped table does not hold every event exactly once")
         audit: dict[str, Any] = {}
         if not ns.no_audit:
-            from authority.accesslog.audit import verify  # noqa: PLC0415
+            from authority.adapters.clickhouse.audit import verify  # noqa: PLC0415
 
             t = time.perf_counter()
             result = await asyncio.to_thread(verify, shipped_client, {key.kid: key.public})

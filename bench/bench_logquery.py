@@ -7,15 +7,15 @@ events in embedded chDB, through the query layer, against a baseline measured in
 
 What it does:
 
-1. opens chDB on a temporary directory and applies the schema (``authority.accesslog.schema``);
-2. generates the events inside ClickHouse (``INSERT … SELECT … FROM numbers(N)``, in chunks):
-   36 months back from now, 100,000 doors (two per stairwell), 3,000 organisations. Traffic is
-   skewed as in life: door popularity and organisation size follow a power law (a few national
-   postal and parcel companies carry most openings), 90 % unlock decisions (5 % of them denied,
-   with reasons), 8 % relay outcomes, 2 % administration and lookups; openings cluster on
-   weekday mornings. Then ``OPTIMIZE … FINAL`` merges the parts, as background merges would;
-3. measures, through ``AccessLogQueries`` (validation, tenancy, the ClickHouse adapter, the
-   lookup event, row conversion; the event recorder is an in-memory list):
+1. opens chDB on a temporary directory and applies the schema
+(``authority.adapters.clickhouse.schema``); 2. generates the events inside ClickHouse (``INSERT …
+   SELECT … FROM numbers(N)``, in chunks): 36 months back from now, 100,000 doors (two per
+   stairwell), 3,000 organisations. Traffic is skewed as in life: door popularity and organisation
+   size follow a power law (a few national postal and parcel companies carry most openings), 90 %
+   unlock decisions (5 % of them denied, with reasons), 8 % relay outcomes, 2 % administration and
+   lookups; openings cluster on weekday mornings. Then ``OPTIMIZE … FINAL`` merges the parts, as
+background merges would; 3. measures, through ``AccessLogQueries`` (validation, tenancy, the
+   ClickHouse adapter, the lookup event, row conversion; the event recorder is an in-memory list):
    * **owner query**: a site owner reads one door of its stairwell for one week (the door and
      week drawn like real traffic: busy doors more often), target p50 <= 20 ms;
    * **organisation month**: an organisation counts its events per day over one month
@@ -63,8 +63,7 @@ from authority.accesslog.query import (
     ClickHouseEventLog,
     EventFilter,
 )
-from authority.accesslog.schema import EVENTS_TABLE, apply_schema
-from authority.app.credentials import Principal, Role
+from authority.adapters.clickhouse.schema import EVENTS_TABLE, apply_schema
 from authority.domain.events import AccessEvent
 from authority.domain.model import (
     Door,
@@ -75,6 +74,7 @@ from authority.domain.model import (
     Purpose,
     Site,
 )
+from authority.usecases.credentials import Principal, Role
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results" / "logquery.json"

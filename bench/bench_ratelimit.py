@@ -90,8 +90,8 @@ def measure(target: str, pid: int, requests: list, ns: argparse.Namespace) -> di
 def limiter_cost_us(callers: int, calls: int = 200_000) -> float:
     """The per-call work the limiter adds to an unlock (``blocked`` before the read, ``admit``
     after it), timed in this process over ``callers`` keys: no server, no noise from others."""
-    from authority.app.ratelimit import RateLimiter, RateLimits  # noqa: PLC0415
     from authority.testing import InMemoryRateLimitStore, MemoryEventRecorder  # noqa: PLC0415
+    from authority.usecases.ratelimit import RateLimiter, RateLimits  # noqa: PLC0415
 
     limiter = RateLimiter(
         RateLimits(caller=3000, organisation=10**9),  # counted, never reached here
@@ -147,7 +147,7 @@ def main() -> int:
             )  # fmt: skip
             with (tmp / f"{name}.log").open("wb") as log:
                 proc = children.start(
-                    name, [sys.executable, "-m", "authority.cli", "serve", "--data-dir",
+                    name, [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
                            str(tmp / name), "--listen", "127.0.0.1:0", "--ship-events", "off"],
                     env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT,
                 )  # fmt: skip

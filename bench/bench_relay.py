@@ -33,8 +33,8 @@ from fixture import build_fixture  # bench/ is on sys.path when run as a script
 from rich.console import Console
 from rich.table import Table
 
-from authority.client import AuthorityClient
-from authority.tokens.keyring import verification_keys_from_jwks
+from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.client.authority import AuthorityClient
 from doorkey_wire.protocol import Challenge, Submission
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.ble.air import VirtualAir

@@ -55,7 +55,7 @@ from grpc_health.v1 import health_pb2
 from rich.console import Console
 from rich.table import Table
 
-from authority.client import AuthorityClient
+from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
 
 BENCH = Path(__file__).resolve().parent
@@ -347,7 +347,7 @@ class Bench:
         argv = [
             sys.executable,
             "-m",
-            "authority.cli",
+            "authority.cli.main",
             "serve",
             "--data-dir",
             str(d),

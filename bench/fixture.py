@@ -1,8 +1,8 @@
 """Benchmark fixture: populate a running authority with holders, doors and grants.
 
 Shared by ``bench_unlock.py`` and ``locustfile.py``. Everything goes through the public API with
-the typed client (``authority.client.AuthorityClient``), exactly as an operator and a partner
-organisation would do it:
+the typed client (``authority.client.authority.AuthorityClient``), exactly as an operator and a
+partner organisation would do it:
 
 * the platform admin registers one organisation (CVR 25680839, purpose POSTAL) and approves it,
   registers ``sites`` sites and ``doors`` doors spread evenly over them;
@@ -33,7 +33,7 @@ from pathlib import Path
 import cbor2
 from nacl.signing import VerifyKey
 
-from authority.client import AuthorityClient
+from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
 from doorkey_wire.cwt import verify_token
 

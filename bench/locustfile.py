@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `fixture` next to th
 
 from fixture import UNLOCK_METHOD, Fixture, UnlockPair, build_fixture
 
-from authority.client import AuthorityClient
+from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
 
 grpc_gevent.init_gevent()  # grpc calls must yield to other greenlets, not block the process

@@ -19,8 +19,8 @@ from typing import Any
 import grpc
 
 import authority.api.servicers as servicers
-from authority.app.credentials import PresentedCredential
-from authority.cli import main
+from authority.cli.main import main
+from authority.usecases.credentials import PresentedCredential
 
 _server = grpc.aio.server
 

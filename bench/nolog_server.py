@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from authority.accesslog.buffer import RedisEventBuffer
-from authority.cli import main
+from authority.adapters.redis.event_buffer import RedisEventBuffer
+from authority.cli.main import main
 from authority.domain.events import AccessEvent
 
 

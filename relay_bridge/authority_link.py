@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from authority.client import bearer_metadata
-from authority.tls import ClientTls
+from authority.client.authority import bearer_metadata
+from authority.process.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 

@@ -30,8 +30,8 @@ from nacl.signing import SigningKey, VerifyKey
 from rich.console import Console
 from rich.table import Table
 
-from authority.tls import ClientTls
-from authority.tokens.keyring import verification_keys_from_jwks
+from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.process.tls import ClientTls
 from doorkey_wire.protocol import SERVICE_UUID
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, relay_entries
@@ -234,7 +234,7 @@ def _authority_arguments(p: argparse.ArgumentParser, credential_help: str) -> No
 
 
 def cmd_register(ns: argparse.Namespace) -> int:
-    from authority.client import AuthorityClient  # noqa: PLC0415
+    from authority.client.authority import AuthorityClient  # noqa: PLC0415
 
     client = AuthorityClient(ns.authority, credential=ns.credential, tls=_tls(ns))
     try:

@@ -20,10 +20,10 @@ from nacl.signing import SigningKey
 from rich.console import Console
 from rich.table import Table
 
-from authority.accesslog.client import AccessLogClient, EventQuery
-from authority.client import AuthorityClient
-from authority.tls import ClientTls
-from authority.tokens.keyring import verification_keys_from_jwks
+from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.client.authority import AuthorityClient
+from authority.process.tls import ClientTls
 from authority.v1 import identity_pb2 as ipb
 from doorkey_wire.cwt import decode_unverified, sign_claims
 from doorkey_wire.protocol import Challenge, Submission

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from authority.config import Settings
+from authority.process.config import Settings
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 HEADER = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]

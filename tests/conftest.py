@@ -19,10 +19,10 @@ import redis
 from hypothesis import settings
 
 from authority.api.server import RunningServer, serve
-from authority.client import AuthorityClient
-from authority.config import Settings
+from authority.client.authority import AuthorityClient
 from authority.domain.ports import Clock
-from authority.tls import ClientTls
+from authority.process.config import Settings
+from authority.process.tls import ClientTls
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 

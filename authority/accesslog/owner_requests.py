@@ -30,8 +30,7 @@ import redis.exceptions as redis_errors
 
 from authority.accesslog.ownership import OrganisationAccess
 from authority.accesslog.query import Cursor, EventLogReader, EventSelection, TenantDirectory
-from authority.app.auth import require_admin
-from authority.app.credentials import Principal, Role
+from authority.adapters.redis.redis_store import RedisClient
 from authority.domain import owner_requests as rules
 from authority.domain.errors import (
     Conflict,
@@ -45,7 +44,8 @@ from authority.domain.events import AccessEvent, EventKind, new_event_id
 from authority.domain.model import Organisation, Site, new_id, validate_id, validate_text
 from authority.domain.owner_requests import Fee, OwnerLogRequest, OwnerLogRequestStatus
 from authority.domain.ports import Clock, EventRecorder
-from authority.store.redis_store import RedisClient
+from authority.usecases.auth import require_admin
+from authority.usecases.credentials import Principal, Role
 
 CAS_ATTEMPTS = 8
 DELIVERY_PAGE = 10_000

@@ -20,11 +20,11 @@ from typing import Any
 
 import redis.exceptions as redis_errors
 
+from authority.adapters.redis import codec
+from authority.adapters.redis.redis_store import RedisClient, holder_key
 from authority.domain.errors import Unavailable
 from authority.domain.model import Grant
-from authority.store import codec
-from authority.store.directory import DirectoryReplica, DirectorySource
-from authority.store.redis_store import RedisClient, holder_key
+from authority.wrappers.directory import DirectoryReplica, DirectorySource
 
 
 class OwnerIndexedDirectory(DirectoryReplica):

@@ -28,9 +28,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from authority.accesslog.clickhouse import LogClient, query_rows
-from authority.accesslog.schema import EVENTS_TABLE
-from authority.app.credentials import Principal, Role
+from authority.adapters.clickhouse.connect import LogClient, query_rows
+from authority.adapters.clickhouse.schema import EVENTS_TABLE
 from authority.domain.errors import (
     AuthorityError,
     FailedPrecondition,
@@ -50,6 +49,7 @@ from authority.domain.model import (
     validate_time_zone,
 )
 from authority.domain.ports import Clock, EventRecorder
+from authority.usecases.credentials import Principal, Role
 
 MAX_RANGE = timedelta(days=92)
 """The longest period one query may cover (about a quarter): bounds the work of one call."""

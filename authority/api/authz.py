@@ -1,13 +1,13 @@
 """The one place where callers are authenticated and the authorization table is enforced.
 
 A server interceptor wraps every method handler: it resolves the caller's ``Principal`` from the
-``authorization`` metadata, checks the method's row in ``authority.app.authz.AUTHORIZATION`` and
-only then runs the servicer, which reads the principal with ``current_principal()``. A refusal
+``authorization`` metadata, checks the method's row in ``authority.usecases.authz.AUTHORIZATION``
+and only then runs the servicer, which reads the principal with ``current_principal()``. A refusal
 (no or bad credential, a role not in the row, a missing API scope, a method not in the table) is
 answered before the request is looked at, and is an event in the access log.
 
 The unlock call is the exception by design: it authenticates inside its single Redis round trip
-(``authority.app.unlock``), so the interceptor hands it through untouched.
+(``authority.usecases.unlock``), so the interceptor hands it through untouched.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any, TypeAlias
 import grpc
 
 from authority.api.errors import abort_for, status_for
-from authority.app.auth import Authenticator
-from authority.app.authz import AUTHORIZATION, authorize
-from authority.app.credentials import Principal
 from authority.domain.errors import AuthorityError, PermissionDenied, Unauthenticated
 from authority.domain.events import EventKind, event
 from authority.domain.ports import EventRecorder
+from authority.usecases.auth import Authenticator
+from authority.usecases.authz import AUTHORIZATION, authorize
+from authority.usecases.credentials import Principal
 
 log = logging.getLogger("authority.authz")
 Context = grpc.aio.ServicerContext[Any, Any]

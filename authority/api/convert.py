@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authority.api.errors import status_for
-from authority.app.fleet import GrantItemRequest
 from authority.domain.bulk import ItemResult, ItemStatus
 from authority.domain.decision import DecisionReason
 from authority.domain.errors import AuthorityError, InvalidArgument
@@ -25,6 +24,7 @@ from authority.domain.model import (
 from authority.domain.policy import AccessPolicy, TargetKind
 from authority.domain.relay import RelayOutcome
 from authority.domain.schedule import WeeklyWindow
+from authority.usecases.fleet import GrantItemRequest
 from authority.v1 import authority_pb2 as pb
 
 PURPOSE_TO_PB = {

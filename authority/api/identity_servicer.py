@@ -8,14 +8,14 @@ import grpc
 
 from authority.api.errors import grpc_errors
 from authority.api.servicers import _Authenticated
-from authority.app.identity import (
+from authority.domain.login import LoginPolicy
+from authority.usecases.identity import (
     AccountKind,
     ApiCredentialInfo,
     Identity,
     IssuedSession,
     PolicyTarget,
 )
-from authority.domain.login import LoginPolicy
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import identity_pb2_grpc as ipb_grpc
 

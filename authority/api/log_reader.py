@@ -43,7 +43,7 @@ from uuid import UUID
 import cbor2
 import grpc
 
-from authority.accesslog.clickhouse import (
+from authority.adapters.clickhouse.connect import (
     SEND_RECEIVE_TIMEOUT_SECONDS,
     LogClient,
     RemoteClickHouseError,

@@ -2,7 +2,7 @@
 
 Installed only when a listener asks for client certificates (``tls_client_ca_file``), and first
 in the interceptor chain, so whatever authenticates the call afterwards (``Authenticator``) sees
-the identity through ``authority.app.peer.calling_peer``. A certificate that names no authority
+the identity through ``authority.usecases.peer.calling_peer``. A certificate that names no authority
 identity is refused here, before anything else runs.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import grpc
 
 from authority.api.errors import status_for
-from authority.app.peer import reset_calling_peer, set_calling_peer
 from authority.domain.errors import AuthorityError
-from authority.tls import peer_identity
+from authority.process.tls import peer_identity
+from authority.usecases.peer import reset_calling_peer, set_calling_peer
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

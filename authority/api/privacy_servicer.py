@@ -15,9 +15,9 @@ from authority.api import convert
 from authority.api.accesslog_servicer import event_to_pb
 from authority.api.errors import grpc_errors, grpc_stream_errors
 from authority.api.servicers import _Authenticated
-from authority.app.privacy import PrivacyCommands
 from authority.domain.events import AccessEvent
 from authority.domain.privacy import Consent, PersonProfile, new_profile
+from authority.usecases.privacy import PrivacyCommands
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from authority.v1 import privacy_pb2_grpc as ppb_grpc

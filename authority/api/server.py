@@ -41,14 +41,14 @@ from authority.api.servicers import (
     RelayServicer,
     UnlockServicer,
 )
-from authority.app.unlock import UNLOCK_METHOD
-from authority.config import Settings
 from authority.domain.errors import AuthorityError
 from authority.domain.ports import Clock
+from authority.process.config import Settings
 from authority.process.roles import ProcessRole
 from authority.process.server_info import local_target, write_server_info
-from authority.runtime import Runtime
-from authority.tls import server_credentials
+from authority.process.tls import server_credentials
+from authority.process.wiring import Runtime
+from authority.usecases.unlock import UNLOCK_METHOD
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 from authority.v1 import identity_pb2_grpc as ipb_grpc

@@ -10,17 +10,17 @@ from typing import Any
 
 import grpc
 
+from authority.adapters.crypto.keyring import Keyring
 from authority.api import convert
 from authority.api.authz import authorization_header, current_principal
 from authority.api.errors import grpc_errors, grpc_stream_errors
-from authority.app.commands import DirectoryCommands, GrantCommands
-from authority.app.credentials import Principal, Role, parse_bearer
-from authority.app.fleet import FleetCommands, GrantItemRequest, IssueChunk
-from authority.app.peer import calling_peer
-from authority.app.relay import RelayReports
-from authority.app.unlock import UnlockService
 from authority.domain.model import HolderStatus, OrganisationStatus
-from authority.tokens.keyring import Keyring
+from authority.usecases.commands import DirectoryCommands, GrantCommands
+from authority.usecases.credentials import Principal, Role, parse_bearer
+from authority.usecases.fleet import FleetCommands, GrantItemRequest, IssueChunk
+from authority.usecases.peer import calling_peer
+from authority.usecases.relay import RelayReports
+from authority.usecases.unlock import UnlockService
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 

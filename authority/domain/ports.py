@@ -1,8 +1,8 @@
 """The small interfaces the use cases need from the outside world.
 
-Each use case asks for the narrowest one. Adapters in ``authority.store`` and ``authority.tokens``
-implement them; ``authority.testing`` ships in-memory fakes and one contract suite runs against
-both.
+Each use case asks for the narrowest one. Adapters in ``authority.adapters.redis`` and
+``authority.adapters.crypto`` implement them; ``authority.testing`` ships in-memory fakes and one
+contract suite runs against both.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class EpochNoticeSigner(Protocol):
         ...
 
 
-# -- personal data (authority.app.privacy) ------------------------------------------------------
+# -- personal data (authority.usecases.privacy) ----------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

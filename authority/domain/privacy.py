@@ -2,9 +2,9 @@
 
 A key holder is known everywhere else by a random pseudonym (``kh_…``); the person behind it,
 their ``PersonProfile`` (name, phone, e-mail, CPR, the phone's Bluetooth id), lives only in the
-person store, encrypted per person (``authority.store.person_store``). Erasing a person destroys
-their data key (crypto-shredding): every copy of the ciphertext becomes unreadable, and what stays
-(access-log rows carrying the pseudonym) points at nobody.
+person store, encrypted per person (``authority.adapters.redis.person_store``). Erasing a person
+destroys their data key (crypto-shredding): every copy of the ciphertext becomes unreadable, and
+what stays (access-log rows carrying the pseudonym) points at nobody.
 
 Rules here: what a profile may hold and how it is validated, consents with their text version,
 the one-year rule's boundary, and what an erasure leaves behind in the ledger.

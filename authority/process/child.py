@@ -45,13 +45,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imported after the lifeline is in place: importing grpc and chDB takes a while.
     from authority.api.server import RunningServer, serve  # noqa: PLC0415
-    from authority.cli import run  # noqa: PLC0415
-    from authority.config import Settings  # noqa: PLC0415
-    from authority.observability import configure_logging  # noqa: PLC0415
+    from authority.cli.main import run  # noqa: PLC0415
     from authority.process.cluster_health import (  # noqa: PLC0415
         ClusterHealthFile,
         cluster_health_path,
     )
+    from authority.process.config import Settings  # noqa: PLC0415
+    from authority.process.observability import configure_logging  # noqa: PLC0415
 
     settings = Settings.load(environ=environment)
     fields = {"proc": ns.name, "pid": os.getpid()}

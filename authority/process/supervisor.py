@@ -43,11 +43,11 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from authority.config import Settings
+from authority.adapters.redis.embedded import EmbeddedRedis
 from authority.process.cluster_health import ClusterVerdict, cluster_health_path, write_verdict
+from authority.process.config import Settings
 from authority.process.roles import ProcessRole
 from authority.process.server_info import SERVER_INFO_FILE, local_target, write_server_info
-from authority.store.embedded import EmbeddedRedis
 
 log = logging.getLogger("authority.supervisor")
 

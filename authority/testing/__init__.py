@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from authority.app.credentials import access_field, new_session_secrets, session_entry
+from authority.adapters.redis import codec
 from authority.domain.bulk import IdempotentGrant, IssueOutcome, RosterChange, roster_signature
 from authority.domain.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 from authority.domain.ports import HolderSnapshot
-from authority.store import codec
+from authority.usecases.credentials import access_field, new_session_secrets, session_entry
 
 SnapshotRequest = tuple[str, str, str | None, str]
 
@@ -73,7 +73,7 @@ class InMemoryRateLimitStore:
 
 
 class InMemoryStore:
-    """Implements the same ports as ``authority.store.redis_store.RedisStore``."""
+    """Implements the same ports as ``authority.adapters.redis.redis_store.RedisStore``."""
 
     def __init__(self) -> None:
         self._orgs: dict[str, bytes] = {}
@@ -264,7 +264,7 @@ class InMemoryStore:
     def open_app_session(self, holder_id: str, expires_at: datetime) -> str:
         """What an app login leaves in the holder's hash: a session's access entry until
         ``expires_at``. The session's access credential (the only kind of holder credential the
-        authority accepts), without the argon2 login of ``authority.app.identity``."""
+        authority accepts), without the argon2 login of ``authority.usecases.identity``."""
         issued = new_session_secrets(holder_id)
         fields = self._holders[holder_id]
         fields[access_field(issued.session_id)] = session_entry(

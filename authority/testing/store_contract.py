@@ -47,8 +47,8 @@ from authority.domain.ports import (
 )
 from authority.domain.relay import digest_event_id
 from authority.domain.schedule import WeeklyWindow
-from authority.store.coalescing import CoalescingSnapshotReader, SnapshotBatchReader
-from authority.store.directory import DirectoryReplica, DirectorySource
+from authority.wrappers.coalescing import CoalescingSnapshotReader, SnapshotBatchReader
+from authority.wrappers.directory import DirectoryReplica, DirectorySource
 
 NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
 

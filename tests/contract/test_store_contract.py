@@ -10,15 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import redis
 
-from authority.accesslog.buffer import stream_key
+from authority.adapters.redis.connect import connect
+from authority.adapters.redis.event_buffer import stream_key
+from authority.adapters.redis.once_events import RedisOnceEventRecorder, shard_of
+from authority.adapters.redis.redis_store import DIR_LOG, RedisStore
 from authority.domain.errors import Unavailable
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Door
 from authority.domain.ports import OnceEventRecorder
-from authority.store.connect import connect
-from authority.store.directory import DirectoryReplica
-from authority.store.once_events import RedisOnceEventRecorder, shard_of
-from authority.store.redis_store import DIR_LOG, RedisStore
 from authority.testing import InMemoryStore, MemoryEventRecorder
 from authority.testing.store_contract import (
     CHECKS,
@@ -26,6 +25,7 @@ from authority.testing.store_contract import (
     an_event_id_is_recorded_once,
     site,
 )
+from authority.wrappers.directory import DirectoryReplica
 
 Store = InMemoryStore | RedisStore
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from authority.accesslog.client import AccessLogClient, EventQuery
+from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.v1 import authority_pb2 as pb
 from tests.support.processes import ServerProcess
 from tests.support.world import build_world

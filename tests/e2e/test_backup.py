@@ -13,8 +13,8 @@ import grpc
 import pytest
 import redis
 
-from authority.cli import main
-from authority.config import Settings
+from authority.cli.main import main
+from authority.process.config import Settings
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import run_server_in_thread

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from authority.demo import APP_PASSWORD
+from authority.cli.demo import APP_PASSWORD
 from tests.security.leaks import find_leaks, secrets_of_data_dir
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2
 
-from authority.client import chunk_items, grant_item
-from authority.config import Settings
+from authority.client.authority import chunk_items, grant_item
+from authority.process.config import Settings
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import _start_redis, free_port, run_server_in_thread
 from tests.support.processes import ServerProcess

@@ -18,14 +18,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authority.accesslog.client import AccessLogClient, EventQuery
 from authority.api.accesslog_servicer import ACCESSLOG_SERVICE_NAMES
 from authority.api.server import ACCESS_LOG_HEALTH, SERVICE_NAMES, served_services
-from authority.cli import main
-from authority.client import AuthorityClient
-from authority.config import Settings
+from authority.cli.main import main
+from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.client.authority import AuthorityClient
 from authority.domain.errors import InvalidArgument
-from authority.runtime import holds_access_log
+from authority.process.config import Settings
+from authority.process.wiring import holds_access_log
 from tests.conftest import free_port
 from tests.support.world import build_world
 

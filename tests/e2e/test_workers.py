@@ -17,10 +17,10 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2
 
-from authority.accesslog.client import AccessLogClient, EventQuery
-from authority.app.peer import CertificateIdentity
-from authority.client import AuthorityClient, ServerInfo
-from authority.tls import ClientTls, create_dev_certificates
+from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.client.authority import AuthorityClient, ServerInfo
+from authority.process.tls import ClientTls, create_dev_certificates
+from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import free_port
 from tests.support.processes import ServerProcess

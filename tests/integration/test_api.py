@@ -13,8 +13,8 @@ import redis
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from authority.adapters.crypto.keyring import verification_keys_from_jwks
 from authority.domain.schedule import WeeklyWindow
-from authority.tokens.keyring import verification_keys_from_jwks
 from authority.v1 import authority_pb2 as pb
 from doorkey_wire.cwt import decode_unverified, verify_token
 from tests.conftest import ServerHandle

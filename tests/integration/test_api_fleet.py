@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from authority.cli import main
-from authority.client import AuthorityClient, chunk_items, grant_item
-from authority.config import Settings
+from authority.cli.main import main
+from authority.client.authority import AuthorityClient, chunk_items, grant_item
 from authority.domain.schedule import parse_window
+from authority.process.config import Settings
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from tests.conftest import ServerHandle, run_server_in_thread

@@ -17,10 +17,10 @@ import pytest
 import redis
 from nacl.signing import SigningKey
 
-from authority.accesslog.buffer import stream_key
-from authority.accesslog.client import AccessLogClient, EventQuery
-from authority.client import AuthorityClient
-from authority.tokens.keyring import verification_keys_from_jwks
+from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.adapters.redis.event_buffer import stream_key
+from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
 from doorkey_wire.cwt import decode_unverified, sign_payload, verify_payload, verify_token
 from doorkey_wire.protocol import (
@@ -458,7 +458,7 @@ def test_a_result_reported_twice_is_one_event_in_clickhouse(server: ServerHandle
 def test_cli_registers_and_replaces_relay_keys(
     server: ServerHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from authority.cli import main  # noqa: PLC0415
+    from authority.cli.main import main  # noqa: PLC0415
 
     s = build_scene(server, register_relay_key=False)
     common = ["--target", server.target, "--credential", server.admin_credential, "--json"]

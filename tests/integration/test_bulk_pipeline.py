@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from authority.client import chunk_items, grant_item
-from authority.store import scripts
-from authority.store.redis_store import RedisStore, holder_key
+from authority.adapters.redis import scripts
+from authority.adapters.redis.redis_store import RedisStore, holder_key
+from authority.client.authority import chunk_items, grant_item
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle
 from tests.support.world import build_world

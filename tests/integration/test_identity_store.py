@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from authority.app.credentials import (
+from authority.adapters.redis.identity_store import RedisIdentityStore
+from authority.adapters.redis.redis_store import RedisStore
+from authority.domain.login import LoginPolicy, LoginState
+from authority.domain.model import HolderStatus, KeyHolder, new_id
+from authority.usecases.credentials import (
     Principal,
     Role,
     digest,
     new_session_secrets,
     session_entry,
 )
-from authority.domain.login import LoginPolicy, LoginState
-from authority.domain.model import HolderStatus, KeyHolder, new_id
-from authority.store.identity_store import RedisIdentityStore
-from authority.store.redis_store import RedisStore
 
 NOW = 1_800_000_000
 

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from authority.client import chunk_items, grant_item
-from authority.config import Settings
+from authority.client.authority import chunk_items, grant_item
+from authority.process.config import Settings
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.support.world import build_world

@@ -19,12 +19,12 @@ from typing import Any
 import grpc
 import pytest
 
-from authority.accesslog.clickhouse import RemoteClickHouseError, query_rows
-from authority.accesslog.client import AccessLogClient, EventQuery
+from authority.adapters.clickhouse.connect import RemoteClickHouseError, query_rows
 from authority.api.log_reader import SocketLogClient
-from authority.client import AuthorityClient
-from authority.config import Settings
+from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.client.authority import AuthorityClient
 from authority.domain.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from authority.process.config import Settings
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import privacy_pb2 as ppb

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from authority.store.pipelined import PipelinedConnection
+from authority.adapters.redis.pipelined import PipelinedConnection
 
 
 async def test_concurrent_batches_get_their_own_replies_in_order(redis_url: str) -> None:

@@ -15,10 +15,10 @@ import grpc
 import pytest
 import redis
 
+from authority.adapters.redis.connect import connect
+from authority.adapters.redis.ratelimit import RedisRateLimitStore
 from authority.api.errors import RETRY_AFTER_MS
-from authority.config import Settings
-from authority.store.connect import connect
-from authority.store.ratelimit import RedisRateLimitStore
+from authority.process.config import Settings
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.test_api_relays import buffered_events, hold_shippers_off
 from tests.support.world import build_world, holder_app

@@ -10,14 +10,14 @@ import time
 import pytest
 import redis
 
-from authority.accesslog.buffer import RedisEventBuffer, stream_key
+from authority.adapters.redis.connect import connect
+from authority.adapters.redis.event_buffer import RedisEventBuffer, stream_key
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import Unavailable
 from authority.domain.events import EventKind, event
 from authority.domain.model import GrantTarget
-from authority.store.coalescing import LoopLoad, SharedRoundTrip, SharedSnapshotReader
-from authority.store.connect import connect
-from authority.store.redis_store import RedisStore
 from authority.testing.store_contract import grant, holder, org
+from authority.wrappers.coalescing import LoopLoad, SharedRoundTrip, SharedSnapshotReader
 
 SHARD = 7
 

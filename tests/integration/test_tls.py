@@ -16,11 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from authority.app.peer import CertificateIdentity
-from authority.cli import main as authority_main
-from authority.client import AuthorityClient
-from authority.config import Settings
-from authority.tls import ClientTls, DevCertificates, create_dev_certificates
+from authority.cli.main import main as authority_main
+from authority.client.authority import AuthorityClient
+from authority.process.config import Settings
+from authority.process.tls import ClientTls, DevCertificates, create_dev_certificates
+from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
 from tests.support.world import CVR, World, build_world

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import redis
 
-from authority.accesslog.buffer import stream_key
-from authority.config import Settings
+from authority.adapters.redis.event_buffer import stream_key
 from authority.domain.ports import Clock
+from authority.process.config import Settings
 from tests.conftest import ServerHandle, run_server_in_thread
 
 

@@ -1,5 +1,5 @@
 """The authorization matrix: every RPC x every role x own tenant / other tenant, against a real
-server (real Redis, chDB), checked cell by cell against ``authority.app.authz.AUTHORIZATION``.
+server (real Redis, chDB), checked cell by cell against ``authority.usecases.authz.AUTHORIZATION``.
 
 - allowed: the call is not refused as PERMISSION_DENIED / UNAUTHENTICATED (it succeeds, or fails
   for a business reason such as FAILED_PRECONDITION);
@@ -30,8 +30,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from nacl.signing import SigningKey
 
 from authority.api.server import SERVICE_NAMES
-from authority.app.authz import AUTHORIZATION, Reach, Rule, missing_methods
-from authority.app.credentials import Role
+from authority.usecases.authz import AUTHORIZATION, Reach, Rule, missing_methods
+from authority.usecases.credentials import Role
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
@@ -652,7 +652,7 @@ def _normalised(answer: Answer, t: Tenant) -> Answer:
 
 def test_every_served_rpc_is_in_the_table_and_the_matrix() -> None:
     served = served_methods()
-    assert missing_methods(served) == [], "RPCs without a row in authority.app.authz"
+    assert missing_methods(served) == [], "RPCs without a row in authority.usecases.authz"
     untested = sorted(set(served) - set(REQUESTS) - INFRASTRUCTURE)
     assert untested == [], "RPCs without a request in this matrix test"
     assert set(AUTHORIZATION) <= set(served) | INFRASTRUCTURE, "rows for RPCs nobody serves"

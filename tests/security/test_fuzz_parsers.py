@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from authority.tokens.keyring import Keyring
-from authority.tokens.relay_messages import RelayMessages
+from authority.adapters.crypto.keyring import Keyring
+from authority.adapters.crypto.relay_messages import RelayMessages
 from doorkey_wire.cwt import decode_unverified, sign_payload, verify_token
 from doorkey_wire.errors import TokenError
 from doorkey_wire.protocol import (

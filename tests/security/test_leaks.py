@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from authority.tokens.keyring import Keyring, b64url
+from authority.adapters.crypto.keyring import Keyring, b64url
 from tests.security.leaks import find_leaks, secrets_of_data_dir
 
 

@@ -391,7 +391,7 @@ def test_the_identity_cli(
 ) -> None:
     import io  # noqa: PLC0415
 
-    from authority.cli import main  # noqa: PLC0415
+    from authority.cli.main import main  # noqa: PLC0415
 
     target = ["--target", served.handle.target]
     admin = [*target, "--credential", served.handle.admin_credential]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from authority.client import AuthorityClient
+from authority.client.authority import AuthorityClient
 from tests.conftest import free_port
 
 

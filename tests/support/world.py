@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 
-from authority.client import AuthorityClient
+from authority.client.authority import AuthorityClient
 from authority.domain.schedule import WeeklyWindow
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authority.accesslog.audit import load_audit_public_keys, load_or_create_audit_key
-from authority.accesslog.buffer import entry_bytes
-from authority.accesslog.chain import (
+from authority.adapters.clickhouse.audit import load_audit_public_keys, load_or_create_audit_key
+from authority.adapters.clickhouse.chain import (
     CANONICAL_FIELDS,
     GENESIS,
     AuditKey,
@@ -27,9 +26,10 @@ from authority.accesslog.chain import (
     link,
     verify_checkpoint,
 )
+from authority.adapters.crypto.keyring import Keyring
+from authority.adapters.redis.event_buffer import entry_bytes
 from authority.domain.errors import BadSignature, InvalidArgument, UnknownKey
 from authority.domain.events import EVENT_FIELDS, AccessEvent, EventKind, new_event_id
-from authority.tokens.keyring import Keyring
 
 T0 = 1_795_000_000_000
 

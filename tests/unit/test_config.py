@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from authority.config import Secret, Settings
 from authority.domain.errors import InvalidArgument
+from authority.process.config import Secret, Settings
 
 SECRET_SEED = "q83vEjRWeJC8ZNAK8a1nQkHbnRxVbTU5ALWrGtm5Kxk"
 SECRET_ADMIN = "adm_abcdefghijkmnpqr.Zm9vYmFyYmF6cXV4cXV1eHF1dXpxdXV6eA"

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authority.app.credentials import (
+from authority.domain.errors import Unauthenticated
+from authority.usecases.credentials import (
     Principal,
     Role,
     digest,
@@ -19,7 +20,6 @@ from authority.app.credentials import (
     new_organisation_key,
     parse_bearer,
 )
-from authority.domain.errors import Unauthenticated
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"  # 36 characters
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey as NaclSigningKey
 from nacl.signing import VerifyKey
 
-from authority.tokens.keyring import kid_for
+from authority.adapters.crypto.keyring import kid_for
 from doorkey_wire.claims import UnlockClaims
 from doorkey_wire.cwt import (
     MAX_TOKEN_BYTES,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from authority.accesslog.audit import load_audit_public_keys, load_or_create_audit_key
-from authority.cli import main as authority_main
+from authority.adapters.clickhouse.audit import load_audit_public_keys, load_or_create_audit_key
+from authority.adapters.crypto.keyring import Keyring, b64url
+from authority.adapters.crypto.sealing import KeySealer
+from authority.cli.main import main as authority_main
 from authority.domain.errors import FailedPrecondition
-from authority.tokens.keyring import Keyring, b64url
-from authority.tokens.sealing import KeySealer
 
 PASSPHRASE = "correct horse battery staple"
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from authority.domain.errors import FailedPrecondition, InvalidArgument, UnknownKey
-from authority.tokens.keyring import (
+from authority.adapters.crypto.keyring import (
     Keyring,
     SigningKey,
     b64url,
@@ -21,6 +20,7 @@ from authority.tokens.keyring import (
     kid_for,
     verification_keys_from_jwks,
 )
+from authority.domain.errors import FailedPrecondition, InvalidArgument, UnknownKey
 from doorkey_wire.claims import UnlockClaims
 from doorkey_wire.cwt import verify_token
 

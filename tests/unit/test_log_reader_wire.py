@@ -19,8 +19,8 @@ from authority.api.log_reader import (
     encode_map,
     require_read_only,
 )
-from authority.config import Settings
 from authority.domain.errors import InvalidArgument, PermissionDenied
+from authority.process.config import Settings
 
 ROW: tuple[Any, ...] = (
     "ev", 2**64 - 1, -3, 1.5, None, True, b"\x00\xff",

@@ -5,16 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from authority.app.authz import AUTHORIZATION, ApiScope, Reach, authorize, missing_methods
-from authority.app.credentials import (
-    Principal,
-    Role,
-    digest,
-    new_session_secrets,
-    parse_bearer,
-    parse_refresh,
-    session_entry,
-)
 from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from authority.domain.login import (
     LoginPolicy,
@@ -23,6 +13,16 @@ from authority.domain.login import (
     login_key,
     validate_login_name,
     validate_password,
+)
+from authority.usecases.authz import AUTHORIZATION, ApiScope, Reach, authorize, missing_methods
+from authority.usecases.credentials import (
+    Principal,
+    Role,
+    digest,
+    new_session_secrets,
+    parse_bearer,
+    parse_refresh,
+    session_entry,
 )
 
 
@@ -116,7 +116,7 @@ def test_the_table_refuses_unknown_rpcs_roles_and_missing_scopes() -> None:
 def test_the_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     import json  # noqa: PLC0415
 
-    from authority.cli import main  # noqa: PLC0415
+    from authority.cli.main import main  # noqa: PLC0415
 
     assert main(["authz", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)

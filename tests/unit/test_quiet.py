@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from authority.store.coalescing import BatchCoalescer, Quiet
+from authority.wrappers.coalescing import BatchCoalescer, Quiet
 
 
 def test_quiet_waits_until_every_coalescer_is_idle() -> None:

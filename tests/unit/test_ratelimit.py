@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from authority.app.ratelimit import RateLimiter, RateLimits
 from authority.domain.errors import RateLimited
 from authority.testing import InMemoryRateLimitStore, MemoryEventRecorder
+from authority.usecases.ratelimit import RateLimiter, RateLimits
 
 
 class Clock:
@@ -132,8 +132,8 @@ def test_no_limits_when_zero() -> None:
                                  {"AUTHORITY_RATE_LIMIT_WINDOW_SECONDS": "0"},
                                  {"AUTHORITY_RATE_LIMIT_SYNC_MS": "1"}])  # fmt: skip
 def test_settings_are_checked(bad: dict[str, str]) -> None:
-    from authority.config import Settings  # noqa: PLC0415
     from authority.domain.errors import InvalidArgument  # noqa: PLC0415
+    from authority.process.config import Settings  # noqa: PLC0415
 
     with pytest.raises(InvalidArgument):
         Settings.load(bad)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from authority.app.auth import acting_organisation, may_see_organisation_data, require_admin
-from authority.app.credentials import (
+from authority.domain.errors import PermissionDenied
+from authority.usecases.auth import acting_organisation, may_see_organisation_data, require_admin
+from authority.usecases.credentials import (
     Principal,
     Role,
     new_analyst_key,
     new_site_owner_key,
     parse_bearer,
 )
-from authority.domain.errors import PermissionDenied
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from authority.config import Secret, Settings
 from authority.domain.errors import InvalidArgument
+from authority.process.config import Secret, Settings
 from authority.process.roles import ProcessRole
 from authority.process.supervisor import LOG_LISTEN, SharedPorts, child_settings, worker_count
 

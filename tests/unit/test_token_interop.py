@@ -17,7 +17,7 @@ from pycose.keys import CoseKey, OKPKey
 from pycose.keys.curves import Ed25519
 from pycose.messages import CoseMessage, Sign1Message
 
-from authority.tokens.keyring import Keyring, b64url_decode
+from authority.adapters.crypto.keyring import Keyring, b64url_decode
 from doorkey_wire.claims import UnlockClaims
 from doorkey_wire.cwt import encode_claims
 

@@ -9,8 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from authority.app.credentials import new_credential, parse_bearer
-from authority.app.unlock import UnlockService
+from authority.adapters.crypto.keyring import Keyring, SigningKey
 from authority.domain.decision import DecisionReason
 from authority.domain.errors import (
     FailedPrecondition,
@@ -30,10 +29,11 @@ from authority.domain.model import (
     Site,
 )
 from authority.domain.schedule import parse_window
-from authority.store.coalescing import CoalescingSnapshotReader
-from authority.store.directory import DirectoryReplica
 from authority.testing import FixedClock, InMemoryStore, MemoryEventRecorder
-from authority.tokens.keyring import Keyring, SigningKey
+from authority.usecases.credentials import new_credential, parse_bearer
+from authority.usecases.unlock import UnlockService
+from authority.wrappers.coalescing import CoalescingSnapshotReader
+from authority.wrappers.directory import DirectoryReplica
 
 
 async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, str, str]:

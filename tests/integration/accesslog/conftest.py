@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from authority.accesslog.chain import AuditKey
-from authority.accesslog.clickhouse import open_clickhouse
-from authority.accesslog.schema import migrate
-from authority.accesslog.shipper import ClickHouseSink
-from authority.store.connect import connect
-from authority.store.redis_store import RedisStore
+from authority.adapters.clickhouse.chain import AuditKey
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.clickhouse.schema import migrate
+from authority.adapters.clickhouse.shipper import ClickHouseSink
+from authority.adapters.redis.connect import connect
+from authority.adapters.redis.redis_store import RedisStore
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from authority.accesslog.chain import ChainHead, Checkpoint
-from authority.accesslog.clickhouse import clickhouse_errors
-from authority.accesslog.shipper import INSERT_COLUMNS, EventSink
+from authority.adapters.clickhouse.chain import ChainHead, Checkpoint
+from authority.adapters.clickhouse.connect import clickhouse_errors
+from authority.adapters.clickhouse.shipper import INSERT_COLUMNS, EventSink
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

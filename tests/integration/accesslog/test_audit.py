@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from authority.accesslog.audit import AuditReport, BreakKind, ShardReport, verify
-from authority.accesslog.buffer import stream_key
-from authority.accesslog.chain import AuditKey, ChainHead, link
-from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig, head_key
+from authority.adapters.clickhouse.audit import AuditReport, BreakKind, ShardReport, verify
+from authority.adapters.clickhouse.chain import AuditKey, ChainHead, link
+from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, ShipperConfig, head_key
+from authority.adapters.redis.event_buffer import stream_key
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.events import AccessEvent
-from authority.store.redis_store import RedisStore
 
 from .workload import chain_rows, make_event, produce
 

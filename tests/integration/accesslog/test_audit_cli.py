@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from authority.accesslog.audit import load_or_create_audit_key
-from authority.accesslog.audit_cli import CHDB_DIRECTORY, add_audit_commands
-from authority.accesslog.buffer import stream_key
-from authority.accesslog.clickhouse import open_clickhouse
-from authority.accesslog.schema import migrate
-from authority.accesslog.shipper import ClickHouseSink, Shipper, ShipperConfig
+from authority.adapters.clickhouse.audit import load_or_create_audit_key
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.clickhouse.schema import migrate
+from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, ShipperConfig
+from authority.adapters.crypto.keyring import b64url
+from authority.adapters.redis.event_buffer import stream_key
+from authority.adapters.redis.redis_store import RedisStore
+from authority.cli.audit import CHDB_DIRECTORY, add_audit_commands
 from authority.domain.errors import FailedPrecondition
-from authority.store.redis_store import RedisStore
-from authority.tokens.keyring import b64url
 
 from .workload import make_event, produce
 
@@ -155,7 +155,7 @@ def test_a_directory_held_by_another_process_is_unavailable(tmp_path: Path) -> N
 
 CLI = """
 import argparse, sys
-from authority.accesslog.audit_cli import add_audit_commands
+from authority.cli.audit import add_audit_commands
 from authority.domain.errors import PRODUCT_ERRORS
 parser = argparse.ArgumentParser(prog="authority")
 add_audit_commands(parser.add_subparsers(dest="command", required=True))

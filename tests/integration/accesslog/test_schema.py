@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from authority.accesslog.chain import GENESIS, AuditKey, extend
-from authority.accesslog.schema import (
+from authority.adapters.clickhouse.chain import GENESIS, AuditKey, extend
+from authority.adapters.clickhouse.schema import (
     LATEST_VERSION,
     LIGHT_PROJECTIONS,
     MIGRATIONS,
@@ -20,7 +20,7 @@ from authority.accesslog.schema import (
     events_table_ddl,
     migrate,
 )
-from authority.accesslog.shipper import ClickHouseSink
+from authority.adapters.clickhouse.shipper import ClickHouseSink
 from authority.domain.errors import InvalidArgument
 
 from .workload import make_event

@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from authority.accesslog import shipper as shipper_module
-from authority.accesslog.audit import verify
-from authority.accesslog.buffer import stream_key
-from authority.accesslog.chain import GENESIS, AuditKey, ChainHead, extend, verify_checkpoint
-from authority.accesslog.shipper import (
+from authority.adapters.clickhouse import shipper as shipper_module
+from authority.adapters.clickhouse.audit import verify
+from authority.adapters.clickhouse.chain import (
+    GENESIS,
+    AuditKey,
+    ChainHead,
+    extend,
+    verify_checkpoint,
+)
+from authority.adapters.clickhouse.shipper import (
     ClickHouseSink,
     EventSink,
     Shipper,
@@ -23,9 +28,10 @@ from authority.accesslog.shipper import (
     lease_key,
     rejected_key,
 )
+from authority.adapters.redis.event_buffer import stream_key
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import Unavailable
 from authority.domain.events import AccessEvent
-from authority.store.redis_store import RedisStore
 
 from .faults import Crashing, Failing, Recording, SimulatedCrash
 from .workload import assert_exactly_once, chain_rows, event_ids, make_event, produce
@@ -422,7 +428,7 @@ async def test_checkpoints_every_n_events_sign_the_chain_head(
     # One after the first batch, then every 100 events.
     assert [r[1] for r in rows] == [50, 150, 250, 350]
     hashes = {seq: h for seq, h, _ in chain_rows(clickhouse, 0)}
-    from authority.accesslog.chain import Checkpoint  # noqa: PLC0415
+    from authority.adapters.clickhouse.chain import Checkpoint  # noqa: PLC0415
 
     for shard, seq, chain_hash, ts_ms, kid, signature in rows:
         assert bytes(chain_hash) == bytes(hashes[seq])

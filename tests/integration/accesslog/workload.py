@@ -8,10 +8,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from authority.accesslog.buffer import RedisEventBuffer
-from authority.accesslog.chain import GENESIS, extend
+from authority.adapters.clickhouse.chain import GENESIS, extend
+from authority.adapters.redis.event_buffer import RedisEventBuffer
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.events import AccessEvent, EventKind, new_event_id
-from authority.store.redis_store import RedisStore
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

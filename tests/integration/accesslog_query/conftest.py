@@ -1,7 +1,7 @@
 """Fixtures for the access log's read side: a real chDB per test module (chDB allows one engine
 directory per process at a time, so each module opens and closes its own), rows inserted with
-the schema from ``authority.accesslog.schema``, a directory built in a real Redis, and a small
-list-backed ``EventRecorder``."""
+the schema from ``authority.adapters.clickhouse.schema``, a directory built in a real Redis, and a
+small list-backed ``EventRecorder``."""
 
 from __future__ import annotations
 
@@ -15,18 +15,10 @@ from typing import Any
 
 import pytest
 
-from authority.accesslog.clickhouse import open_clickhouse
-from authority.accesslog.schema import EVENTS_TABLE, apply_schema
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.clickhouse.schema import EVENTS_TABLE, apply_schema
+from authority.adapters.redis.redis_store import RedisStore
 from authority.api.log_reader import LogReadListener, SocketLogClient
-from authority.app.credentials import (
-    Principal,
-    Role,
-    new_admin_key,
-    new_analyst_key,
-    new_credential,
-    new_organisation_key,
-    new_site_owner_key,
-)
 from authority.domain.events import EVENT_FIELDS, AccessEvent, EventKind, new_event_id
 from authority.domain.model import (
     Door,
@@ -40,7 +32,15 @@ from authority.domain.model import (
     new_grant,
     new_id,
 )
-from authority.store.redis_store import RedisStore
+from authority.usecases.credentials import (
+    Principal,
+    Role,
+    new_admin_key,
+    new_analyst_key,
+    new_credential,
+    new_organisation_key,
+    new_site_owner_key,
+)
 
 BASE = datetime(2027, 3, 1, tzinfo=UTC)
 """Monday 1 March 2027: the scenario's events happen in the week after it."""

@@ -20,16 +20,16 @@ import redis
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from authority.accesslog.buffer import RedisEventBuffer, stream_key
 from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
 from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
 from authority.accesslog.query import AccessLogQueries, ClickHouseEventLog
-from authority.accesslog.query_cli import add_logs_commands
+from authority.adapters.redis.event_buffer import RedisEventBuffer, stream_key
+from authority.adapters.redis.redis_store import RedisStore
 from authority.api.accesslog_servicer import register_accesslog_services
 from authority.api.authz import AuthorizationInterceptor
-from authority.app.auth import Authenticator
+from authority.cli.logs import add_logs_commands
 from authority.domain.events import EventKind
-from authority.store.redis_store import RedisStore
+from authority.usecases.auth import Authenticator
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
 from tests.integration.accesslog_query.conftest import (

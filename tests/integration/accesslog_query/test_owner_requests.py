@@ -20,7 +20,7 @@ from authority.accesslog.owner_requests import (
 )
 from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
 from authority.accesslog.query import ClickHouseEventLog
-from authority.app.credentials import Principal
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -30,8 +30,8 @@ from authority.domain.errors import (
 from authority.domain.events import EventKind
 from authority.domain.model import Door, Site, new_id
 from authority.domain.owner_requests import OwnerLogRequestStatus
-from authority.store.redis_store import RedisStore
 from authority.testing import FixedClock
+from authority.usecases.credentials import Principal
 from tests.integration.accesslog_query.conftest import (
     BASE,
     ListRecorder,

@@ -31,12 +31,12 @@ from authority.accesslog.query import (
     ReasonCount,
     where_clause,
 )
-from authority.app.credentials import Principal, Role
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from authority.domain.events import AccessEvent, EventKind
 from authority.domain.model import Site, new_id
-from authority.store.redis_store import RedisStore
 from authority.testing import FixedClock
+from authority.usecases.credentials import Principal, Role
 from tests.integration.accesslog_query.conftest import (
     BASE,
     ListRecorder,

@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from authority.adapters.crypto.sealing import KeySealer
+from authority.adapters.redis.person_store import (
+    MASTER_KEY_FILE,
+    PersonKeys,
+    RedisHolderRecords,
+    RedisPersonStore,
+    person_key,
+)
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from authority.domain.model import HolderStatus, KeyHolder, new_id
 from authority.domain.privacy import (
@@ -19,15 +28,6 @@ from authority.domain.privacy import (
     normalise_phone,
     refuse_while_administering,
 )
-from authority.store.person_store import (
-    MASTER_KEY_FILE,
-    PersonKeys,
-    RedisHolderRecords,
-    RedisPersonStore,
-    person_key,
-)
-from authority.store.redis_store import RedisStore
-from authority.tokens.sealing import KeySealer
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 
@@ -169,7 +169,7 @@ def test_the_master_key_file_is_private_and_sealed_under_a_key_passphrase(tmp_pa
 def test_keys_wrap_and_unwrap_take_the_master_key_along(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from authority.cli import main  # noqa: PLC0415
+    from authority.cli.main import main  # noqa: PLC0415
 
     keys = tmp_path / "keys"
     master = PersonKeys.load_or_create(keys).raw

@@ -13,9 +13,9 @@ import grpc
 import pytest
 import redis
 
-from authority.accesslog.client import AccessLogClient, EventQuery
-from authority.client import AuthorityClient
-from authority.store.erasure_ledger import FileErasureLedger
+from authority.adapters.files.erasure_ledger import FileErasureLedger
+from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import privacy_pb2 as ppb
 from tests.conftest import ServerHandle
@@ -287,7 +287,7 @@ def test_cli_sets_exports_and_erases(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from authority.cli import main  # noqa: PLC0415
+    from authority.cli.main import main  # noqa: PLC0415
 
     common = ["--target", server.target, "--credential", server.admin_credential, "--json"]
     holder = ["--holder", world.holder_id]
@@ -315,7 +315,7 @@ def test_cli_sets_exports_and_erases(
 
 
 def test_no_new_grants_while_processing_is_restricted(server: ServerHandle, world: World) -> None:
-    from authority.client import chunk_items, grant_item  # noqa: PLC0415
+    from authority.client.authority import chunk_items, grant_item  # noqa: PLC0415
 
     world.holder.call(
         world.holder.privacy.RestrictProcessing,

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from authority.accesslog.clickhouse import open_clickhouse
-from authority.accesslog.holder_history import ClickHouseHolderHistory
-from authority.accesslog.schema import migrate
-from authority.app.credentials import Principal, Role
-from authority.app.epochs import EpochBumps
-from authority.app.privacy import PrivacyCommands
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.clickhouse.holder_history import ClickHouseHolderHistory
+from authority.adapters.clickhouse.schema import migrate
+from authority.adapters.files.erasure_ledger import FileErasureLedger
+from authority.adapters.redis.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
+from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import FailedPrecondition
 from authority.domain.model import HolderStatus, KeyHolder, new_id
 from authority.domain.privacy import PersonProfile
-from authority.store.erasure_ledger import FileErasureLedger
-from authority.store.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
-from authority.store.redis_store import RedisStore
+from authority.usecases.credentials import Principal, Role
+from authority.usecases.epochs import EpochBumps
+from authority.usecases.privacy import PrivacyCommands
 from tests.integration.accesslog_query.conftest import ListRecorder, ev, insert_events
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)

@@ -16,8 +16,8 @@ import grpc
 import pytest
 from nacl.signing import SigningKey
 
-from authority.accesslog.client import AccessLogClient, EventQuery
-from authority.tokens.keyring import verification_keys_from_jwks
+from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from doorkey_wire.cwt import sign_claims

@@ -1,0 +1,2 @@
+"""ClickHouse adapters: the access-log schema, the shipper with its hash chains, the audit, and
+readers."""

@@ -1,0 +1,1 @@
+"""File adapters: the erasure ledger and backup archives on the data directory."""

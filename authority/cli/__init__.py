@@ -1,0 +1,1 @@
+"""The command line: `authority …`, one module per command group."""

@@ -1,0 +1,180 @@
+"""``authority audit …``: verify the access log from ClickHouse, show the latest checkpoints.
+
+    authority audit verify [--data-dir D] [--clickhouse-url URL] [--public-key=KEY]… [--json]
+    authority audit checkpoint [--data-dir D] [--clickhouse-url URL] [--json]
+
+``verify`` exits 0 when every shard's chain and checkpoints are intact, 1 when something is
+broken (the table or JSON names the shard, seq, event and what the break means), 2 on errors
+(ClickHouse unreachable, no audit keys). ``checkpoint`` prints each shard's newest signed
+checkpoint: record them outside the system (a ticket, an e-mail to the site owner) and a later
+rewrite of the log is detectable even by someone who obtained the audit key afterwards.
+
+Without ``--clickhouse-url`` (or ``CLICKHOUSE_URL``) the embedded chDB in ``<data_dir>/clickhouse``
+is read; chDB admits one process per directory, so stop ``authority serve`` first, or audit
+through a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from authority.domain.errors import InvalidArgument, TokenError
+from authority.process.config import Settings
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+    from nacl.signing import VerifyKey
+
+    from authority.adapters.clickhouse.audit import AuditReport
+
+console = Console(highlight=False)
+CHDB_DIRECTORY = "clickhouse"
+"""The embedded chDB lives in ``<data_dir>/clickhouse``."""
+
+
+def add_audit_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``audit verify`` and ``audit checkpoint`` on the ``authority`` parser."""
+    audit = subparsers.add_parser(
+        "audit", help="verify the access log's hash chains and signed checkpoints"
+    ).add_subparsers(dest="audit", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="data directory (AUTHORITY_DATA_DIR)")
+        p.add_argument(
+            "--clickhouse-url",
+            help="ClickHouse server (CLICKHOUSE_URL); default: embedded chDB in the data dir",
+        )
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = audit.add_parser(
+        "verify", help="check every event and checkpoint; exit 0 if intact, 1 if not"
+    )
+    common(p)
+    p.add_argument(
+        "--public-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="also trust this audit public key (base64url, 32 bytes; write --public-key=KEY, "
+        "a key may start with '-'); repeatable",
+    )
+    p.set_defaults(func=cmd_audit_verify)
+
+    p = audit.add_parser("checkpoint", help="show each shard's newest signed checkpoint")
+    common(p)
+    p.set_defaults(func=cmd_audit_checkpoint)
+
+
+def _open(ns: argparse.Namespace) -> tuple[Settings, Client]:
+    from authority.adapters.clickhouse.connect import open_clickhouse  # noqa: PLC0415 - heavy import
+
+    settings = Settings.load(data_dir=ns.data_dir, clickhouse_url=ns.clickhouse_url)
+    client = open_clickhouse(url=settings.clickhouse_url, path=settings.data_dir / CHDB_DIRECTORY)
+    return settings, client
+
+
+def _trusted_keys(settings: Settings, extra: list[str]) -> dict[str, VerifyKey]:
+    from nacl.signing import VerifyKey  # noqa: PLC0415
+
+    from authority.adapters.clickhouse.audit import load_audit_public_keys, require_keys  # noqa: PLC0415
+    from authority.adapters.clickhouse.chain import audit_kid  # noqa: PLC0415
+    from authority.adapters.crypto.keyring import b64url_decode  # noqa: PLC0415
+
+    keys_dir = settings.data_dir / "keys"
+    keys = load_audit_public_keys(keys_dir) if keys_dir.is_dir() else {}
+    for text in extra:
+        try:
+            raw = b64url_decode(text)
+        except ValueError as exc:
+            raise InvalidArgument("--public-key must be base64url") from exc
+        if len(raw) != 32:
+            raise InvalidArgument("--public-key must be a 32-byte Ed25519 public key")
+        key = VerifyKey(raw)
+        keys[audit_kid(key)] = key
+    require_keys(keys)
+    return keys
+
+
+def cmd_audit_verify(ns: argparse.Namespace) -> int:
+    from authority.adapters.clickhouse.audit import verify  # noqa: PLC0415
+
+    settings, client = _open(ns)
+    try:
+        keys = _trusted_keys(settings, ns.public_key)
+        report = verify(client, keys)
+    finally:
+        client.close()
+    if ns.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+    return 0 if report.intact else 1
+
+
+def _print_report(report: AuditReport) -> None:
+    table = Table(title="access-log audit")
+    for col in ("shard", "rows", "seq", "checkpoints", "expired", "status", "first break"):
+        table.add_column(col, overflow="fold")
+    for s in report.shards:
+        seq = "" if s.first_seq is None else f"{s.first_seq}..{s.last_seq}"
+        expired = f"{s.expired_events} events, {s.checkpoints_expired} checkpoints"
+        b = s.chain_break
+        status = "[green]intact[/]" if b is None else f"[red]{b.kind.value}[/] ({b.kind.meaning})"
+        where = "" if b is None else f"seq {b.seq}, event {b.event_id or '-'}: {b.detail}"
+        table.add_row(
+            str(s.shard), str(s.rows), seq, str(s.checkpoints_verified), expired, status, where
+        )
+    console.print(table)
+    if not report.shards:
+        console.print("the access log is empty")
+    elif report.intact:
+        console.print("[green]intact:[/] every chain and checkpoint verifies")
+    else:
+        console.print(f"[red]BROKEN:[/] {len(report.breaks)} shard(s) show tampering")
+
+
+def cmd_audit_checkpoint(ns: argparse.Namespace) -> int:
+    from authority.adapters.clickhouse.audit import latest_checkpoints  # noqa: PLC0415
+    from authority.adapters.clickhouse.chain import verify_checkpoint  # noqa: PLC0415
+
+    settings, client = _open(ns)
+    try:
+        keys = _trusted_keys(settings, [])
+        checkpoints = latest_checkpoints(client)
+    finally:
+        client.close()
+    rows: list[dict[str, Any]] = []
+    for cp in checkpoints:
+        try:
+            verify_checkpoint(cp, keys)
+            verified = True
+        except TokenError:
+            verified = False
+        rows.append(
+            {
+                "shard": cp.shard,
+                "seq": cp.seq,
+                "hash": cp.hash.hex(),
+                "ts": datetime.fromtimestamp(cp.ts_ms / 1000, UTC).isoformat(),
+                "kid": cp.kid,
+                "signature": cp.signature.hex(),
+                "verified": verified,
+            }
+        )
+    if ns.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="newest signed checkpoint per shard")
+    for col in ("shard", "seq", "hash", "ts", "kid", "verified"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("shard", "seq", "hash", "ts", "kid", "verified")))
+    console.print(table)
+    return 0

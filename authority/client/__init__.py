@@ -1,0 +1,1 @@
+"""The client library: typed Python clients for the authority's gRPC API."""

@@ -1,0 +1,1 @@
+"""Wrappers around ports: the coalescing round trip and the in-process directory replica."""
