@@ -20,7 +20,7 @@ from hypothesis import settings
 
 from authority.api.server import RunningServer, serve
 from authority.client.authority import AuthorityClient
-from authority.domain.ports import Clock
+from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
 from authority.process.tls import ClientTls
 

@@ -43,7 +43,8 @@ from authority.domain.errors import (
 from authority.domain.events import AccessEvent, EventKind, new_event_id
 from authority.domain.model import Organisation, Site, new_id, validate_id, validate_text
 from authority.domain.owner_requests import Fee, OwnerLogRequest, OwnerLogRequestStatus
-from authority.domain.ports import Clock, EventRecorder
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
 from authority.usecases.auth import require_admin
 from authority.usecases.credentials import Principal, Role
 

@@ -48,7 +48,8 @@ from authority.domain.model import (
     validate_id,
     validate_time_zone,
 )
-from authority.domain.ports import Clock, EventRecorder
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
 from authority.usecases.credentials import Principal, Role
 
 MAX_RANGE = timedelta(days=92)

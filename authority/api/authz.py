@@ -22,7 +22,7 @@ import grpc
 from authority.api.errors import abort_for, status_for
 from authority.domain.errors import AuthorityError, PermissionDenied, Unauthenticated
 from authority.domain.events import EventKind, event
-from authority.domain.ports import EventRecorder
+from authority.domain.ports.accesslog import EventRecorder
 from authority.usecases.auth import Authenticator
 from authority.usecases.authz import AUTHORIZATION, authorize
 from authority.usecases.credentials import Principal

@@ -42,7 +42,7 @@ from authority.api.servicers import (
     UnlockServicer,
 )
 from authority.domain.errors import AuthorityError
-from authority.domain.ports import Clock
+from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
 from authority.process.roles import ProcessRole
 from authority.process.server_info import local_target, write_server_info

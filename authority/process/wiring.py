@@ -47,7 +47,8 @@ from authority.adapters.redis.redis_store import RedisStore
 from authority.api.log_reader import SocketLogClient
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
-from authority.domain.ports import Clock, HolderHistory
+from authority.domain.ports.accesslog import HolderHistory
+from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
 from authority.usecases.auth import Authenticator
 from authority.usecases.commands import DirectoryCommands, GrantCommands

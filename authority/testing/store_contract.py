@@ -34,17 +34,11 @@ from authority.domain.model import (
     Site,
     new_id,
 )
-from authority.domain.ports import (
-    BulkGrantStore,
-    CredentialStore,
-    DeviceKeyStore,
-    DirectoryWriter,
-    GrantStore,
-    HolderSnapshotReader,
-    HolderStore,
-    OnceEventRecorder,
-    RevocationEpochs,
-)
+from authority.domain.ports.accesslog import OnceEventRecorder
+from authority.domain.ports.credentials import CredentialStore
+from authority.domain.ports.directory import DirectoryWriter, RevocationEpochs
+from authority.domain.ports.grants import BulkGrantStore, DeviceKeyStore, GrantStore, HolderStore
+from authority.domain.ports.unlock import HolderSnapshotReader
 from authority.domain.relay import digest_event_id
 from authority.domain.schedule import WeeklyWindow
 from authority.wrappers.coalescing import CoalescingSnapshotReader, SnapshotBatchReader

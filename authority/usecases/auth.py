@@ -13,7 +13,7 @@ from typing import Protocol
 
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from authority.domain.model import Site
-from authority.domain.ports import CredentialStore
+from authority.domain.ports.credentials import CredentialStore
 from authority.usecases.credentials import (
     APP_LOGIN_REQUIRED,
     PresentedCredential,

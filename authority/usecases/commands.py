@@ -40,15 +40,11 @@ from authority.domain.model import (
 )
 from authority.domain.offline import live_targets
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
-from authority.domain.ports import (
-    Clock,
-    CredentialStore,
-    DeviceKeyStore,
-    DirectoryWriter,
-    EventRecorder,
-    GrantStore,
-    HolderStore,
-)
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.credentials import CredentialStore
+from authority.domain.ports.directory import DirectoryWriter
+from authority.domain.ports.grants import DeviceKeyStore, GrantStore, HolderStore
 from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.auth import (

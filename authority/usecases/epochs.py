@@ -14,7 +14,7 @@ from typing import Protocol
 
 from authority.domain.model import Door, GrantTarget, Site
 from authority.domain.offline import sites_to_bump
-from authority.domain.ports import RevocationEpochs
+from authority.domain.ports.directory import RevocationEpochs
 
 
 class DirectoryLookup(Protocol):

@@ -58,7 +58,10 @@ from authority.domain.model import (
 )
 from authority.domain.offline import live_targets
 from authority.domain.policy import AccessPolicy, PolicyViolation
-from authority.domain.ports import BulkGrantStore, Clock, DirectoryView, EventRecorder
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.directory import DirectoryView
+from authority.domain.ports.grants import BulkGrantStore
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
 from authority.usecases.commands import grant_facts

@@ -41,7 +41,9 @@ from authority.domain.login import (
     validate_password,
 )
 from authority.domain.model import KeyHolder, Organisation, new_id, validate_id, validate_text
-from authority.domain.ports import Clock, CredentialStore, EventRecorder
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.credentials import CredentialStore
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
 from authority.usecases.authz import ApiScope
 from authority.usecases.commands import AuditTrail

@@ -22,14 +22,9 @@ from authority.domain.errors import FailedPrecondition, NotFound, PermissionDeni
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Grant, HolderStatus, KeyHolder, Site, validate_id
 from authority.domain.offline import live_targets
-from authority.domain.ports import (
-    Clock,
-    ErasureLedger,
-    EventRecorder,
-    HolderHistory,
-    PersonCensus,
-    PersonStore,
-)
+from authority.domain.ports.accesslog import EventRecorder, HolderHistory
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.persons import ErasureLedger, PersonCensus, PersonStore
 from authority.domain.privacy import (
     CONSENT_PHONE_LOOKUP,
     INACTIVITY_PERIOD,

@@ -34,7 +34,7 @@ from typing import Protocol
 
 from authority.domain.errors import AuthorityError, RateLimited
 from authority.domain.events import AccessEvent, EventKind, event
-from authority.domain.ports import EventRecorder
+from authority.domain.ports.accesslog import EventRecorder
 
 log = logging.getLogger("authority.ratelimit")
 FULL_SYNC_EVERY = 10

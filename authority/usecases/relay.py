@@ -22,13 +22,9 @@ from authority.domain.errors import (
 )
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Door, KeyHolder, Site, validate_id
-from authority.domain.ports import (
-    Clock,
-    EpochNoticeSigner,
-    EventRecorder,
-    OnceEventRecorder,
-    RelayResultVerifier,
-)
+from authority.domain.ports.accesslog import EventRecorder, OnceEventRecorder
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.relays import EpochNoticeSigner, RelayResultVerifier
 from authority.domain.relay import FORGED, RelayResult
 from authority.usecases.credentials import Principal
 

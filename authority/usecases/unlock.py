@@ -25,13 +25,10 @@ from authority.domain.events import AccessEvent, EventKind, event, new_event_id
 from authority.domain.model import Door, validate_id
 from authority.domain.offline import offline_token_expiry
 from authority.domain.policy import AccessPolicy
-from authority.domain.ports import (
-    Clock,
-    DirectoryView,
-    EventRecorder,
-    HolderSnapshotReader,
-    TokenSigner,
-)
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.directory import DirectoryView
+from authority.domain.ports.unlock import HolderSnapshotReader, TokenSigner
 from authority.usecases.credentials import APP_LOGIN_REQUIRED, PresentedCredential
 from authority.usecases.ratelimit import NO_LIMITS, CallLimiter
 from doorkey_wire.claims import UnlockClaims

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from authority.domain.errors import AuthorityError
-from authority.domain.ports import HolderSnapshot
+from authority.domain.ports.unlock import HolderSnapshot
 
 log = logging.getLogger(__name__)
 Req = TypeVar("Req")

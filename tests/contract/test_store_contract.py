@@ -17,7 +17,7 @@ from authority.adapters.redis.redis_store import DIR_LOG, RedisStore
 from authority.domain.errors import Unavailable
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Door
-from authority.domain.ports import OnceEventRecorder
+from authority.domain.ports.accesslog import OnceEventRecorder
 from authority.testing import InMemoryStore, MemoryEventRecorder
 from authority.testing.store_contract import (
     CHECKS,

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from authority.adapters.redis.event_buffer import stream_key
-from authority.domain.ports import Clock
+from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
 from tests.conftest import ServerHandle, run_server_in_thread
 

@@ -53,7 +53,7 @@ from authority.adapters.redis.identity_store import login_state_key
 from authority.adapters.redis.redis_store import RedisClient, RedisStore, holder_key
 from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from authority.domain.model import Grant, HolderStatus, KeyHolder
-from authority.domain.ports import PersonCensus
+from authority.domain.ports.persons import PersonCensus
 from authority.domain.privacy import Consent, PersonProfile, normalise_phone
 
 MASTER_KEY_FILE = "person-master.key"

@@ -62,7 +62,7 @@ from authority.domain.errors import (
     Unavailable,
 )
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
-from authority.domain.ports import HolderSnapshot
+from authority.domain.ports.unlock import HolderSnapshot
 
 DIR_ORG, DIR_SITE, DIR_DOOR = "{dir}:org", "{dir}:site", "{dir}:door"
 DIR_VER, DIR_LOG = "{dir}:ver", "{dir}:log"

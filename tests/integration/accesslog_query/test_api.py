@@ -29,6 +29,7 @@ from authority.api.accesslog_servicer import register_accesslog_services
 from authority.api.authz import AuthorizationInterceptor
 from authority.cli.logs import add_logs_commands
 from authority.domain.events import EventKind
+from authority.domain.ports.accesslog import EventRecorder
 from authority.usecases.auth import Authenticator
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
@@ -463,8 +464,6 @@ def test_site_organisations_over_the_wire(served: Served, scene: Scene) -> None:
 
 def test_list_recorder_is_a_recorder() -> None:
     """The tests' in-memory recorder satisfies the port (checked by mypy at this call)."""
-    from authority.domain.ports import EventRecorder  # noqa: PLC0415
-
     recorder: EventRecorder = ListRecorder()
     asyncio.run(recorder.record([]))
     assert isinstance(recorder, ListRecorder)
