@@ -10,6 +10,7 @@ weekday-morning schedule can be shown at any hour of the real day.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -20,15 +21,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import grpc
 import pyotp
 from rich.console import Console
-from rich.table import Table
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
-from authority.api.server import RunningServer, serve
+from authority.cli.output import new_table
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import DEV_CERTS_DIR, AuthorityClient, chunk_items, grant_item
 from authority.domain.errors import TokenError
@@ -41,6 +42,9 @@ from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from doorkey_wire.cwt import verify_token
+
+if TYPE_CHECKING:
+    from authority.api.server import RunningServer
 
 CPH = ZoneInfo("Europe/Copenhagen")
 DEMO_BRIDGE = CertificateIdentity.parse("bridge:demo-bridge")
@@ -76,6 +80,10 @@ class _ServerThread:
         self._thread = threading.Thread(target=self._main, name="authority-server", daemon=True)
 
     def _main(self) -> None:
+        # The whole server (grpc.aio, Redis, chDB): imported when the demo runs, so that
+        # `authority --help` stays fast.
+        from authority.api.server import serve  # noqa: PLC0415
+
         async def main() -> None:
             self._stop, self._loop = asyncio.Event(), asyncio.get_running_loop()
             await serve(self._settings, on_ready=self._on_ready, stop=self._stop,
@@ -298,9 +306,11 @@ def _scenario(
         when=(monday + timedelta(days=1)).replace(hour=13, minute=0),
     )
 
-    table = Table(title="What happened (simulated site-local time)")
-    for col in ("when", "action", "expected", "outcome", ""):
-        table.add_column(col, overflow="fold")
+    table = new_table(
+        "What happened (simulated site-local time)",
+        ("when", "action", "expected", "outcome", ""),
+        overflow=True,
+    )
     for s in steps:
         table.add_row(
             s.when,
@@ -376,9 +386,10 @@ def _access_log_part(
     while len(events) < 5 and time.monotonic() < deadline:  # the shipper runs every second
         time.sleep(0.3)
         events = list(admin_log.iter_events(week))
-    table = Table(title=f"logs query: unlocks at {site_id} (as ClickHouse has them)")
-    for col in ("time (UTC)", "door", "outcome", "reason", "holder (pseudonym)", "token"):
-        table.add_column(col)
+    table = new_table(
+        f"logs query: unlocks at {site_id} (as ClickHouse has them)",
+        ("time (UTC)", "door", "outcome", "reason", "holder (pseudonym)", "token"),
+    )
     for e in events:
         ts = e.time.ToDatetime(tzinfo=UTC).strftime("%a %H:%M:%S")
         table.add_row(ts, e.door_id, e.outcome, e.reason, e.key_holder_id, e.token_id[:12])
@@ -417,9 +428,10 @@ def _access_log_part(
     )
     steps.append(Step("Tue 12:00", "site owner files a log request", "free", fee))
     delivered, entries = admin_log.deliver_request(request.request_id)
-    table = Table(title="delivered to the site owner: who entered the stairwell, and when")
-    for col in ("time (UTC)", "door", "organisation"):
-        table.add_column(col)
+    table = new_table(
+        "delivered to the site owner: who entered the stairwell, and when",
+        ("time (UTC)", "door", "organisation"),
+    )
     for entry in entries:
         when = entry.time.ToDatetime(tzinfo=UTC).strftime("%a %H:%M:%S")
         table.add_row(when, entry.door_id, f"{entry.organisation_name} ({entry.organisation_id})")
@@ -548,3 +560,15 @@ def _login_part(
 
 def _reason(reason: int) -> str:
     return pb.DecisionReason.Name(reason).removeprefix("DECISION_REASON_")
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    return run_demo(data_dir=ns.data_dir, verbose=ns.verbose)
+
+
+def register(sub: Any) -> None:
+    """``demo``."""
+    p = sub.add_parser("demo", help="run a scripted scenario against a real server")
+    p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: temporary)")
+    p.add_argument("--verbose", action="store_true", help="show server logs")
+    p.set_defaults(func=cmd_demo)

@@ -21,7 +21,8 @@ from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, Shipp
 from authority.adapters.crypto.keyring import b64url
 from authority.adapters.redis.event_buffer import stream_key
 from authority.adapters.redis.redis_store import RedisStore
-from authority.cli.audit import CHDB_DIRECTORY, add_audit_commands
+from authority.cli import audit as audit_cli
+from authority.cli.audit import CHDB_DIRECTORY
 from authority.domain.errors import FailedPrecondition
 
 from .workload import make_event, produce
@@ -51,7 +52,7 @@ def _no_server(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="authority")
-    add_audit_commands(parser.add_subparsers(dest="command", required=True))
+    audit_cli.register(parser.add_subparsers(dest="command", required=True))
     ns = parser.parse_args(["audit", *argv])
     return int(ns.func(ns))
 
@@ -155,10 +156,10 @@ def test_a_directory_held_by_another_process_is_unavailable(tmp_path: Path) -> N
 
 CLI = """
 import argparse, sys
-from authority.cli.audit import add_audit_commands
+from authority.cli import audit as audit_cli
 from authority.domain.errors import PRODUCT_ERRORS
 parser = argparse.ArgumentParser(prog="authority")
-add_audit_commands(parser.add_subparsers(dest="command", required=True))
+audit_cli.register(parser.add_subparsers(dest="command", required=True))
 ns = parser.parse_args(sys.argv[1:])
 try:
     sys.exit(ns.func(ns))
