@@ -1,9 +1,10 @@
 """``authority backup`` and ``authority restore``: the Redis state and the keys, local (they talk
 to Redis and the data directory, not to the server).
 
-The Redis client, the backup archive code (which speaks Redis), the process wiring and the
-ClickHouse readers are imported when one of these commands runs, not when the parser is built:
-each costs a tenth of a second or more, and `authority --help` stays fast.
+The Redis client, the backup archive code (which speaks Redis) and the process wiring are
+imported when one of these commands runs, not when the parser is built: together they cost a
+third of a second, and `authority --help` stays fast. (ClickHouse's client and chDB are loaded
+by ``open_clickhouse`` itself, when a log is opened.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.clickhouse.holder_history import logged_erasures
 from authority.adapters.crypto.keyring import b64url_decode
 from authority.adapters.files.erasure_ledger import FileErasureLedger
 from authority.adapters.redis.embedded import EmbeddedRedis
@@ -87,10 +90,6 @@ def cmd_backup(ns: argparse.Namespace) -> int:
 
 def _erasure_records(settings: Settings) -> list[ErasureRecord]:
     """The ledger's records, plus erasures only the access log knows (appended to the ledger)."""
-    # clickhouse-connect / chDB: only when a restore runs.
-    from authority.adapters.clickhouse.connect import open_clickhouse  # noqa: PLC0415
-    from authority.adapters.clickhouse.holder_history import logged_erasures  # noqa: PLC0415
-
     ledger = FileErasureLedger.in_data_dir(settings.data_dir)
     records = ledger.records()
     chdb = settings.data_dir / "clickhouse"

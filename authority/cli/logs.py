@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf.message import Message
+
 from authority.cli.output import EXIT_OK, count_on_stderr, new_table, show, show_message
 from authority.cli.rpc import AccessLogCommand, access_log_client, calling
 from authority.client.accesslog import AGGREGATES, KINDS, AccessLogClient, EventQuery
@@ -256,7 +258,7 @@ def _requests_deliver(c: AccessLogClient, ns: argparse.Namespace) -> int:
 # -- the parser ------------------------------------------------------------------------------
 
 
-def _show_message(ns: argparse.Namespace, message: Any, title: str) -> None:
+def _show_message(ns: argparse.Namespace, message: Message, title: str) -> None:
     """One reply: a field table, or with ``--format json`` one JSON line."""
     json_line = ns.format == "json"
     show_message(message, title, as_json=json_line, indent=None, ensure_ascii=False)
