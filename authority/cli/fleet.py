@@ -37,6 +37,7 @@ from typing import IO, Any
 import grpc
 from rich.table import Table
 
+from authority.cli.iso_time import parse_iso_time
 from authority.cli.output import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -87,11 +88,7 @@ class ImportSummary:
 
 
 def _time(text: str, column: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"{column} {text[:40]!r} is not an ISO 8601 time") from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return parse_iso_time(text, error=f"{column} {text[:40]!r} is not an ISO 8601 time")
 
 
 def _windows(text: str) -> list[WeeklyWindow]:

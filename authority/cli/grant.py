@@ -5,9 +5,10 @@ grant), over gRPC."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from authority.cli.iso_time import parse_iso_time
 from authority.cli.output import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -19,19 +20,14 @@ from authority.cli.output import (
 )
 from authority.cli.rpc import add_authority_command
 from authority.client.authority import AuthorityClient
-from authority.domain.errors import InvalidArgument
 from authority.domain.schedule import parse_window
 from authority.v1 import authority_pb2 as pb
 
 
 def _time(text: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidArgument(
-            f"{text!r} is not an ISO 8601 time, e.g. 2027-01-31T00:00:00+01:00"
-        ) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return parse_iso_time(
+        text, error=f"{text!r} is not an ISO 8601 time, e.g. 2027-01-31T00:00:00+01:00"
+    )
 
 
 def _grant_issue(c: AuthorityClient, ns: argparse.Namespace) -> int:

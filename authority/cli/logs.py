@@ -20,6 +20,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from authority.cli.iso_time import parse_iso_time
 from authority.cli.output import EXIT_OK, count_on_stderr, new_table, show, show_message
 from authority.cli.rpc import AccessLogCommand, access_log_client, calling
 from authority.client.accesslog import AGGREGATES, KINDS, AccessLogClient, EventQuery
@@ -42,14 +43,10 @@ KIND_NAMES = {v: k for k, v in KINDS.items()}
 
 
 def _time(text: str) -> datetime:
-    """ISO 8601 (a date alone means its midnight); without an offset, UTC."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidArgument(
-            f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01 or 2027-03-01T06:00:00+01:00"
-        ) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return parse_iso_time(
+        text,
+        error=f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01 or 2027-03-01T06:00:00+01:00",
+    )
 
 
 # -- rendering -------------------------------------------------------------------------------
