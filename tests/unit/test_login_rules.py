@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from authority.cli.main import main
 from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from authority.domain.login import (
     LoginPolicy,
@@ -115,8 +116,6 @@ def test_the_table_refuses_unknown_rpcs_roles_and_missing_scopes() -> None:
 
 def test_the_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     import json  # noqa: PLC0415
-
-    from authority.cli.main import main  # noqa: PLC0415
 
     assert main(["authz", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
