@@ -17,6 +17,7 @@ through a ClickHouse server.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,9 @@ CHDB_DIRECTORY = "clickhouse"
 """The embedded chDB lives in ``<data_dir>/clickhouse``."""
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``audit verify`` and ``audit checkpoint`` on the ``authority`` parser."""
-    audit = subparsers.add_parser(
-        "audit", help="verify the access log's hash chains and signed checkpoints"
-    ).add_subparsers(dest="audit", required=True)
+def _audit_commands(parent: argparse.ArgumentParser) -> None:
+    """``audit verify`` and ``audit checkpoint``."""
+    audit = parent.add_subparsers(dest="audit", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         add_data_dir_option(p)
@@ -171,3 +170,7 @@ def cmd_audit_checkpoint(ns: argparse.Namespace) -> int:
         table.add_row(*(str(r[c]) for c in columns))
     show(table, highlight=False)
     return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"audit": _audit_commands}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

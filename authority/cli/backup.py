@@ -144,23 +144,27 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """``backup`` and ``restore``."""
-    for name, help_, fn in (
-        ("backup", "archive the Redis state and the keys (keys encrypted; 0600)", cmd_backup),
-        (
-            "restore",
-            "restore an archive, then re-apply every erasure (server stopped)",
-            cmd_restore,
-        ),
-    ):
-        p = sub.add_parser(name, help=help_)
-        add_data_dir_option(p)
-        p.add_argument("--redis-url", help="external Redis (REDIS_URL); default: the embedded one")
-        add_json_option(p)
-        if name == "backup":
-            p.add_argument("--out", type=Path, required=True, help="the archive to write")
-        else:
-            p.add_argument("archive", type=Path, help="the archive to restore")
-            p.add_argument("--yes", action="store_true", help="replace the Redis state")
-        p.set_defaults(func=fn)
+def _redis_options(p: argparse.ArgumentParser) -> None:
+    add_data_dir_option(p)
+    p.add_argument("--redis-url", help="external Redis (REDIS_URL); default: the embedded one")
+    add_json_option(p)
+
+
+def _backup_options(p: argparse.ArgumentParser) -> None:
+    _redis_options(p)
+    p.add_argument("--out", type=Path, required=True, help="the archive to write")
+    p.set_defaults(func=cmd_backup)
+
+
+def _restore_options(p: argparse.ArgumentParser) -> None:
+    _redis_options(p)
+    p.add_argument("archive", type=Path, help="the archive to restore")
+    p.add_argument("--yes", action="store_true", help="replace the Redis state")
+    p.set_defaults(func=cmd_restore)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "backup": _backup_options,
+    "restore": _restore_options,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

@@ -18,10 +18,11 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -566,9 +567,11 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     return run_demo(data_dir=ns.data_dir, verbose=ns.verbose)
 
 
-def register(sub: Any) -> None:
-    """``demo``."""
-    p = sub.add_parser("demo", help="run a scripted scenario against a real server")
+def _demo_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: temporary)")
     p.add_argument("--verbose", action="store_true", help="show server logs")
     p.set_defaults(func=cmd_demo)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"demo": _demo_options}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

@@ -7,9 +7,9 @@ import argparse
 import csv
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from authority.cli.output import EXIT_OK, print_json, progress_bar, show, show_message
 from authority.cli.rpc import add_authority_command
@@ -163,9 +163,8 @@ def _holder_status(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """``org``, ``site``, ``door``, ``relay`` and ``holder``."""
-    org = sub.add_parser("org", help="organisations").add_subparsers(dest="org", required=True)
+def _org_commands(parent: argparse.ArgumentParser) -> None:
+    org = parent.add_subparsers(dest="org", required=True)
     p = add_authority_command(
         org, "create", "register an organisation (PENDING until approved)", _org_create
     )
@@ -182,9 +181,9 @@ def register(sub: Any) -> None:
     p.add_argument("--status", choices=sorted(ORG_STATUSES), required=True)
     p.add_argument("--reason")
 
-    site = sub.add_parser("site", help="sites (stairwells)").add_subparsers(
-        dest="site", required=True
-    )
+
+def _site_commands(parent: argparse.ArgumentParser) -> None:
+    site = parent.add_subparsers(dest="site", required=True)
     p = add_authority_command(site, "create", "register a site", _site_create)
     p.add_argument("--address", required=True)
     p.add_argument("--owner", required=True, help="site owner id")
@@ -201,7 +200,9 @@ def register(sub: Any) -> None:
         p.add_argument("--organisation", required=True)
         p.set_defaults(block=blocked)
 
-    door = sub.add_parser("door", help="doors").add_subparsers(dest="door", required=True)
+
+def _door_commands(parent: argparse.ArgumentParser) -> None:
+    door = parent.add_subparsers(dest="door", required=True)
     p = add_authority_command(door, "create", "register a door and its relay", _door_create)
     p.add_argument("--door-id", required=True)
     p.add_argument("--site", required=True)
@@ -220,7 +221,9 @@ def register(sub: Any) -> None:
     p.add_argument("--relay-public-key", metavar="HEX", required=True, help="32 bytes, hex")
     p.add_argument("--relay", help="the new relay's id, if it has another identity")
 
-    relay = sub.add_parser("relay", help="door relays").add_subparsers(dest="relay", required=True)
+
+def _relay_commands(parent: argparse.ArgumentParser) -> None:
+    relay = parent.add_subparsers(dest="relay", required=True)
     p = add_authority_command(
         relay,
         "notice",
@@ -229,9 +232,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--door", required=True)
 
-    holder = sub.add_parser("holder", help="key holders").add_subparsers(
-        dest="holder", required=True
-    )
+
+def _holder_commands(parent: argparse.ArgumentParser) -> None:
+    holder = parent.add_subparsers(dest="holder", required=True)
     p = add_authority_command(
         holder, "create", "register a key holder (or --count of them)", _holder_create
     )
@@ -245,3 +248,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("key_holder_id")
     p.add_argument("--status", choices=sorted(HOLDER_STATUSES), required=True)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "org": _org_commands,
+    "site": _site_commands,
+    "door": _door_commands,
+    "relay": _relay_commands,
+    "holder": _holder_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

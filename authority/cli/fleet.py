@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -378,11 +378,8 @@ def policy_show(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """``grants import | replace | export | revoke`` and ``policy show``."""
-    grants = sub.add_parser("grants", help="fleet operations on grants (CSV)").add_subparsers(
-        dest="grants", required=True
-    )
+def _grants_commands(parent: argparse.ArgumentParser) -> None:
+    grants = parent.add_subparsers(dest="grants", required=True)
     p = add_authority_command(
         grants,
         "import",
@@ -419,7 +416,14 @@ def register(sub: Any) -> None:
         "--lost-phone", metavar="HOLDER", help="suspend the holder: every key stops at once"
     )
 
-    policy = sub.add_parser("policy", help="the access policy").add_subparsers(
-        dest="policy", required=True
-    )
+
+def _policy_commands(parent: argparse.ArgumentParser) -> None:
+    policy = parent.add_subparsers(dest="policy", required=True)
     add_authority_command(policy, "show", "show the access policy in force", policy_show)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "grants": _grants_commands,
+    "policy": _policy_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

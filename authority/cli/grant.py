@@ -5,8 +5,8 @@ grant), over gRPC."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from authority.cli.iso_time import parse_iso_time
 from authority.cli.output import (
@@ -18,7 +18,7 @@ from authority.cli.output import (
     show,
     show_message,
 )
-from authority.cli.rpc import add_authority_command
+from authority.cli.rpc import add_authority_command, calls_authority
 from authority.client.authority import AuthorityClient
 from authority.domain.schedule import parse_window
 from authority.v1 import authority_pb2 as pb
@@ -80,11 +80,8 @@ def _unlock(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return EXIT_OK if resp.decision == pb.DECISION_ALLOW else EXIT_REFUSED
 
 
-def register(sub: Any) -> None:
-    """``grant issue | revoke | list`` and ``unlock``."""
-    grant = sub.add_parser("grant", help="grants (keys)").add_subparsers(
-        dest="grant", required=True
-    )
+def _grant_commands(parent: argparse.ArgumentParser) -> None:
+    grant = parent.add_subparsers(dest="grant", required=True)
     p = add_authority_command(grant, "issue", "issue a grant", _grant_issue)
     p.add_argument("--holder", required=True)
     target = p.add_mutually_exclusive_group(required=True)
@@ -101,11 +98,18 @@ def register(sub: Any) -> None:
     p = add_authority_command(grant, "list", "list a key holder's grants", _grant_list)
     p.add_argument("--holder", required=True)
 
-    p = add_authority_command(
-        sub, "unlock", "request an unlock as a key holder (exit 0 on ALLOW, 3 on DENY)", _unlock
-    )
+
+def _unlock_options(p: argparse.ArgumentParser) -> None:
+    calls_authority(p, _unlock)
     p.add_argument("--door", required=True)
     p.add_argument("--challenge", help="relay challenge, hex")
     p.add_argument(
         "--offline", action="store_true", help="ask for an offline token (device key registered)"
     )
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "grant": _grant_commands,
+    "unlock": _unlock_options,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

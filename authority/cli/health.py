@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
 
 from authority.cli.output import EXIT_FAILED, EXIT_OK, print_json
-from authority.cli.rpc import add_authority_command
+from authority.cli.rpc import calls_authority
 from authority.client.authority import AuthorityClient
 
 _SERVING = 1
@@ -23,6 +23,9 @@ def _health(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return EXIT_OK if status == _SERVING else EXIT_FAILED
 
 
-def register(sub: Any) -> None:
-    """``health``."""
-    add_authority_command(sub, "health", "check the server's health (exit 0 when SERVING)", _health)
+def _health_options(p: argparse.ArgumentParser) -> None:
+    calls_authority(p, _health)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"health": _health_options}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
+from collections.abc import Callable
 
 from google.protobuf.message import Message
 
@@ -23,7 +23,7 @@ from authority.cli.output import (
     show,
     show_message,
 )
-from authority.cli.rpc import add_authority_command
+from authority.cli.rpc import add_authority_command, calls_authority
 from authority.client.authority import AuthorityClient
 from authority.usecases.authz import AUTHORIZATION
 from authority.v1 import identity_pb2 as ipb
@@ -190,21 +190,19 @@ def _authz_table(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """``authz``, ``account``, ``login``, ``logout``, ``session``, ``activation``,
-    ``login-policy`` and ``credential``."""
-    p = sub.add_parser("authz", help="print the authorization table (who may call which RPC)")
+def _with_password(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    return p
+
+
+def _authz_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpc", help="only RPCs whose name contains this")
     add_json_option(p)
     p.set_defaults(func=_authz_table)
 
-    def with_password(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-        return p
 
-    account = sub.add_parser("account", help="staff accounts").add_subparsers(
-        dest="account", required=True
-    )
+def _account_commands(parent: argparse.ArgumentParser) -> None:
+    account = parent.add_subparsers(dest="account", required=True)
     p = add_authority_command(
         account, "create", "create a staff account (prints its activation code)", _account_create
     )
@@ -212,7 +210,7 @@ def register(sub: Any) -> None:
     p.add_argument("--role", choices=sorted(ROLES), required=True)
     p.add_argument("--organisation", help="organisation admins and analysts")
     p.add_argument("--owner", help="site owners: their owner id")
-    with_password(
+    _with_password(
         add_authority_command(
             account, "activate", "set the password with an activation code", _activate
         )
@@ -229,16 +227,19 @@ def register(sub: Any) -> None:
     p = add_authority_command(account, "unlock", "lift a login's lockout (admin)", _unlock_login)
     p.add_argument("login", help="login name, or a key holder's pseudonym")
 
-    p = with_password(
-        add_authority_command(sub, "login", "log in (prints a session credential)", _login)
-    )
+
+def _login_options(p: argparse.ArgumentParser) -> None:
+    _with_password(calls_authority(p, _login))
     p.add_argument("--login", required=True)
     p.add_argument("--totp", help="the current TOTP code, when two-factor login is on")
-    add_authority_command(sub, "logout", "end the session of --credential", _logout)
 
-    session = sub.add_parser("session", help="login sessions").add_subparsers(
-        dest="session", required=True
-    )
+
+def _logout_options(p: argparse.ArgumentParser) -> None:
+    calls_authority(p, _logout)
+
+
+def _session_commands(parent: argparse.ArgumentParser) -> None:
+    session = parent.add_subparsers(dest="session", required=True)
     p = add_authority_command(
         session, "refresh", "renew a session (the refresh credential rotates)", _refresh
     )
@@ -250,14 +251,14 @@ def register(sub: Any) -> None:
     who.add_argument("--holder")
     who.add_argument("--account")
 
-    p = add_authority_command(
-        sub, "activation", "a one-time activation code for a key holder's app", _holder_activation
-    )
+
+def _activation_options(p: argparse.ArgumentParser) -> None:
+    calls_authority(p, _holder_activation)
     p.add_argument("key_holder_id")
 
-    policy = sub.add_parser("login-policy", help="lockout and two-factor rules").add_subparsers(
-        dest="login_policy", required=True
-    )
+
+def _login_policy_commands(parent: argparse.ArgumentParser) -> None:
+    policy = parent.add_subparsers(dest="login_policy", required=True)
     for verb, fn in (("show", _policy_show), ("set", _policy_set)):
         p = add_authority_command(policy, verb, f"{verb} a login policy", fn)
         which = p.add_mutually_exclusive_group()
@@ -269,9 +270,9 @@ def register(sub: Any) -> None:
             p.add_argument("--lockout-seconds", type=int, help="lockout length (60-86400)")
             p.add_argument("--totp", choices=("on", "off"), help="two-factor login for staff")
 
-    credential = sub.add_parser("credential", help="API and bridge credentials").add_subparsers(
-        dest="credential", required=True
-    )
+
+def _credential_commands(parent: argparse.ArgumentParser) -> None:
+    credential = parent.add_subparsers(dest="credential", required=True)
     p = add_authority_command(
         credential, "create", "a scoped API credential (shown once)", _credential_create
     )
@@ -300,3 +301,16 @@ def register(sub: Any) -> None:
         credential, "bridge", "a relay bridge credential (admin)", _credential_bridge
     )
     p.add_argument("--name", required=True)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "authz": _authz_options,
+    "account": _account_commands,
+    "login": _login_options,
+    "logout": _logout_options,
+    "session": _session_commands,
+    "activation": _activation_options,
+    "login-policy": _login_policy_commands,
+    "credential": _credential_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from authority.adapters.crypto.keyring import Keyring, read_key_file, write_key_file
 from authority.adapters.crypto.sealing import SEALING_FILE
@@ -141,11 +141,8 @@ def cmd_dev_certs(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """``keys export | rotate | wrap | unwrap | list`` and ``dev-certs``."""
-    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(
-        dest="keys", required=True
-    )
+def _keys_commands(parent: argparse.ArgumentParser) -> None:
+    keys = parent.add_subparsers(dest="keys", required=True)
     p = keys.add_parser("export", help="print the public keys (JWK Set, or COSE_KeySet)")
     add_data_dir_option(p)
     p.add_argument("--format", choices=["jwks", "cose", "cose-hex"], default="jwks")
@@ -166,10 +163,8 @@ def register(sub: Any) -> None:
     add_json_option(p, help_=None)
     p.set_defaults(func=cmd_keys_list)
 
-    p = sub.add_parser(
-        "dev-certs",
-        help="create a local CA, a server certificate and mTLS client certificates (development)",
-    )
+
+def _dev_certs_options(p: argparse.ArgumentParser) -> None:
     add_data_dir_option(p)
     p.add_argument("--out", type=Path, help="directory (default: <data-dir>/tls)")
     p.add_argument(
@@ -187,3 +182,10 @@ def register(sub: Any) -> None:
     p.add_argument("--days", type=int, default=30, help="validity of the certificates")
     add_json_option(p, help_="machine-readable output (file paths)")
     p.set_defaults(func=cmd_dev_certs)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "keys": _keys_commands,
+    "dev-certs": _dev_certs_options,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

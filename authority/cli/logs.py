@@ -1,5 +1,5 @@
 """``authority logs …`` and ``authority owner-requests …``: the access log's read side from a
-terminal. Wire into the main parser with ``register(subparsers)``.
+terminal.
 
 The server and the credential are found as by the other client commands: ``--target`` or
 ``<data-dir>/server.json``; ``--credential``, ``AUTHORITY_CREDENTIAL`` or the local admin
@@ -14,7 +14,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -286,10 +286,8 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", help="e.g. no_grant, outside_schedule")
 
 
-def register(sub: Any) -> None:
-    """Add ``logs`` and ``owner-requests`` to the main parser's subcommands."""
-    logs = sub.add_parser("logs", help="the access log: queries, aggregates, reader credentials")
-    logs_sub = logs.add_subparsers(dest="logs", required=True)
+def _logs_commands(parent: argparse.ArgumentParser) -> None:
+    logs_sub = parent.add_subparsers(dest="logs", required=True)
 
     p = _command(logs_sub, "query", "events matching a filter (follows cursors)", _logs_query)
     _filters(p)
@@ -308,8 +306,9 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("site_id")
 
-    requests = sub.add_parser("owner-requests", help="site owners' requests for access logs")
-    req_sub = requests.add_subparsers(dest="owner_requests", required=True)
+
+def _owner_requests_commands(parent: argparse.ArgumentParser) -> None:
+    req_sub = parent.add_subparsers(dest="owner_requests", required=True)
     p = _command(
         req_sub, "file", "file a request for one stairwell, at most one week (site owner)",
         _requests_file,
@@ -336,3 +335,10 @@ def register(sub: Any) -> None:
         _requests_deliver,
     )  # fmt: skip
     p.add_argument("request_id")
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "logs": _logs_commands,
+    "owner-requests": _owner_requests_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

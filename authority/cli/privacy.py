@@ -11,6 +11,7 @@ import argparse
 import csv
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,12 +203,10 @@ def _report(c: AuthorityClient, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
+def _privacy_commands(parser: argparse.ArgumentParser) -> None:
     """``privacy profile | export | erase | restrict | lift-restriction | consent | find | unit |
     sweep | report``."""
-    privacy = sub.add_parser(
-        "privacy", help="personal data: profiles, export, erasure, restriction, consent"
-    ).add_subparsers(dest="privacy", required=True)
+    privacy = parser.add_subparsers(dest="privacy", required=True)
 
     def command(
         parent: Any,
@@ -261,3 +260,7 @@ def register(sub: Any) -> None:
     command(privacy, "sweep", "run the privacy job now (due erasures, one-year rule)", _sweep,
             holder=False)  # fmt: skip
     command(privacy, "report", "what is held, by category and age", _report, holder=False)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"privacy": _privacy_commands}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

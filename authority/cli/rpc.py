@@ -62,12 +62,17 @@ def calling(
     return run
 
 
-def add_authority_command(
-    parent: Any, name: str, help_: str, fn: AuthorityCommand
-) -> argparse.ArgumentParser:
-    """A subcommand with the connection options and ``--json`` that runs ``fn`` on a client."""
-    p: argparse.ArgumentParser = parent.add_parser(name, help=help_)
+def calls_authority(p: argparse.ArgumentParser, fn: AuthorityCommand) -> argparse.ArgumentParser:
+    """Make ``p`` a command with the connection options and ``--json`` that runs ``fn`` on a
+    client."""
     add_connection_arguments(p)
     add_json_option(p)
     p.set_defaults(func=calling(authority_client, fn))
     return p
+
+
+def add_authority_command(
+    parent: Any, name: str, help_: str, fn: AuthorityCommand
+) -> argparse.ArgumentParser:
+    """A subcommand of ``parent`` that calls the server (``calls_authority``)."""
+    return calls_authority(parent.add_parser(name, help=help_), fn)

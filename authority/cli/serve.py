@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from typing import Any
+from collections.abc import Callable
 
 from authority.cli.local_settings import add_data_dir_option, load_settings
 from authority.cli.output import EXIT_OK, add_json_option, new_table, print_json, show
@@ -55,9 +55,7 @@ def cmd_config(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
-    """``serve`` and ``config``."""
-    p = sub.add_parser("serve", help="run the gRPC server (embedded Redis unless REDIS_URL)")
+def _serve_options(p: argparse.ArgumentParser) -> None:
     add_data_dir_option(p)
     p.add_argument("--listen", help="host:port (AUTHORITY_LISTEN), default 127.0.0.1:50051")
     p.add_argument("--redis-url", help="external Redis (REDIS_URL)")
@@ -84,7 +82,15 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("config", help="print the effective configuration, secrets redacted")
+
+def _config_options(p: argparse.ArgumentParser) -> None:
     add_data_dir_option(p)
     add_json_option(p)
     p.set_defaults(func=cmd_config)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "serve": _serve_options,
+    "config": _config_options,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""
