@@ -1,34 +1,36 @@
 """``authority backup`` and ``authority restore``: the Redis state and the keys, local (they talk
-to Redis and the data directory, not to the server).
-
-The Redis client, the backup archive code (which speaks Redis) and the process wiring are
-imported when one of these commands runs, not when the parser is built: together they cost a
-third of a second, and `authority --help` stays fast. (ClickHouse's client and chDB are loaded
-by ``open_clickhouse`` itself, when a log is opened.)
-"""
+to Redis and the data directory, not to the server)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from authority.adapters.clickhouse.connect import open_clickhouse
 from authority.adapters.clickhouse.holder_history import logged_erasures
 from authority.adapters.crypto.keyring import b64url_decode
+from authority.adapters.files.backup import (
+    BackupSummary,
+    RestoreSummary,
+    backup,
+    load_or_create_backup_key,
+    restore,
+)
 from authority.adapters.files.erasure_ledger import FileErasureLedger
+from authority.adapters.redis.connect import connect
 from authority.adapters.redis.embedded import EmbeddedRedis
+from authority.adapters.redis.person_store import RedisPersonStore
+from authority.adapters.redis.redis_store import RedisClient
 from authority.cli.local_settings import add_data_dir_option, load_settings
 from authority.cli.output import EXIT_OK, add_json_option, print_json, show
 from authority.domain.errors import AuthorityError, FailedPrecondition, InvalidArgument
 from authority.domain.privacy import ErasureRecord
 from authority.process.config import Settings
 from authority.process.event_loop import run_event_loop
+from authority.process.wiring import key_sealer, load_person_keys
 from authority.usecases.privacy import reapply_erasures
-
-if TYPE_CHECKING:
-    from authority.adapters.redis.redis_store import RedisClient
 
 T = TypeVar("T")
 
@@ -38,8 +40,6 @@ async def _with_redis(
 ) -> T:
     """Run ``work(client)`` against REDIS_URL, or the embedded redis-server: the running
     server's (backup only), else one started here for the duration."""
-    from authority.adapters.redis.connect import connect  # noqa: PLC0415 - the Redis client
-
     embedded = None
     url = settings.redis_url
     if not url:
@@ -62,8 +62,6 @@ async def _with_redis(
 
 
 def _backup_key(settings: Settings) -> bytes:
-    from authority.adapters.files.backup import load_or_create_backup_key  # noqa: PLC0415 - Redis
-
     configured = settings.backup_key.reveal() if settings.backup_key else None
     return load_or_create_backup_key(
         settings.data_dir, b64url_decode(configured) if configured else None
@@ -71,8 +69,6 @@ def _backup_key(settings: Settings) -> bytes:
 
 
 def cmd_backup(ns: argparse.Namespace) -> int:
-    from authority.adapters.files.backup import BackupSummary, backup  # noqa: PLC0415 - Redis
-
     settings = load_settings(ns)
     key = _backup_key(settings)
 
@@ -111,11 +107,6 @@ def _erasure_records(settings: Settings) -> list[ErasureRecord]:
 
 
 def cmd_restore(ns: argparse.Namespace) -> int:
-    # The archive code, the person store and the wiring speak Redis: only when restoring.
-    from authority.adapters.files.backup import RestoreSummary, restore  # noqa: PLC0415
-    from authority.adapters.redis.person_store import RedisPersonStore  # noqa: PLC0415
-    from authority.process.wiring import key_sealer, load_person_keys  # noqa: PLC0415
-
     if not ns.yes:
         raise InvalidArgument("restore replaces the whole Redis state: confirm with --yes")
     settings = load_settings(ns)

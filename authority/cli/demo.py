@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -30,6 +29,7 @@ import pyotp
 from rich.console import Console
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.api.server import RunningServer, serve
 from authority.cli.output import new_table
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import DEV_CERTS_DIR, AuthorityClient, chunk_items, grant_item
@@ -43,9 +43,7 @@ from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from doorkey_wire.cwt import verify_token
-
-if TYPE_CHECKING:
-    from authority.api.server import RunningServer
+from relay_bridge.demo import run_relay_demo
 
 CPH = ZoneInfo("Europe/Copenhagen")
 DEMO_BRIDGE = CertificateIdentity.parse("bridge:demo-bridge")
@@ -81,10 +79,6 @@ class _ServerThread:
         self._thread = threading.Thread(target=self._main, name="authority-server", daemon=True)
 
     def _main(self) -> None:
-        # The whole server (grpc.aio, Redis, chDB): imported when the demo runs, so that
-        # `authority --help` stays fast.
-        from authority.api.server import serve  # noqa: PLC0415
-
         async def main() -> None:
             self._stop, self._loop = asyncio.Event(), asyncio.get_running_loop()
             await serve(self._settings, on_ready=self._on_ready, stop=self._stop,
@@ -345,8 +339,6 @@ def _relay_part(
 ) -> list[Step]:
     """At the door: the unlock travels app → authority → bridge → emulated relay over virtual
     Bluetooth (``relay_bridge.demo``), then the attacks the relay refuses."""
-    from relay_bridge.demo import run_relay_demo  # noqa: PLC0415 (Bumble only when shown)
-
     clock.set(when.astimezone(UTC))
     relay_steps = run_relay_demo(
         target=target,

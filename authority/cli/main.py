@@ -35,10 +35,12 @@ COMMANDS: dict[str, Command] = {
     "serve": Command(
         "authority.cli.serve", "run the gRPC server (embedded Redis unless REDIS_URL)"
     ),
-    "config": Command("authority.cli.serve", "print the effective configuration, secrets redacted"),
+    "config": Command(
+        "authority.cli.config", "print the effective configuration, secrets redacted"
+    ),
     "keys": Command("authority.cli.keys", "token signing keys"),
     "dev-certs": Command(
-        "authority.cli.keys",
+        "authority.cli.dev_certs",
         "create a local CA, a server certificate and mTLS client certificates (development)",
     ),
     "demo": Command("authority.cli.demo", "run a scripted scenario against a real server"),

@@ -1,5 +1,4 @@
-"""``authority serve`` (run the gRPC server) and ``authority config`` (the settings it runs
-with)."""
+"""``authority serve``: run the gRPC server, one process or a supervisor of workers."""
 
 from __future__ import annotations
 
@@ -8,9 +7,9 @@ import asyncio
 import os
 from collections.abc import Callable
 
+from authority.api.server import serve
 from authority.cli.local_settings import add_data_dir_option, load_settings
-from authority.cli.output import EXIT_OK, add_json_option, new_table, print_json, show
-from authority.process.config import Settings
+from authority.cli.output import EXIT_OK
 from authority.process.event_loop import run_event_loop
 from authority.process.observability import configure_logging
 from authority.process.supervisor import Supervisor, worker_count
@@ -30,28 +29,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         # The standard loop: the supervisor serves no calls, and its children are spawned and
         # reaped through asyncio's subprocess support.
         return asyncio.run(Supervisor(settings, workers=workers).run())
-    # The whole server (grpc.aio, Redis, chDB) is imported only by the process that serves:
-    # `authority --help` and every other command stay fast.
-    from authority.api.server import serve  # noqa: PLC0415
-
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     run_event_loop(serve(settings))
-    return EXIT_OK
-
-
-def cmd_config(ns: argparse.Namespace) -> int:
-    values = load_settings(ns).redacted()
-    if ns.json:
-        print_json(values)
-        return EXIT_OK
-    table = new_table(
-        "authority configuration (secrets redacted)",
-        ("setting", "environment", "value", "meaning"),
-        overflow=True,
-    )
-    for name, env, _default, doc in Settings.describe():
-        table.add_row(name, env, str(values[name]), doc)
-    show(table)
     return EXIT_OK
 
 
@@ -83,14 +62,7 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-def _config_options(p: argparse.ArgumentParser) -> None:
-    add_data_dir_option(p)
-    add_json_option(p)
-    p.set_defaults(func=cmd_config)
-
-
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "serve": _serve_options,
-    "config": _config_options,
 }
 """Each command's options and handler, on the parser ``authority.cli.main`` made for it."""
