@@ -7,7 +7,6 @@ embedded redis-server is started and stopped by the same object that uses it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import logging
@@ -44,6 +43,7 @@ from authority.adapters.redis.once_events import RedisOnceEventRecorder
 from authority.adapters.redis.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.adapters.redis.ratelimit import RedisRateLimitStore
 from authority.adapters.redis.redis_store import RedisStore
+from authority.api.authz import UNLOCK_METHOD
 from authority.api.log_reader import SocketLogClient
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
@@ -271,6 +271,7 @@ class Runtime:
                 offline_token_ttl=settings.offline_token_ttl_seconds,
                 policy=policy,
                 limiter=limiter,
+                call_name=UNLOCK_METHOD,
             ),
             directory_commands=DirectoryCommands(
                 directory=store,
@@ -463,18 +464,3 @@ async def _ensure_admin_credential(settings: Settings, store: RedisStore) -> Pat
     principal = Principal(role=Role.ADMIN, credential_id=cid).to_json()
     await store.put_credential(cid, digest(secret), principal)  # idempotent; survives a new Redis
     return path
-
-
-def read_admin_credential(data_dir: Path) -> str:
-    """The admin credential created on first start (for the CLI on the same machine)."""
-    path = data_dir / ADMIN_CREDENTIAL_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError as exc:
-        raise InvalidArgument(
-            f"no admin credential at {path}: start `authority serve` once, or pass --credential"
-        ) from exc
-
-
-def encode_seed(seed: bytes) -> str:
-    return base64.urlsafe_b64encode(seed).rstrip(b"=").decode()

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
+from authority.domain.eligibility import ensure_issues_keys, ensure_may_receive_grants
 from authority.domain.errors import (
     Conflict,
     FailedPrecondition,
@@ -447,23 +448,11 @@ class GrantCommands:
         org = await self._dir.get_organisation(org_id)
         if org is None:
             raise NotFound(f"organisation {org_id} does not exist")
-        if org.status is not OrganisationStatus.APPROVED:
-            raise FailedPrecondition(
-                f"organisation {org_id} is {org.status.value}: "
-                "only approved organisations issue keys"
-            )
+        ensure_issues_keys(org)
         holder = await self._holders.get_holder(holder_id)
         if holder is None or not may_see_organisation_data(principal, holder.organisation_id):
             raise NotFound(f"key holder {holder_id} does not exist")
-        if holder.organisation_id != org_id:
-            raise FailedPrecondition(
-                f"key holder {holder_id} belongs to another organisation than {org_id}"
-            )
-        if holder.status is HolderStatus.RESTRICTED:
-            raise FailedPrecondition(
-                f"processing of key holder {holder_id} is restricted at their request: no new "
-                "grants until it is lifted"
-            )
+        ensure_may_receive_grants(holder, org_id)
         if door_id:
             if await self._dir.get_door(validate_id(door_id, field_name="door_id")) is None:
                 raise NotFound(f"door {door_id} does not exist")
