@@ -127,7 +127,13 @@ async def start_server(runtime: Runtime, *, reuse_port: bool = False) -> Running
         )
         pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
         register_privacy_service(server, privacy=runtime.privacy)
-        ipb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(runtime.identity), server)
+        identity = IdentityServicer(
+            accounts=runtime.accounts,
+            sessions=runtime.sessions,
+            login_policies=runtime.login_policies,
+            api_credentials=runtime.api_credentials,
+        )
+        ipb_grpc.add_IdentityServiceServicer_to_server(identity, server)
     if services is not BULK_SERVICE_NAMES:
         register_accesslog_services(
             server,

@@ -50,16 +50,20 @@ from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports.accesslog import HolderHistory
 from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
+from authority.usecases.accounts import Accounts
+from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
 from authority.usecases.commands import DirectoryCommands, GrantCommands
 from authority.usecases.credentials import Principal, Role, digest, new_admin_key
 from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
-from authority.usecases.identity import Identity, SessionSettings
+from authority.usecases.login_policies import LoginPolicies
+from authority.usecases.login_subjects import LoginSubjects
 from authority.usecases.passwords import Passwords
 from authority.usecases.privacy import PrivacyCommands
 from authority.usecases.ratelimit import RateLimiter, RateLimits
 from authority.usecases.relay import RelayReports
+from authority.usecases.sessions import Sessions, SessionSettings
 from authority.usecases.unlock import UnlockService
 from authority.wrappers.coalescing import (
     LoopLoad,
@@ -108,7 +112,10 @@ class Runtime:
     authenticator: Authenticator
     limiter: RateLimiter
     """Per caller and organisation; its exchange with Redis runs with the server."""
-    identity: Identity
+    accounts: Accounts
+    sessions: Sessions
+    login_policies: LoginPolicies
+    api_credentials: ApiCredentials
     events: RedisEventBuffer
     admin_credential_file: Path | None
     persons: RedisPersonStore
@@ -203,6 +210,9 @@ class Runtime:
         epoch_bumps = EpochBumps(directory=store, epochs=store)
         relay_messages = RelayMessages(keyring)
         identity_store = RedisIdentityStore(store)
+        login_subjects = LoginSubjects(holders=store, accounts=identity_store)
+        login_policies = LoginPolicies(store=identity_store, organisations=store, events=events)
+        passwords = Passwords(totp_key=totp_key(person_keys))
         clickhouse_path = data_dir / "clickhouse"
         history: HolderHistory = (
             ClickHouseHolderHistory(log_reads)
@@ -327,12 +337,22 @@ class Runtime:
                 limiter=limiter,
             ),
             limiter=limiter,
-            identity=Identity(
-                store=identity_store,
-                holders=store,
+            accounts=Accounts(
+                accounts=identity_store,
+                logins=identity_store,
+                sessions=identity_store,
+                subjects=login_subjects,
+                policies=login_policies,
                 organisations=store,
-                credentials=store,
-                passwords=Passwords(totp_key=totp_key(person_keys)),
+                passwords=passwords,
+                events=events,
+            ),
+            sessions=Sessions(
+                logins=identity_store,
+                sessions=identity_store,
+                subjects=login_subjects,
+                policies=login_policies,
+                passwords=passwords,
                 clock=clock,
                 events=events,
                 settings=SessionSettings(
@@ -340,6 +360,14 @@ class Runtime:
                     holder_refresh_ttl=settings.holder_session_days * 86400,
                     staff_refresh_ttl=settings.staff_session_hours * 3600,
                 ),
+            ),
+            login_policies=login_policies,
+            api_credentials=ApiCredentials(
+                index=identity_store,
+                credentials=store,
+                organisations=store,
+                clock=clock,
+                events=events,
             ),
             admin_credential_file=admin_file,
             persons=persons,

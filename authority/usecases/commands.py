@@ -21,7 +21,6 @@ from authority.domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from authority.domain.events import EventKind, event
 from authority.domain.model import (
     Door,
     Grant,
@@ -48,6 +47,7 @@ from authority.domain.ports.directory import DirectoryWriter
 from authority.domain.ports.grants import DeviceKeyStore, GrantStore, HolderStore
 from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
 from authority.domain.schedule import WeeklyWindow
+from authority.usecases.audit_trail import AuditTrail
 from authority.usecases.auth import (
     acting_organisation,
     may_see_organisation_data,
@@ -506,35 +506,6 @@ class GrantCommands:
             detail=json.dumps({"count": len(grants)}),
         )
         return grants
-
-
-class AuditTrail:
-    """Every administrative action and every lookup becomes an access-log event."""
-
-    def __init__(self, events: EventRecorder) -> None:
-        self._events = events
-
-    async def admin(self, principal: Principal, action: str, **facts: str) -> None:
-        await self._record(EventKind.ADMIN, principal, action, facts)
-
-    async def lookup(self, principal: Principal, action: str, **facts: str) -> None:
-        await self._record(EventKind.LOOKUP, principal, action, facts)
-
-    async def _record(
-        self, kind: EventKind, principal: Principal, action: str, facts: dict[str, str]
-    ) -> None:
-        await self._events.record(
-            [
-                event(
-                    kind,
-                    action,
-                    "ok",
-                    actor_role=principal.role.value,
-                    actor_id=principal.credential_id,
-                    **facts,
-                )
-            ]
-        )
 
 
 def _epochs_detail(bumped: dict[str, int]) -> str:
