@@ -33,6 +33,7 @@ from authority.adapters.clickhouse.holder_history import (
 from authority.adapters.clickhouse.schema import migrate
 from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.adapters.crypto.keyring import Keyring, b64url_decode
+from authority.adapters.crypto.passwords import Argon2Passwords
 from authority.adapters.crypto.relay_messages import RelayMessages
 from authority.adapters.crypto.sealing import KeySealer
 from authority.adapters.files.erasure_ledger import FileErasureLedger
@@ -59,7 +60,6 @@ from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
-from authority.usecases.passwords import Passwords
 from authority.usecases.privacy import PrivacyCommands
 from authority.usecases.ratelimit import RateLimiter, RateLimits
 from authority.usecases.relay import RelayReports
@@ -212,7 +212,7 @@ class Runtime:
         identity_store = RedisIdentityStore(store)
         login_subjects = LoginSubjects(holders=store, accounts=identity_store)
         login_policies = LoginPolicies(store=identity_store, organisations=store, events=events)
-        passwords = Passwords(totp_key=totp_key(person_keys))
+        passwords = Argon2Passwords(totp_key=totp_key(person_keys))
         clickhouse_path = data_dir / "clickhouse"
         history: HolderHistory = (
             ClickHouseHolderHistory(log_reads)

@@ -23,13 +23,18 @@ from authority.domain.login import login_key, validate_login_name, validate_pass
 from authority.domain.model import new_id, validate_id, validate_text
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.directory import OrganisationReader
-from authority.domain.ports.identity import EVERY_SESSION, AccountStore, LoginStore, SessionStore
+from authority.domain.ports.identity import (
+    EVERY_SESSION,
+    AccountStore,
+    LoginStore,
+    Passwords,
+    SessionStore,
+)
 from authority.usecases.audit_trail import AuditTrail, event_detail
 from authority.usecases.auth import acting_organisation, require_unscoped
 from authority.usecases.credentials import HOLDER_PREFIX, Principal, Role, digest
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
-from authority.usecases.passwords import Passwords, new_totp_secret, totp_uri
 
 
 class AccountKind(StrEnum):
@@ -183,7 +188,7 @@ class Accounts:
             raise Unauthenticated("activation code unknown, used or expired: ask for a new one")
         subject, key = taken
         is_holder = subject.startswith(HOLDER_PREFIX)
-        secret = "" if is_holder else new_totp_secret()
+        secret = "" if is_holder else self._passwords.new_totp_secret()
         sealed = self._passwords.seal_totp(secret, key) if secret else ""
         await self._logins.set_password(key, subject, await self._passwords.hash(password), sealed)
         await self._audit.security(
@@ -193,4 +198,5 @@ class Accounts:
             actor_id=subject,
             holder_id=subject if is_holder else "",
         )
-        return (subject if is_holder else ""), (totp_uri(secret, subject) if secret else "")
+        uri = self._passwords.totp_uri(secret, subject) if secret else ""
+        return (subject if is_holder else ""), uri

@@ -65,7 +65,7 @@ from authority.domain.policy import AccessPolicy, PolicyViolation
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.directory import DirectoryView
-from authority.domain.ports.grants import BulkGrantStore
+from authority.domain.ports.grants import BulkGrantStore, HolderReader
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
 from authority.usecases.commands import grant_facts
@@ -123,10 +123,6 @@ class DirectoryVersion(Protocol):
 
 class SiteDoors(Protocol):
     def doors_of_site(self, site_id: str) -> frozenset[str]: ...
-
-
-class HolderReader(Protocol):
-    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
 
 
 class FleetCommands:

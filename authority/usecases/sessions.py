@@ -20,7 +20,7 @@ from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFoun
 from authority.domain.login import CUSTOMER_POLICY, LoginState, after_failure, login_key
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
-from authority.domain.ports.identity import EVERY_SESSION, LoginStore, SessionStore
+from authority.domain.ports.identity import EVERY_SESSION, LoginStore, Passwords, SessionStore
 from authority.usecases.audit_trail import AuditTrail, actor_facts, event_detail
 from authority.usecases.credentials import (
     HOLDER_PREFIX,
@@ -33,7 +33,6 @@ from authority.usecases.credentials import (
 )
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
-from authority.usecases.passwords import Passwords, totp_step
 
 LOGIN_FAILED = (
     "login failed: wrong login, password or two-factor code (accounts with two-factor login "
@@ -112,7 +111,7 @@ class Sessions:
         staff = principal is not None and principal.role is not Role.KEY_HOLDER
         if ok and staff and policy.totp_required:
             secret = self._passwords.open_totp(record.get("totp", b"").decode(), key)
-            step = totp_step(secret, totp_code, now)
+            step = self._passwords.totp_step(secret, totp_code, now)
             ok = step is not None and await self._logins.use_totp_step(key, step)
             reason = "bad_totp"
         if not ok or principal is None:

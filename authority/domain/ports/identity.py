@@ -1,5 +1,6 @@
 """Logins, sessions, staff accounts, login policies and the index of organisations' API
-credentials: what the identity use cases store (one Redis adapter implements them all)."""
+credentials: what the identity use cases store (one Redis adapter implements them all); and
+the password and TOTP engine they use (``authority.adapters.crypto.passwords``)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,34 @@ class LoginPolicyStore(Protocol):
     async def get_policy(self, scope: str) -> LoginPolicy | None: ...
 
     async def put_policy(self, scope: str, policy: LoginPolicy) -> None: ...
+
+
+class Passwords(Protocol):
+    """Password hashes and two-factor (TOTP) secrets and codes; hashing runs off the event
+    loop, and a login that does not exist takes as long to verify as one that does."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches ``stored_hash`` (None: no such login, so False)."""
+        ...
+
+    def seal_totp(self, secret: str, login: str) -> str:
+        """The TOTP secret as stored: sealed, and bound to its login."""
+        ...
+
+    def open_totp(self, stored: str, login: str) -> str: ...
+
+    def new_totp_secret(self) -> str: ...
+
+    def totp_uri(self, secret: str, account: str) -> str:
+        """The ``otpauth://`` URI an authenticator app enrols from."""
+        ...
+
+    def totp_step(self, secret: str, code: str, now: float) -> int | None:
+        """The time step ``code`` is valid for at ``now``, or None; the caller refuses a step
+        already used (no replay)."""
+        ...
 
 
 class ApiCredentialIndex(Protocol):
