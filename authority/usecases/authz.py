@@ -52,9 +52,6 @@ class ApiScope(StrEnum):
     LOGS_READ = "logs:read"
 
 
-ALL_API_SCOPES = frozenset(ApiScope)
-
-
 class Action(StrEnum):
     """What a caller asks the authority to do (each RPC is one of these)."""
 

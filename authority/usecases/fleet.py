@@ -73,7 +73,6 @@ from authority.usecases.credentials import Principal, Role
 from authority.usecases.epochs import EpochBumps
 
 BULK_DETAIL = '{"bulk":true}'
-ROSTER_DETAIL = '{"roster":true}'
 
 
 @dataclass(frozen=True, slots=True)
