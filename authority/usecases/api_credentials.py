@@ -173,11 +173,8 @@ class ApiCredentials:
             old.label,
             rotated=True,
         )
-        await self._index.retire_credential(credential_id, overlap_seconds)
         retired = replace(old, rotated_at=now, revoked_at=now + overlap_seconds)
-        await self._index.index_api_credential(
-            old.organisation_id, credential_id, retired.to_json()
-        )
+        await self._retire(retired, overlap_seconds)
         await self._audit.admin(
             principal,
             "api_credential.rotate",
@@ -193,11 +190,8 @@ class ApiCredentials:
     ) -> ApiCredentialInfo:
         old = await self._visible_api_credential(principal, credential_id)
         now = self.now()
-        await self._index.retire_credential(credential_id, 0)
         revoked = replace(old, revoked_at=now)
-        await self._index.index_api_credential(
-            old.organisation_id, credential_id, revoked.to_json()
-        )
+        await self._retire(revoked, 0)
         await self._audit.admin(
             principal,
             "api_credential.revoke",
@@ -205,6 +199,13 @@ class ApiCredentials:
             detail=event_detail(credential=credential_id),
         )
         return revoked
+
+    async def _retire(self, retired: ApiCredentialInfo, after_seconds: int) -> None:
+        """The credential stops working after ``after_seconds``; its listing says when."""
+        await self._index.retire_credential(retired.credential_id, after_seconds)
+        await self._index.index_api_credential(
+            retired.organisation_id, retired.credential_id, retired.to_json()
+        )
 
     async def create_bridge_credential(self, principal: Principal, name: str) -> tuple[str, str]:
         name = validate_id(name, field_name="name")

@@ -232,13 +232,7 @@ class Sessions:
         else:
             raise InvalidArgument("give key_holder_id or account_id")
         ended = await self._sessions.end_sessions(subject, expired_before=EVERY_SESSION)
-        await self._audit.admin(
-            principal,
-            "sessions.revoke",
-            organisation_id=org_id,
-            holder_id=subject if subject.startswith(HOLDER_PREFIX) else "",
-            detail=event_detail(subject=subject, sessions=ended),
-        )
+        await self._subject_event(principal, "sessions.revoke", subject, org_id, sessions=ended)
         return ended
 
     async def unlock_login(self, principal: Principal, login: str) -> bool:
@@ -261,14 +255,20 @@ class Sessions:
             org_id = account.organisation_id or ""
         was_locked = LoginState(0, int(record.get("locked_until", b"0"))).locked(self.now())
         await self._logins.put_login_state(key, LoginState(), forget_after=0)
+        await self._subject_event(principal, "login.unlock", subject, org_id, was_locked=was_locked)
+        return was_locked
+
+    async def _subject_event(
+        self, principal: Principal, action: str, subject: str, org_id: str, **facts: object
+    ) -> None:
+        """An administrative action on a holder's or an account's logins."""
         await self._audit.admin(
             principal,
-            "login.unlock",
+            action,
             organisation_id=org_id,
             holder_id=subject if subject.startswith(HOLDER_PREFIX) else "",
-            detail=event_detail(subject=subject, was_locked=was_locked),
+            detail=event_detail(subject=subject, **facts),
         )
-        return was_locked
 
 
 def _login_ref(key: str) -> str:
