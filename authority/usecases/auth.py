@@ -2,7 +2,7 @@
 
 The unlock path authenticates inside its single round trip (``UnlockService``); everything else
 resolves a ``Principal`` here. Full RBAC (bridges, …) grows from ``Role``; site owners and
-access-log analysts are staff accounts that log in (``authority.usecases.identity``).
+access-log analysts are staff accounts that log in (``authority.usecases.sessions``).
 """
 
 from __future__ import annotations
@@ -104,6 +104,13 @@ class Authenticator:
 def require_admin(principal: Principal) -> None:
     if principal.role is not Role.ADMIN:
         raise PermissionDenied("this call is for platform administrators")
+
+
+def require_unscoped(principal: Principal, what: str) -> None:
+    """Identity administration is for people (an organisation admin's login) and full
+    credentials: a scoped API credential must not raise its own privileges."""
+    if principal.scopes is not None:
+        raise PermissionDenied(f"scoped API credentials cannot {what}")
 
 
 def acting_organisation(principal: Principal, requested: str) -> str:

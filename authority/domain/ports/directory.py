@@ -28,6 +28,10 @@ class DirectoryView(Protocol):
     def organisations(self) -> Mapping[str, Organisation]: ...
 
 
+class OrganisationReader(Protocol):
+    async def get_organisation(self, organisation_id: str) -> Organisation | None: ...
+
+
 class DirectoryWriter(Protocol):
     """Writes to the directory; each write is visible to the next decision on every process."""
 

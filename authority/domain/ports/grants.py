@@ -16,6 +16,10 @@ class DeviceKeyStore(Protocol):
         ...
 
 
+class HolderReader(Protocol):
+    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
+
+
 class HolderStore(Protocol):
     async def create_holder(self, holder: KeyHolder, credential_digest: bytes) -> None: ...
 
