@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from authority.domain.model import Site
-from authority.domain.ports.credentials import CredentialStore
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.credentials import (
+    AccountSessionReader,
+    CredentialStore,
+    HolderCredentialReader,
+)
+from authority.domain.ports.ratelimit import CallLimiter
 from authority.usecases.credentials import (
     APP_LOGIN_REQUIRED,
     PresentedCredential,
@@ -22,24 +27,7 @@ from authority.usecases.credentials import (
     parse_bearer,
 )
 from authority.usecases.peer import calling_peer
-from authority.usecases.ratelimit import NO_LIMITS, CallLimiter
-
-
-class HolderCredentialReader(Protocol):
-    async def holder_credential_digest(self, holder_id: str, field: str = "cred") -> bytes | None:
-        """What the holder's hash keeps in ``field`` (the app credential's digest, or a
-        session's access entry), or None."""
-        ...
-
-
-class AccountSessionReader(Protocol):
-    async def account_session(self, account_id: str, session_id: str) -> tuple[str, bytes] | None:
-        """A staff account's principal (JSON) and the session's access entry, one round trip."""
-        ...
-
-
-class SecondsClock(Protocol):
-    def now(self) -> datetime: ...
+from authority.usecases.ratelimit import NO_LIMITS
 
 
 class Authenticator:
@@ -48,7 +36,7 @@ class Authenticator:
         credentials: CredentialStore,
         holders: HolderCredentialReader,
         accounts: AccountSessionReader | None = None,
-        clock: SecondsClock | None = None,
+        clock: Clock | None = None,
         *,
         limiter: CallLimiter = NO_LIMITS,
     ) -> None:

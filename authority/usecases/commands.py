@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
 
 from authority.domain.eligibility import ensure_issues_keys, ensure_may_receive_grants
 from authority.domain.errors import (
@@ -44,7 +43,7 @@ from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.credentials import CredentialStore
 from authority.domain.ports.directory import DirectoryWriter
-from authority.domain.ports.grants import DeviceKeyStore, GrantStore, HolderStore
+from authority.domain.ports.grants import DeviceKeyStore, GrantLister, GrantStore, HolderStore
 from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.audit_trail import AuditTrail
@@ -63,10 +62,6 @@ from authority.usecases.credentials import (
 from authority.usecases.epochs import EpochBumps
 
 CAS_ATTEMPTS = 16
-
-
-class GrantLister(Protocol):
-    async def list_grants(self, holder_id: str) -> list[Grant]: ...
 
 
 class DirectoryCommands:

@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from authority.domain.bulk import (
     MAX_ROSTER_ITEMS,
@@ -64,8 +63,9 @@ from authority.domain.offline import live_targets
 from authority.domain.policy import AccessPolicy, PolicyViolation
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
-from authority.domain.ports.directory import DirectoryView
+from authority.domain.ports.directory import DirectoryVersion, DirectoryView, SiteDoors
 from authority.domain.ports.grants import BulkGrantStore, HolderReader
+from authority.domain.ports.unlock import Foreground
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
 from authority.usecases.commands import grant_facts
@@ -106,22 +106,6 @@ class RevokeSummary:
     revoked: int
     key_holders: int
     epochs: dict[str, int] = field(default_factory=dict)
-
-
-class Foreground(Protocol):
-    """Work that must not wait for bulk issuance (the unlock path)."""
-
-    async def quiet(self, max_wait: float) -> None:
-        """Return once no foreground work is in progress, or after ``max_wait`` seconds."""
-        ...
-
-
-class DirectoryVersion(Protocol):
-    async def directory_version(self) -> int: ...
-
-
-class SiteDoors(Protocol):
-    def doors_of_site(self, site_id: str) -> frozenset[str]: ...
 
 
 class FleetCommands:

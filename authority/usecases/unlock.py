@@ -28,9 +28,10 @@ from authority.domain.policy import AccessPolicy
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.directory import DirectoryView
+from authority.domain.ports.ratelimit import CallLimiter
 from authority.domain.ports.unlock import HolderSnapshotReader, TokenSigner
 from authority.usecases.credentials import APP_LOGIN_REQUIRED, PresentedCredential
-from authority.usecases.ratelimit import NO_LIMITS, CallLimiter
+from authority.usecases.ratelimit import NO_LIMITS
 from doorkey_wire.claims import UnlockClaims
 
 MIN_CHALLENGE, MAX_CHALLENGE = 8, 64
