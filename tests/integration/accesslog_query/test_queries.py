@@ -18,25 +18,24 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from authority.accesslog.ownership import OwnerIndexedDirectory
-from authority.accesslog.query import (
-    AccessLogQueries,
+from authority.adapters.clickhouse.event_reader import ClickHouseEventLog, where_clause
+from authority.adapters.redis.redis_store import RedisStore
+from authority.domain.accesslog import (
     AggregateKind,
-    ClickHouseEventLog,
     Cursor,
     DoorCount,
     EventFilter,
     EventSelection,
     OrganisationDayCount,
     ReasonCount,
-    where_clause,
 )
-from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from authority.domain.events import AccessEvent, EventKind
 from authority.domain.model import Site, new_id
 from authority.testing import FixedClock
+from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.credentials import Principal, Role
+from authority.wrappers.owner_directory import OwnerIndexedDirectory
 from tests.integration.accesslog_query.conftest import (
     BASE,
     ListRecorder,
