@@ -127,6 +127,13 @@ class EventSelection:
     def matches_nothing(self) -> bool:
         return not self.kinds or (self.site_ids is not None and not self.site_ids)
 
+    def refused_unlocks(self) -> EventSelection:
+        """The refused unlocks among this selection (what denial reasons count): a selection
+        asking for another outcome matches none."""
+        other_outcome = self.outcome not in (None, "deny")
+        refused = replace(self, kinds=self.kinds & {EventKind.UNLOCK}, outcome="deny")
+        return replace(refused, kinds=frozenset()) if other_outcome else refused
+
     def fingerprint(self) -> str:
         """Identifies the selection inside a cursor, so a cursor is not reused on another one."""
         raw = json.dumps(

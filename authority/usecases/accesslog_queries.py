@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from authority.domain.accesslog import (
     AggregateKind,
@@ -171,13 +170,7 @@ class AccessLogQueries:
             selection, _ = await self.resolve(principal, f)
             rows: Sequence[AggregateRow]
             if kind is AggregateKind.DENIAL_REASONS:
-                # Refused unlocks only: a filter asking for another outcome matches none.
-                other_outcome = selection.outcome not in (None, "deny")
-                selection = replace(
-                    selection, kinds=selection.kinds & {EventKind.UNLOCK}, outcome="deny"
-                )
-                if other_outcome:
-                    selection = replace(selection, kinds=frozenset())
+                selection = selection.refused_unlocks()
             if selection.matches_nothing:
                 rows = []
             elif kind is AggregateKind.ORGANISATION_DAY:

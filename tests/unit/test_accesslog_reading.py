@@ -34,3 +34,23 @@ def test_where_clause_binds_every_value() -> None:
     assert "'x" not in sql
     assert params["organisation_id"] == params["door_id"] == params["reason"] == hostile
     assert params["site_ids"] == sorted([hostile, "b"])
+
+
+# -- denial reasons count refused unlocks only -----------------------------------------------
+
+
+def test_refused_unlocks_narrow_to_denied_unlocks() -> None:
+    sel = EventSelection(start_ms=0, end_ms=1, kinds=frozenset(EventKind))
+    refused = sel.refused_unlocks()
+    assert refused.kinds == {EventKind.UNLOCK}
+    assert refused.outcome == "deny"
+    assert not refused.matches_nothing
+    owner = EventSelection(start_ms=0, end_ms=1, kinds=frozenset({EventKind.RELAY}))
+    assert owner.refused_unlocks().matches_nothing
+
+
+def test_refused_unlocks_of_another_outcome_match_nothing() -> None:
+    allowed = EventSelection(start_ms=0, end_ms=1, kinds=frozenset(EventKind), outcome="allow")
+    assert allowed.refused_unlocks().matches_nothing
+    denied = EventSelection(start_ms=0, end_ms=1, kinds=frozenset(EventKind), outcome="deny")
+    assert denied.refused_unlocks().kinds == {EventKind.UNLOCK}
