@@ -16,16 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
-from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
-from authority.accesslog.query import (
-    AccessLogNotHere,
-    AccessLogQueries,
-    ClickHouseEventLog,
-    EventLogReader,
-)
 from authority.adapters.clickhouse.audit import load_or_create_audit_key
 from authority.adapters.clickhouse.connect import LogClient, open_clickhouse
+from authority.adapters.clickhouse.event_reader import AccessLogNotHere, ClickHouseEventLog
 from authority.adapters.clickhouse.holder_history import (
     ClickHouseHolderHistory,
     HolderHistoryNotHere,
@@ -41,16 +34,20 @@ from authority.adapters.redis.embedded import EmbeddedRedis
 from authority.adapters.redis.event_buffer import RedisEventBuffer
 from authority.adapters.redis.identity_store import RedisIdentityStore
 from authority.adapters.redis.once_events import RedisOnceEventRecorder
+from authority.adapters.redis.owner_request_store import RedisOwnerRequestStore
 from authority.adapters.redis.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.adapters.redis.ratelimit import RedisRateLimitStore
 from authority.adapters.redis.redis_store import RedisStore
+from authority.adapters.redis.site_grants import RedisSiteGrants
 from authority.api.authz import UNLOCK_METHOD
 from authority.api.log_reader import SocketLogClient
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports.accesslog import HolderHistory
+from authority.domain.ports.accesslog_reader import EventLogReader
 from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
+from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.accounts import Accounts
 from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
@@ -60,6 +57,7 @@ from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
+from authority.usecases.owner_requests import OwnerLogRequests
 from authority.usecases.privacy import PrivacyCommands
 from authority.usecases.ratelimit import RateLimiter, RateLimits
 from authority.usecases.relay import RelayReports
@@ -71,6 +69,7 @@ from authority.wrappers.coalescing import (
     SharedRoundTrip,
     SharedSnapshotReader,
 )
+from authority.wrappers.owner_directory import OwnerIndexedDirectory
 
 log = logging.getLogger(__name__)
 ADMIN_CREDENTIAL_FILE = "admin.credential"
