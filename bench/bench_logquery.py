@@ -57,13 +57,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from authority.accesslog.query import (
-    AccessLogQueries,
-    AggregateKind,
-    ClickHouseEventLog,
-    EventFilter,
-)
+from authority.adapters.clickhouse.event_reader import ClickHouseEventLog
 from authority.adapters.clickhouse.schema import EVENTS_TABLE, apply_schema
+from authority.domain.accesslog import AggregateKind, EventFilter
 from authority.domain.events import AccessEvent
 from authority.domain.model import (
     Door,
@@ -74,6 +70,7 @@ from authority.domain.model import (
     Purpose,
     Site,
 )
+from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.credentials import Principal, Role
 
 BENCH = Path(__file__).resolve().parent

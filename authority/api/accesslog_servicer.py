@@ -17,13 +17,10 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from authority.accesslog.owner_requests import (
-    OwnerLogRequests,
-    SiteOrganisation,
-    StairwellEntry,
-)
-from authority.accesslog.query import (
-    AccessLogQueries,
+from authority.api.convert import optional_timestamp, timestamp
+from authority.api.errors import grpc_errors
+from authority.api.servicers import _Authenticated
+from authority.domain.accesslog import (
     AggregateKind,
     DoorCount,
     EventFilter,
@@ -31,12 +28,11 @@ from authority.accesslog.query import (
     OrganisationDayCount,
     ReasonCount,
 )
-from authority.api.convert import optional_timestamp, timestamp
-from authority.api.errors import grpc_errors
-from authority.api.servicers import _Authenticated
 from authority.domain.errors import FailedPrecondition, InvalidArgument
 from authority.domain.events import AccessEvent, EventKind
 from authority.domain.owner_requests import OwnerLogRequest, OwnerLogRequestStatus
+from authority.usecases.accesslog_queries import AccessLogQueries
+from authority.usecases.owner_requests import OwnerLogRequests, SiteOrganisation, StairwellEntry
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
 

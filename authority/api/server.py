@@ -28,7 +28,7 @@ from authority.api.accesslog_servicer import (
     ACCESSLOG_SERVICE_NAMES,
     register_accesslog_services,
 )
-from authority.api.authz import AuthorizationInterceptor
+from authority.api.authz import UNLOCK_METHOD, AuthorizationInterceptor
 from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
 from authority.api.log_reader import LogReadListener
 from authority.api.peer_interceptor import PeerIdentityInterceptor
@@ -48,7 +48,6 @@ from authority.process.roles import ProcessRole
 from authority.process.server_info import local_target, write_server_info
 from authority.process.tls import server_credentials
 from authority.process.wiring import Runtime
-from authority.usecases.unlock import UNLOCK_METHOD
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 from authority.v1 import identity_pb2_grpc as ipb_grpc
@@ -128,7 +127,13 @@ async def start_server(runtime: Runtime, *, reuse_port: bool = False) -> Running
         )
         pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(runtime.keyring), server)
         register_privacy_service(server, privacy=runtime.privacy)
-        ipb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(runtime.identity), server)
+        identity = IdentityServicer(
+            accounts=runtime.accounts,
+            sessions=runtime.sessions,
+            login_policies=runtime.login_policies,
+            api_credentials=runtime.api_credentials,
+        )
+        ipb_grpc.add_IdentityServiceServicer_to_server(identity, server)
     if services is not BULK_SERVICE_NAMES:
         register_accesslog_services(
             server,

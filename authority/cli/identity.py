@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from google.protobuf.message import Message
 
+from authority.api.authz import AUTHORIZATION
 from authority.cli.output import (
     EXIT_OK,
     add_json_option,
@@ -25,7 +26,6 @@ from authority.cli.output import (
 )
 from authority.cli.rpc import add_authority_command, calls_authority
 from authority.client.authority import AuthorityClient
-from authority.usecases.authz import AUTHORIZATION
 from authority.v1 import identity_pb2 as ipb
 
 ROLES = {
@@ -176,7 +176,7 @@ def _authz_table(ns: argparse.Namespace) -> int:
         print_json(rows)
         return EXIT_OK
     table = new_table(
-        "who may call what (authority/usecases/authz.py)",
+        "who may call what (authority/api/authz.py)",
         ("RPC", "roles: reach", "API scope"),
         overflow=True,
     )

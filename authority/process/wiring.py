@@ -7,7 +7,6 @@ embedded redis-server is started and stopped by the same object that uses it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import logging
@@ -17,16 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
-from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
-from authority.accesslog.query import (
-    AccessLogNotHere,
-    AccessLogQueries,
-    ClickHouseEventLog,
-    EventLogReader,
-)
 from authority.adapters.clickhouse.audit import load_or_create_audit_key
 from authority.adapters.clickhouse.connect import LogClient, open_clickhouse
+from authority.adapters.clickhouse.event_reader import AccessLogNotHere, ClickHouseEventLog
 from authority.adapters.clickhouse.holder_history import (
     ClickHouseHolderHistory,
     HolderHistoryNotHere,
@@ -34,6 +26,7 @@ from authority.adapters.clickhouse.holder_history import (
 from authority.adapters.clickhouse.schema import migrate
 from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.adapters.crypto.keyring import Keyring, b64url_decode
+from authority.adapters.crypto.passwords import Argon2Passwords
 from authority.adapters.crypto.relay_messages import RelayMessages
 from authority.adapters.crypto.sealing import KeySealer
 from authority.adapters.files.erasure_ledger import FileErasureLedger
@@ -41,25 +34,34 @@ from authority.adapters.redis.embedded import EmbeddedRedis
 from authority.adapters.redis.event_buffer import RedisEventBuffer
 from authority.adapters.redis.identity_store import RedisIdentityStore
 from authority.adapters.redis.once_events import RedisOnceEventRecorder
+from authority.adapters.redis.owner_request_store import RedisOwnerRequestStore
 from authority.adapters.redis.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.adapters.redis.ratelimit import RedisRateLimitStore
 from authority.adapters.redis.redis_store import RedisStore
+from authority.adapters.redis.site_grants import RedisSiteGrants
+from authority.api.authz import UNLOCK_METHOD
 from authority.api.log_reader import SocketLogClient
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports.accesslog import HolderHistory
+from authority.domain.ports.accesslog_reader import EventLogReader
 from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
+from authority.usecases.accesslog_queries import AccessLogQueries
+from authority.usecases.accounts import Accounts
+from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
 from authority.usecases.commands import DirectoryCommands, GrantCommands
 from authority.usecases.credentials import Principal, Role, digest, new_admin_key
 from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
-from authority.usecases.identity import Identity, SessionSettings
-from authority.usecases.passwords import Passwords
+from authority.usecases.login_policies import LoginPolicies
+from authority.usecases.login_subjects import LoginSubjects
+from authority.usecases.owner_requests import OwnerLogRequests
 from authority.usecases.privacy import PrivacyCommands
 from authority.usecases.ratelimit import RateLimiter, RateLimits
 from authority.usecases.relay import RelayReports
+from authority.usecases.sessions import Sessions, SessionSettings
 from authority.usecases.unlock import UnlockService
 from authority.wrappers.coalescing import (
     LoopLoad,
@@ -67,6 +69,7 @@ from authority.wrappers.coalescing import (
     SharedRoundTrip,
     SharedSnapshotReader,
 )
+from authority.wrappers.owner_directory import OwnerIndexedDirectory
 
 log = logging.getLogger(__name__)
 ADMIN_CREDENTIAL_FILE = "admin.credential"
@@ -108,7 +111,10 @@ class Runtime:
     authenticator: Authenticator
     limiter: RateLimiter
     """Per caller and organisation; its exchange with Redis runs with the server."""
-    identity: Identity
+    accounts: Accounts
+    sessions: Sessions
+    login_policies: LoginPolicies
+    api_credentials: ApiCredentials
     events: RedisEventBuffer
     admin_credential_file: Path | None
     persons: RedisPersonStore
@@ -203,6 +209,9 @@ class Runtime:
         epoch_bumps = EpochBumps(directory=store, epochs=store)
         relay_messages = RelayMessages(keyring)
         identity_store = RedisIdentityStore(store)
+        login_subjects = LoginSubjects(holders=store, accounts=identity_store)
+        login_policies = LoginPolicies(store=identity_store, organisations=store, events=events)
+        passwords = Argon2Passwords(totp_key=totp_key(person_keys))
         clickhouse_path = data_dir / "clickhouse"
         history: HolderHistory = (
             ClickHouseHolderHistory(log_reads)
@@ -271,6 +280,7 @@ class Runtime:
                 offline_token_ttl=settings.offline_token_ttl_seconds,
                 policy=policy,
                 limiter=limiter,
+                call_name=UNLOCK_METHOD,
             ),
             directory_commands=DirectoryCommands(
                 directory=store,
@@ -326,12 +336,22 @@ class Runtime:
                 limiter=limiter,
             ),
             limiter=limiter,
-            identity=Identity(
-                store=identity_store,
-                holders=store,
+            accounts=Accounts(
+                accounts=identity_store,
+                logins=identity_store,
+                sessions=identity_store,
+                subjects=login_subjects,
+                policies=login_policies,
                 organisations=store,
-                credentials=store,
-                passwords=Passwords(totp_key=totp_key(person_keys)),
+                passwords=passwords,
+                events=events,
+            ),
+            sessions=Sessions(
+                logins=identity_store,
+                sessions=identity_store,
+                subjects=login_subjects,
+                policies=login_policies,
+                passwords=passwords,
                 clock=clock,
                 events=events,
                 settings=SessionSettings(
@@ -339,6 +359,14 @@ class Runtime:
                     holder_refresh_ttl=settings.holder_session_days * 86400,
                     staff_refresh_ttl=settings.staff_session_hours * 3600,
                 ),
+            ),
+            login_policies=login_policies,
+            api_credentials=ApiCredentials(
+                index=identity_store,
+                credentials=store,
+                organisations=store,
+                clock=clock,
+                events=events,
             ),
             admin_credential_file=admin_file,
             persons=persons,
@@ -463,18 +491,3 @@ async def _ensure_admin_credential(settings: Settings, store: RedisStore) -> Pat
     principal = Principal(role=Role.ADMIN, credential_id=cid).to_json()
     await store.put_credential(cid, digest(secret), principal)  # idempotent; survives a new Redis
     return path
-
-
-def read_admin_credential(data_dir: Path) -> str:
-    """The admin credential created on first start (for the CLI on the same machine)."""
-    path = data_dir / ADMIN_CREDENTIAL_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError as exc:
-        raise InvalidArgument(
-            f"no admin credential at {path}: start `authority serve` once, or pass --credential"
-        ) from exc
-
-
-def encode_seed(seed: bytes) -> str:
-    return base64.urlsafe_b64encode(seed).rstrip(b"=").decode()

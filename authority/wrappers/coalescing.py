@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+from authority.adapters.redis.round_trip import Command, PipelinePart, RawRoundTrip
 from authority.domain.errors import AuthorityError
 from authority.domain.ports.unlock import HolderSnapshot
 
@@ -173,40 +174,6 @@ class Quiet:
                     await busy.idle()
             except TimeoutError:
                 return
-
-
-Command = tuple[str, ...]
-
-
-class RawRoundTrip(Protocol):
-    async def round_trip_replies(self, commands: Sequence[Command]) -> list[Any]:
-        """Replies in order, a command's error reply in its place; ``Unavailable`` when the
-        connection fails."""
-        ...
-
-    def send_replies(
-        self, commands: Sequence[Command], done: Callable[[list[Any] | Exception], None]
-    ) -> bool:
-        """``round_trip_replies`` without a coroutine: send now and call ``done`` with the
-        replies (or an ``AuthorityError``); ``False`` when it cannot send this way."""
-        ...
-
-
-Req_contra = TypeVar("Req_contra", contravariant=True)
-Res_co = TypeVar("Res_co", covariant=True)
-
-
-class PipelinePart(Protocol[Req_contra, Res_co]):
-    """One kind of request that shares a batch's round trip with other kinds."""
-
-    def commands(self, requests: Sequence[Req_contra]) -> list[Command]:
-        """The commands for ``requests`` (an ``AuthorityError`` fails these requests only)."""
-        ...
-
-    def results(self, requests: Sequence[Req_contra], replies: Sequence[Any]) -> Sequence[Res_co]:
-        """The result of each request from the replies to ``commands(requests)``; an
-        ``AuthorityError`` raised fails these requests only."""
-        ...
 
 
 class Saturation(Protocol):

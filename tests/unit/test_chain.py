@@ -14,14 +14,12 @@ from hypothesis import strategies as st
 
 from authority.adapters.clickhouse.audit import load_audit_public_keys, load_or_create_audit_key
 from authority.adapters.clickhouse.chain import (
-    CANONICAL_FIELDS,
     GENESIS,
     AuditKey,
     ChainHead,
     canonical_event,
     canonical_from_entry,
     checkpoint_message,
-    encode_canonical,
     extend,
     link,
     verify_checkpoint,
@@ -29,7 +27,14 @@ from authority.adapters.clickhouse.chain import (
 from authority.adapters.crypto.keyring import Keyring
 from authority.adapters.redis.event_buffer import entry_bytes
 from authority.domain.errors import BadSignature, InvalidArgument, UnknownKey
-from authority.domain.events import EVENT_FIELDS, AccessEvent, EventKind, new_event_id
+from authority.domain.events import (
+    CANONICAL_FIELDS,
+    EVENT_FIELDS,
+    AccessEvent,
+    EventKind,
+    encode_canonical,
+    new_event_id,
+)
 
 T0 = 1_795_000_000_000
 

@@ -44,12 +44,10 @@ from typing import TYPE_CHECKING, Any
 from nacl.signing import VerifyKey
 
 from authority.adapters.clickhouse.chain import (
-    CANONICAL_FIELDS,
     GENESIS_HASH,
     AuditKey,
     ChainHead,
     Checkpoint,
-    encode_canonical,
     link,
     verify_checkpoint,
 )
@@ -67,6 +65,7 @@ from authority.adapters.crypto.keyring import (
 )
 from authority.adapters.crypto.sealing import KeySealer
 from authority.domain.errors import FailedPrecondition, TokenError
+from authority.domain.events import CANONICAL_FIELDS, encode_canonical
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

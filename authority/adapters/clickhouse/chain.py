@@ -17,8 +17,9 @@ leaves the other alone). A rewritten chain no longer matches the signed hashes.
 
 Two encoders produce canonical bytes much faster than ``AccessEvent.canonical_bytes`` (which
 goes through ``dataclasses.asdict``): ``canonical_from_entry`` for buffer entries on the
-shipper's hot path, ``encode_canonical`` for rows read back by the audit. Both are tested for
-byte equality with ``canonical_bytes`` (tests/unit/test_chain.py).
+shipper's hot path, ``encode_canonical`` (``authority.domain.events``: the buffer writes it too)
+for rows read back by the audit. Both are tested for byte equality with ``canonical_bytes``
+(tests/unit/test_chain.py).
 """
 
 from __future__ import annotations
@@ -29,14 +30,13 @@ import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from authority.adapters.crypto.keyring import SigningKey, kid_for
 from authority.domain.errors import BadSignature, InvalidArgument, UnknownKey
-from authority.domain.events import EVENT_FIELDS, EventKind
+from authority.domain.events import CANONICAL_FIELDS, EVENT_FIELDS, EventKind, encode_canonical
 
 HASH_SIZE = 32
 GENESIS_HASH = bytes(HASH_SIZE)
@@ -77,23 +77,10 @@ def extend(head: ChainHead, canonicals: Sequence[bytes]) -> list[ChainHead]:
 
 # -- canonical bytes ---------------------------------------------------------------------------
 
-CANONICAL_FIELDS: tuple[str, ...] = tuple(sorted(EVENT_FIELDS))
-"""Event fields in the order of the canonical encoding (sorted)."""
-_TS_INDEX = CANONICAL_FIELDS.index("ts_ms")
-_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in CANONICAL_FIELDS) + "}"
 _REQUIRED = frozenset({"event_id", "ts_ms", "kind", "action", "outcome"})
 _KINDS = frozenset(k.value for k in EventKind)
 _UUID_TEXT = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _UUID_RE = re.compile(_UUID_TEXT)
-
-
-def encode_canonical(values: Sequence[str | int]) -> bytes:
-    """Canonical bytes from the field values in ``CANONICAL_FIELDS`` order (``ts_ms`` an int,
-    the rest strings): byte-identical to ``json.dumps(sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`` of the event's dict, which ``encode_basestring`` implements for
-    strings. No validation: the audit hashes whatever a row holds."""
-    parts = [encode_basestring(v) if isinstance(v, str) else str(v) for v in values]
-    return (_TEMPLATE % tuple(parts)).encode()
 
 
 def canonical_event(fields: Mapping[str, object]) -> bytes:
@@ -161,8 +148,11 @@ _FIELD_ORDER_ENTRY = _entry_pattern(EVENT_FIELDS, capture=True)
 still wait in a stream after an upgrade); it now writes the canonical bytes themselves."""
 _REORDER = tuple(EVENT_FIELDS.index(name) + 1 for name in CANONICAL_FIELDS)
 """Group numbers of ``_FIELD_ORDER_ENTRY`` in canonical order (``match.group(*_REORDER)``)."""
-_BYTES_TEMPLATE = _TEMPLATE.replace("%s", '"%s"').encode()
-_BYTES_TEMPLATE = _BYTES_TEMPLATE.replace(b'"ts_ms":"%s"', b'"ts_ms":%s')
+_BYTES_TEMPLATE = (
+    "{"
+    + ",".join(f'"{name}":%s' if name == "ts_ms" else f'"{name}":"%s"' for name in CANONICAL_FIELDS)
+    + "}"
+).encode()
 
 
 def canonical_from_entry(raw: bytes) -> bytes:

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from authority.accesslog.query import _EVENT_COLUMNS, _event_from_row
 from authority.adapters.clickhouse.connect import LogClient, query_rows
+from authority.adapters.clickhouse.event_reader import EVENT_COLUMNS, event_from_row
 from authority.adapters.clickhouse.schema import EVENTS_TABLE
 from authority.domain.errors import FailedPrecondition
 from authority.domain.events import AccessEvent
@@ -41,7 +41,7 @@ class ClickHouseHolderHistory:
         after_ms, after_id = -1, "00000000-0000-0000-0000-000000000000"
         while True:
             sql = (
-                f"SELECT {_EVENT_COLUMNS} FROM {self._table} "  # noqa: S608 - fixed text only
+                f"SELECT {EVENT_COLUMNS} FROM {self._table} "  # noqa: S608 - fixed text only
                 "WHERE holder_id = {h:String} AND (toUnixTimestamp64Milli(ts) > {t:Int64} OR "
                 "(toUnixTimestamp64Milli(ts) = {t:Int64} AND event_id > {e:UUID})) "
                 "ORDER BY ts, event_id LIMIT {n:UInt32}"
@@ -51,7 +51,7 @@ class ClickHouseHolderHistory:
             )
             if not rows:
                 return
-            events = [_event_from_row(r) for r in rows]
+            events = [event_from_row(r) for r in rows]
             yield events
             if len(rows) < EXPORT_CHUNK:
                 return

@@ -72,7 +72,8 @@ from authority.adapters.clickhouse.chain import (
 )
 from authority.adapters.clickhouse.connect import clickhouse_errors, query_rows
 from authority.adapters.clickhouse.schema import CHECKPOINTS_TABLE, EVENTS_TABLE, migrate
-from authority.adapters.redis.event_buffer import RoundTrip, stream_key
+from authority.adapters.redis.event_buffer import stream_key
+from authority.adapters.redis.round_trip import RoundTrip
 from authority.domain.errors import AuthorityError, Conflict, InvalidArgument, Unavailable
 from authority.domain.events import EVENT_FIELDS
 

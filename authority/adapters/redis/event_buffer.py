@@ -21,28 +21,15 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from authority.adapters.clickhouse.chain import CANONICAL_FIELDS, encode_canonical
+from authority.adapters.redis.round_trip import Command, RoundTrip, SharedPipeline
 from authority.domain.errors import Unavailable
-from authority.domain.events import AccessEvent
-from authority.wrappers.coalescing import Command, SharedRoundTrip
+from authority.domain.events import CANONICAL_FIELDS, AccessEvent, encode_canonical
 
 
 def stream_key(shard: int) -> str:
     return f"{{log:{shard}}}:events"
-
-
-class RoundTrip(Protocol):
-    async def round_trip(self, commands: list[tuple[str, ...]]) -> list[Any]: ...
-
-    async def round_trip_replies(self, commands: Sequence[tuple[str, ...]]) -> list[Any]: ...
-
-    def send_replies(
-        self,
-        commands: Sequence[tuple[str, ...]],
-        done: Callable[[list[Any] | Exception], None],
-    ) -> bool: ...
 
 
 Send = Callable[[list[tuple[str, str, str, str, bytes]]], Awaitable[list[Any]]]
@@ -67,30 +54,25 @@ def entry_bytes(event: AccessEvent) -> bytes:
 class RedisEventBuffer:
     """Implements ``EventRecorder``: ``record`` returns once the events are in Redis (fsync'd).
 
-    Appends are coalesced with whatever else shares the round trip (``shared``: in a server,
-    the unlock path's snapshot reads, so a decision costs one round trip: see
-    ``SharedRoundTrip``); without one, the buffer coalesces its appends on its own."""
+    Appends are coalesced with whatever else shares the round trip (``shared``, a
+    ``SharedRoundTrip`` over ``redis``: in a server, the unlock path's snapshot reads share it
+    too, so a decision costs one round trip; alone, the buffer's appends coalesce with each
+    other). The caller builds it: the buffer is the part, the wrapper batches the parts."""
 
     def __init__(
         self,
         redis: RoundTrip,
         *,
         shard: int,
+        shared: SharedPipeline,
         max_backlog: int = 5_000_000,
-        linger: float = 0.002,
-        shared: SharedRoundTrip | None = None,
     ) -> None:
         self._redis = redis
         self.shard = shard
         self.key = stream_key(shard)
         self.max_backlog = max_backlog
         self.backlog = 0
-        self._shared = shared or SharedRoundTrip(redis, linger=linger)
-
-    @property
-    def round_trips(self) -> SharedRoundTrip:
-        """The coalesced round trip the appends travel in."""
-        return self._shared
+        self._shared = shared
 
     @property
     def full(self) -> bool:

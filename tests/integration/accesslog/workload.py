@@ -12,6 +12,7 @@ from authority.adapters.clickhouse.chain import GENESIS, extend
 from authority.adapters.redis.event_buffer import RedisEventBuffer
 from authority.adapters.redis.redis_store import RedisStore
 from authority.domain.events import AccessEvent, EventKind, new_event_id
+from authority.wrappers.coalescing import SharedRoundTrip
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -50,7 +51,7 @@ async def produce(redis_url: str, shard: int, events: Sequence[AccessEvent]) -> 
     """Append through ``RedisEventBuffer``, as every authority process does."""
     store = RedisStore.from_url(redis_url)
     try:
-        buffer = RedisEventBuffer(store, shard=shard)
+        buffer = RedisEventBuffer(store, shard=shard, shared=SharedRoundTrip(store))
         await buffer.record(events)
     finally:
         await store.close()

@@ -19,19 +19,23 @@ import redis
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from authority.accesslog.owner_requests import OwnerLogRequests, RedisOwnerRequestStore
-from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
-from authority.accesslog.query import AccessLogQueries, ClickHouseEventLog
+from authority.adapters.clickhouse.event_reader import ClickHouseEventLog
 from authority.adapters.redis.event_buffer import RedisEventBuffer, stream_key
+from authority.adapters.redis.owner_request_store import RedisOwnerRequestStore
 from authority.adapters.redis.redis_store import RedisStore
+from authority.adapters.redis.site_grants import RedisSiteGrants
 from authority.api.accesslog_servicer import register_accesslog_services
 from authority.api.authz import AuthorizationInterceptor
 from authority.cli.main import build_parser
 from authority.domain.events import EventKind
 from authority.domain.ports.accesslog import EventRecorder
+from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.auth import Authenticator
+from authority.usecases.owner_requests import OwnerLogRequests
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
+from authority.wrappers.coalescing import SharedRoundTrip
+from authority.wrappers.owner_directory import OwnerIndexedDirectory
 from tests.integration.accesslog_query.conftest import (
     ListRecorder,
     World,
@@ -86,7 +90,7 @@ def served(redis_server: str, clickhouse: Any) -> Iterator[Served]:
         store = RedisStore.from_url(redis_server)
         directory = OwnerIndexedDirectory(store)
         await directory.load()
-        recorder = RedisEventBuffer(store, shard=SHARD)
+        recorder = RedisEventBuffer(store, shard=SHARD, shared=SharedRoundTrip(store))
         log = ClickHouseEventLog(clickhouse)
         clock = WallClock()
         server = grpc.aio.server(

@@ -13,14 +13,10 @@ from typing import Any
 
 import pytest
 
-from authority.accesslog.owner_requests import (
-    OwnerLogRequests,
-    RedisOwnerRequestStore,
-    StairwellEntry,
-)
-from authority.accesslog.ownership import OwnerIndexedDirectory, RedisSiteGrants
-from authority.accesslog.query import ClickHouseEventLog
+from authority.adapters.clickhouse.event_reader import ClickHouseEventLog
+from authority.adapters.redis.owner_request_store import RedisOwnerRequestStore
 from authority.adapters.redis.redis_store import RedisStore
+from authority.adapters.redis.site_grants import RedisSiteGrants
 from authority.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -32,6 +28,8 @@ from authority.domain.model import Door, Site, new_id
 from authority.domain.owner_requests import OwnerLogRequestStatus
 from authority.testing import FixedClock
 from authority.usecases.credentials import Principal
+from authority.usecases.owner_requests import OwnerLogRequests, StairwellEntry
+from authority.wrappers.owner_directory import OwnerIndexedDirectory
 from tests.integration.accesslog_query.conftest import (
     BASE,
     ListRecorder,
