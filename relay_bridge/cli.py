@@ -31,10 +31,17 @@ from rich.console import Console
 from rich.table import Table
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
+from authority.client.authority import AuthorityClient
 from authority.process.tls import ClientTls
 from doorkey_wire.protocol import SERVICE_UUID
 from relay_bridge.authority_link import AuthorityLink
-from relay_bridge.bridge import BridgeConfig, RelayBridge, RelayEntry, relay_entries
+from relay_bridge.bridge import (
+    BridgeConfig,
+    RelayBridge,
+    RelayEntry,
+    load_relay_registry,
+    relay_entries,
+)
 from relay_bridge.radio import Radio
 
 console = Console()
@@ -108,7 +115,8 @@ def _trusted(path: Path | None) -> dict[bytes, VerifyKey]:
 
 @contextlib.asynccontextmanager
 async def _emulated(state: Path, keys: Path | None) -> AsyncIterator[tuple[Radio, Any]]:
-    from relay_bridge.ble.air import VirtualAir  # noqa: PLC0415 (Bumble only when emulating)
+    # Bumble (a whole BLE stack, a third of a second to import) only when emulating.
+    from relay_bridge.ble.air import VirtualAir  # noqa: PLC0415
     from relay_bridge.relay.fleet import EmulatedFleet, RelaySpec  # noqa: PLC0415
 
     relays = _load_state(state)
@@ -142,6 +150,7 @@ async def _radio(ns: argparse.Namespace) -> AsyncIterator[Radio]:
         async with _emulated(ns.emulated, ns.keys) as (radio, _fleet):
             yield radio
     elif ns.central is not None:
+        # Bumble only when a remote virtual central is used.
         from relay_bridge.ble.bleak_bumble import BumbleCentral  # noqa: PLC0415
 
         transport, sep, address = ns.central.rpartition("@")
@@ -234,8 +243,6 @@ def _authority_arguments(p: argparse.ArgumentParser, credential_help: str) -> No
 
 
 def cmd_register(ns: argparse.Namespace) -> int:
-    from authority.client.authority import AuthorityClient  # noqa: PLC0415
-
     client = AuthorityClient(ns.authority, credential=ns.credential, tls=_tls(ns))
     try:
         for entry in _registry(_load_state(ns.state)):
@@ -254,8 +261,6 @@ async def cmd_open(ns: argparse.Namespace) -> int:
     if ns.emulated is not None:
         entries = relay_entries(_registry(_load_state(ns.emulated)))
     elif ns.registry is not None:
-        from relay_bridge.bridge import load_relay_registry  # noqa: PLC0415
-
         entries = load_relay_registry(ns.registry)
     else:
         raise UsageError("--registry (door → relay map) is required without --emulated")

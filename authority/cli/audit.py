@@ -17,41 +17,45 @@ through a ClickHouse server.
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+from nacl.signing import VerifyKey
 
+from authority.adapters.clickhouse.audit import (
+    AuditReport,
+    latest_checkpoints,
+    load_audit_public_keys,
+    require_keys,
+    verify,
+)
+from authority.adapters.clickhouse.chain import audit_kid, verify_checkpoint
+from authority.adapters.clickhouse.connect import open_clickhouse
+from authority.adapters.crypto.keyring import b64url_decode
+from authority.cli.local_settings import add_data_dir_option, load_settings
+from authority.cli.output import EXIT_FAILED, EXIT_OK, add_json_option, new_table, print_json, show
 from authority.domain.errors import InvalidArgument, TokenError
 from authority.process.config import Settings
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
-    from nacl.signing import VerifyKey
 
-    from authority.adapters.clickhouse.audit import AuditReport
-
-console = Console(highlight=False)
 CHDB_DIRECTORY = "clickhouse"
 """The embedded chDB lives in ``<data_dir>/clickhouse``."""
 
 
-def add_audit_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``audit verify`` and ``audit checkpoint`` on the ``authority`` parser."""
-    audit = subparsers.add_parser(
-        "audit", help="verify the access log's hash chains and signed checkpoints"
-    ).add_subparsers(dest="audit", required=True)
+def _audit_commands(parent: argparse.ArgumentParser) -> None:
+    """``audit verify`` and ``audit checkpoint``."""
+    audit = parent.add_subparsers(dest="audit", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, help="data directory (AUTHORITY_DATA_DIR)")
+        add_data_dir_option(p)
         p.add_argument(
             "--clickhouse-url",
             help="ClickHouse server (CLICKHOUSE_URL); default: embedded chDB in the data dir",
         )
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json_option(p)
 
     p = audit.add_parser(
         "verify", help="check every event and checkpoint; exit 0 if intact, 1 if not"
@@ -73,20 +77,12 @@ def add_audit_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _open(ns: argparse.Namespace) -> tuple[Settings, Client]:
-    from authority.adapters.clickhouse.connect import open_clickhouse  # noqa: PLC0415 - heavy import
-
-    settings = Settings.load(data_dir=ns.data_dir, clickhouse_url=ns.clickhouse_url)
+    settings = load_settings(ns)
     client = open_clickhouse(url=settings.clickhouse_url, path=settings.data_dir / CHDB_DIRECTORY)
     return settings, client
 
 
 def _trusted_keys(settings: Settings, extra: list[str]) -> dict[str, VerifyKey]:
-    from nacl.signing import VerifyKey  # noqa: PLC0415
-
-    from authority.adapters.clickhouse.audit import load_audit_public_keys, require_keys  # noqa: PLC0415
-    from authority.adapters.clickhouse.chain import audit_kid  # noqa: PLC0415
-    from authority.adapters.crypto.keyring import b64url_decode  # noqa: PLC0415
-
     keys_dir = settings.data_dir / "keys"
     keys = load_audit_public_keys(keys_dir) if keys_dir.is_dir() else {}
     for text in extra:
@@ -103,8 +99,6 @@ def _trusted_keys(settings: Settings, extra: list[str]) -> dict[str, VerifyKey]:
 
 
 def cmd_audit_verify(ns: argparse.Namespace) -> int:
-    from authority.adapters.clickhouse.audit import verify  # noqa: PLC0415
-
     settings, client = _open(ns)
     try:
         keys = _trusted_keys(settings, ns.public_key)
@@ -112,16 +106,18 @@ def cmd_audit_verify(ns: argparse.Namespace) -> int:
     finally:
         client.close()
     if ns.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
     else:
         _print_report(report)
-    return 0 if report.intact else 1
+    return EXIT_OK if report.intact else EXIT_FAILED
 
 
 def _print_report(report: AuditReport) -> None:
-    table = Table(title="access-log audit")
-    for col in ("shard", "rows", "seq", "checkpoints", "expired", "status", "first break"):
-        table.add_column(col, overflow="fold")
+    table = new_table(
+        "access-log audit",
+        ("shard", "rows", "seq", "checkpoints", "expired", "status", "first break"),
+        overflow=True,
+    )
     for s in report.shards:
         seq = "" if s.first_seq is None else f"{s.first_seq}..{s.last_seq}"
         expired = f"{s.expired_events} events, {s.checkpoints_expired} checkpoints"
@@ -131,19 +127,16 @@ def _print_report(report: AuditReport) -> None:
         table.add_row(
             str(s.shard), str(s.rows), seq, str(s.checkpoints_verified), expired, status, where
         )
-    console.print(table)
+    show(table, highlight=False)
     if not report.shards:
-        console.print("the access log is empty")
+        show("the access log is empty", highlight=False)
     elif report.intact:
-        console.print("[green]intact:[/] every chain and checkpoint verifies")
+        show("[green]intact:[/] every chain and checkpoint verifies", highlight=False)
     else:
-        console.print(f"[red]BROKEN:[/] {len(report.breaks)} shard(s) show tampering")
+        show(f"[red]BROKEN:[/] {len(report.breaks)} shard(s) show tampering", highlight=False)
 
 
 def cmd_audit_checkpoint(ns: argparse.Namespace) -> int:
-    from authority.adapters.clickhouse.audit import latest_checkpoints  # noqa: PLC0415
-    from authority.adapters.clickhouse.chain import verify_checkpoint  # noqa: PLC0415
-
     settings, client = _open(ns)
     try:
         keys = _trusted_keys(settings, [])
@@ -169,12 +162,15 @@ def cmd_audit_checkpoint(ns: argparse.Namespace) -> int:
             }
         )
     if ns.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    table = Table(title="newest signed checkpoint per shard")
-    for col in ("shard", "seq", "hash", "ts", "kid", "verified"):
-        table.add_column(col, overflow="fold")
+        print_json(rows)
+        return EXIT_OK
+    columns = ("shard", "seq", "hash", "ts", "kid", "verified")
+    table = new_table("newest signed checkpoint per shard", columns, overflow=True)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("shard", "seq", "hash", "ts", "kid", "verified")))
-    console.print(table)
-    return 0
+        table.add_row(*(str(r[c]) for c in columns))
+    show(table, highlight=False)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"audit": _audit_commands}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

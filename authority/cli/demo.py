@@ -10,6 +10,7 @@ weekday-morning schedule can be shown at any hour of the real day.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -17,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,10 +27,10 @@ from zoneinfo import ZoneInfo
 import grpc
 import pyotp
 from rich.console import Console
-from rich.table import Table
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
 from authority.api.server import RunningServer, serve
+from authority.cli.output import new_table
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import DEV_CERTS_DIR, AuthorityClient, chunk_items, grant_item
 from authority.domain.errors import TokenError
@@ -41,6 +43,7 @@ from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from doorkey_wire.cwt import verify_token
+from relay_bridge.demo import run_relay_demo
 
 CPH = ZoneInfo("Europe/Copenhagen")
 DEMO_BRIDGE = CertificateIdentity.parse("bridge:demo-bridge")
@@ -298,9 +301,11 @@ def _scenario(
         when=(monday + timedelta(days=1)).replace(hour=13, minute=0),
     )
 
-    table = Table(title="What happened (simulated site-local time)")
-    for col in ("when", "action", "expected", "outcome", ""):
-        table.add_column(col, overflow="fold")
+    table = new_table(
+        "What happened (simulated site-local time)",
+        ("when", "action", "expected", "outcome", ""),
+        overflow=True,
+    )
     for s in steps:
         table.add_row(
             s.when,
@@ -334,8 +339,6 @@ def _relay_part(
 ) -> list[Step]:
     """At the door: the unlock travels app → authority → bridge → emulated relay over virtual
     Bluetooth (``relay_bridge.demo``), then the attacks the relay refuses."""
-    from relay_bridge.demo import run_relay_demo  # noqa: PLC0415 (Bumble only when shown)
-
     clock.set(when.astimezone(UTC))
     relay_steps = run_relay_demo(
         target=target,
@@ -376,9 +379,10 @@ def _access_log_part(
     while len(events) < 5 and time.monotonic() < deadline:  # the shipper runs every second
         time.sleep(0.3)
         events = list(admin_log.iter_events(week))
-    table = Table(title=f"logs query: unlocks at {site_id} (as ClickHouse has them)")
-    for col in ("time (UTC)", "door", "outcome", "reason", "holder (pseudonym)", "token"):
-        table.add_column(col)
+    table = new_table(
+        f"logs query: unlocks at {site_id} (as ClickHouse has them)",
+        ("time (UTC)", "door", "outcome", "reason", "holder (pseudonym)", "token"),
+    )
     for e in events:
         ts = e.time.ToDatetime(tzinfo=UTC).strftime("%a %H:%M:%S")
         table.add_row(ts, e.door_id, e.outcome, e.reason, e.key_holder_id, e.token_id[:12])
@@ -417,9 +421,10 @@ def _access_log_part(
     )
     steps.append(Step("Tue 12:00", "site owner files a log request", "free", fee))
     delivered, entries = admin_log.deliver_request(request.request_id)
-    table = Table(title="delivered to the site owner: who entered the stairwell, and when")
-    for col in ("time (UTC)", "door", "organisation"):
-        table.add_column(col)
+    table = new_table(
+        "delivered to the site owner: who entered the stairwell, and when",
+        ("time (UTC)", "door", "organisation"),
+    )
     for entry in entries:
         when = entry.time.ToDatetime(tzinfo=UTC).strftime("%a %H:%M:%S")
         table.add_row(when, entry.door_id, f"{entry.organisation_name} ({entry.organisation_id})")
@@ -548,3 +553,17 @@ def _login_part(
 
 def _reason(reason: int) -> str:
     return pb.DecisionReason.Name(reason).removeprefix("DECISION_REASON_")
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    return run_demo(data_dir=ns.data_dir, verbose=ns.verbose)
+
+
+def _demo_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: temporary)")
+    p.add_argument("--verbose", action="store_true", help="show server logs")
+    p.set_defaults(func=cmd_demo)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"demo": _demo_options}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

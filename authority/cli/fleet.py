@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import json
 import os
 import threading
 import time
@@ -36,10 +35,21 @@ from pathlib import Path
 from typing import IO, Any
 
 import grpc
-from google.protobuf.json_format import MessageToDict
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from authority.cli.iso_time import parse_iso_time
+from authority.cli.output import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    message_dict,
+    new_table,
+    print_json,
+    progress_bar,
+    show,
+    show_message,
+)
+from authority.cli.rpc import add_authority_command
 from authority.client.authority import AuthorityClient, chunk_items, grant_item
 from authority.domain.errors import InvalidArgument
 from authority.domain.schedule import WeeklyWindow, parse_window
@@ -78,11 +88,7 @@ class ImportSummary:
 
 
 def _time(text: str, column: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"{column} {text[:40]!r} is not an ISO 8601 time") from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return parse_iso_time(text, error=f"{column} {text[:40]!r} is not an ISO 8601 time")
 
 
 def _windows(text: str) -> list[WeeklyWindow]:
@@ -159,18 +165,7 @@ def _count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f} rows/s"),
-        TimeElapsedColumn(),
-    )
-
-
 def grants_import(c: AuthorityClient, ns: argparse.Namespace) -> int:
-
     path: Path = ns.file
     results_path: Path = ns.results or path.with_name(path.stem + ".results.csv")
     total = max(_count_lines(path) - 1, 0)
@@ -188,7 +183,11 @@ def grants_import(c: AuthorityClient, ns: argparse.Namespace) -> int:
                 with lock:
                     local_rejects.append(parsed)
 
-    with path.open("rb") as stream, results_path.open("w", newline="") as out, _progress() as bar:
+    with (
+        path.open("rb") as stream,
+        results_path.open("w", newline="") as out,
+        progress_bar() as bar,
+    ):
         writer = csv.writer(out)
         writer.writerow(RESULT_COLUMNS)
         task = bar.add_task(f"import {path.name}", total=total, rate=0.0)
@@ -226,14 +225,12 @@ def grants_import(c: AuthorityClient, ns: argparse.Namespace) -> int:
         bar.update(task, completed=summary.rows)
     elapsed = time.monotonic() - started
     _print_summary(ns, summary, elapsed, results_path)
-    return 0 if summary.rejected == 0 else 3
+    return EXIT_OK if summary.rejected == 0 else EXIT_REFUSED
 
 
 def _print_summary(
     ns: argparse.Namespace, summary: ImportSummary, elapsed: float, results: Path
 ) -> None:
-    from authority.cli.client import console  # noqa: PLC0415
-
     facts = {
         "rows": summary.rows,
         "created": summary.created,
@@ -245,28 +242,26 @@ def _print_summary(
         "rejections_by_reason": dict(summary.reasons.most_common()),
     }
     if ns.json:
-        print(json.dumps(facts, indent=2))
+        print_json(facts)
         return
     table = Table(title="import summary")
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     for key in ("rows", "created", "already_created", "rejected", "seconds", "rows_per_second"):
         table.add_row(key.replace("_", " "), str(facts[key]))
-    console.print(table)
+    show(table)
     if summary.reasons:
         reasons = Table(title="rejections (details per row in the results file)")
         reasons.add_column("code / rule")
         reasons.add_column("rows", justify="right")
         for reason, n in summary.reasons.most_common(10):
             reasons.add_row(reason, str(n))
-        console.print(reasons)
-    console.print(f"per-row results: {results}")
+        show(reasons)
+    show(f"per-row results: {results}")
 
 
 def grants_replace(c: AuthorityClient, ns: argparse.Namespace) -> int:
     """Roster change: the file is the full set for each holder in it (one atomic call each)."""
-    from authority.cli.client import console  # noqa: PLC0415
-
     by_holder: dict[str, list[pb.GrantItem]] = {}
     bad: list[RosterRow] = []
     with ns.file.open("rb") as stream:
@@ -277,12 +272,12 @@ def grants_replace(c: AuthorityClient, ns: argparse.Namespace) -> int:
                 by_holder.setdefault(parsed.item.key_holder_id, []).append(parsed.item)
     if bad:
         for r in bad[:20]:
-            console.print(f"[red]row {r.row}[/]: {r.error}")
-        console.print("[red]nothing changed:[/] fix the rows above (a roster is all or nothing)")
-        return 2
+            show(f"[red]row {r.row}[/]: {r.error}")
+        show("[red]nothing changed:[/] fix the rows above (a roster is all or nothing)")
+        return EXIT_USAGE
     totals = Counter[str]()
     failures: list[str] = []
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"replace {ns.file.name}", total=len(by_holder), rate=0.0)
         started = time.monotonic()
         for done, (holder, grants) in enumerate(sorted(by_holder.items()), start=1):
@@ -297,10 +292,13 @@ def grants_replace(c: AuthorityClient, ns: argparse.Namespace) -> int:
             elapsed = max(time.monotonic() - started, 1e-6)
             bar.update(task, completed=done, rate=done / elapsed)
     facts = {"holders": len(by_holder), **totals, "failed_holders": len(failures)}
-    print(json.dumps(facts, indent=2)) if ns.json else console.print(facts)
+    if ns.json:
+        print_json(facts)
+    else:
+        show(facts)  # rich pretty-prints a dict
     for f in failures[:20]:
-        console.print(f"[red]{f}[/]")
-    return 0 if not failures else 3
+        show(f"[red]{f}[/]")
+    return EXIT_OK if not failures else EXIT_REFUSED
 
 
 def grants_export(c: AuthorityClient, ns: argparse.Namespace) -> int:
@@ -314,10 +312,8 @@ def grants_export(c: AuthorityClient, ns: argparse.Namespace) -> int:
             writer.writerow(_export_row(g))
             count += 1
     if ns.output:
-        from authority.cli.client import console  # noqa: PLC0415
-
-        console.print(f"{count} grants written to {ns.output}")
-    return 0
+        show(f"{count} grants written to {ns.output}")
+    return EXIT_OK
 
 
 def _export_row(g: pb.Grant) -> tuple[str, ...]:
@@ -342,40 +338,29 @@ def _export_row(g: pb.Grant) -> tuple[str, ...]:
 
 
 def grants_revoke(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    from authority.cli.client import _output  # noqa: PLC0415
-
     if ns.lost_phone:
         holder = c.set_key_holder_status(ns.lost_phone, pb.KEY_HOLDER_STATUS_SUSPENDED)
-        _output(ns, holder, "phone lost: key holder suspended, every key stopped")
-        return 0
+        show_message(holder, "phone lost: key holder suspended, every key stopped", as_json=ns.json)
+        return EXIT_OK
     resp = c.revoke_grants(
         key_holder_id=ns.holder or "",
         organisation_id=ns.organisation or "",
         site_id=ns.site or "",
         door_id=ns.door or "",
     )
-    _output(ns, resp, "grants revoked")
-    return 0
-
-
-def site_block(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    from authority.cli.client import _output  # noqa: PLC0415
-
-    site = c.set_site_organisation_blocked(ns.site_id, ns.organisation, blocked=ns.block)
-    _output(ns, site, "organisation blocked" if ns.block else "block lifted")
-    return 0
+    show_message(resp, "grants revoked", as_json=ns.json)
+    return EXIT_OK
 
 
 def policy_show(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    from authority.cli.client import console  # noqa: PLC0415
-
     policy = c.access_policy()
     if ns.json:
-        print(json.dumps(MessageToDict(policy, preserving_proto_field_name=True), indent=2))
-        return 0
-    table = Table(title=f"access policy in force ({policy.source})")
-    for col in ("purpose", "longest validity", "targets", "windows (site local time)"):
-        table.add_column(col)
+        print_json(message_dict(policy))
+        return EXIT_OK
+    table = new_table(
+        f"access policy in force ({policy.source})",
+        ("purpose", "longest validity", "targets", "windows (site local time)"),
+    )
     for rule in policy.rules:
         allowed = (("site", rule.site_grants_allowed), ("door", rule.door_grants_allowed))
         targets = [name for name, ok in allowed if ok]
@@ -389,43 +374,13 @@ def policy_show(c: AuthorityClient, ns: argparse.Namespace) -> int:
             ", ".join(targets),
             windows or "any time",
         )
-    console.print(table)
-    return 0
+    show(table)
+    return EXIT_OK
 
 
-def holders_create_many(c: AuthorityClient, ns: argparse.Namespace) -> int:
-    """Register ``--count`` holders; their ids go to a 0600 CSV file (their apps log in with
-    activation codes, IdentityService.IssueHolderActivation)."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-    from authority.cli.client import console  # noqa: PLC0415
-
-    path: Path = ns.output
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", newline="") as out, _progress() as bar:
-        writer = csv.writer(out)
-        writer.writerow(("key_holder_id",))
-        task = bar.add_task("create holders", total=ns.count, rate=0.0)
-        started = time.monotonic()
-        with ThreadPoolExecutor(8) as pool:
-            created = pool.map(
-                lambda _: c.create_key_holder(ns.organisation or ""), range(ns.count)
-            )
-            for done, resp in enumerate(created, start=1):
-                writer.writerow((resp.key_holder.key_holder_id,))
-                bar.update(task, completed=done, rate=done / max(time.monotonic() - started, 1e-6))
-    console.print(f"{ns.count} key holders; their ids in {path} (mode 0600)")
-    return 0
-
-
-def add_fleet_commands(
-    sub: Any,
-    client_parser: Callable[..., argparse.ArgumentParser],
-) -> None:
-    grants = sub.add_parser("grants", help="fleet operations on grants (CSV)").add_subparsers(
-        dest="grants", required=True
-    )
-    p = client_parser(
+def _grants_commands(parent: argparse.ArgumentParser) -> None:
+    grants = parent.add_subparsers(dest="grants", required=True)
+    p = add_authority_command(
         grants,
         "import",
         "stream a roster CSV of any size (exit 0: all created, 3: some rows rejected)",
@@ -435,7 +390,7 @@ def add_fleet_commands(
     p.add_argument("--results", type=Path, help="per-row results CSV (default <file>.results.csv)")
     p.add_argument("--organisation", help="issuing organisation (admins; default: the caller)")
     p.add_argument("--chunk", type=int, default=1000, help="items per stream message")
-    p = client_parser(
+    p = add_authority_command(
         grants,
         "replace",
         "roster change: the file is each listed holder's full set of grants (atomic per holder)",
@@ -443,11 +398,13 @@ def add_fleet_commands(
     )
     p.add_argument("file", type=Path)
     p.add_argument("--organisation")
-    p = client_parser(grants, "export", "write the organisation's grants as CSV", grants_export)
+    p = add_authority_command(
+        grants, "export", "write the organisation's grants as CSV", grants_export
+    )
     p.add_argument("--organisation")
     p.add_argument("--output", type=Path, help="file (default: standard output)")
     p.add_argument("--all", action="store_true", help="include revoked and ended grants")
-    p = client_parser(
+    p = add_authority_command(
         grants, "revoke", "revoke grants in bulk, or cut off a lost phone", grants_revoke
     )
     which = p.add_mutually_exclusive_group(required=True)
@@ -459,7 +416,14 @@ def add_fleet_commands(
         "--lost-phone", metavar="HOLDER", help="suspend the holder: every key stops at once"
     )
 
-    policy = sub.add_parser("policy", help="the access policy").add_subparsers(
-        dest="policy", required=True
-    )
-    client_parser(policy, "show", "show the access policy in force", policy_show)
+
+def _policy_commands(parent: argparse.ArgumentParser) -> None:
+    policy = parent.add_subparsers(dest="policy", required=True)
+    add_authority_command(policy, "show", "show the access policy in force", policy_show)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "grants": _grants_commands,
+    "policy": _policy_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

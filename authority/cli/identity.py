@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from google.protobuf.message import Message
-from rich.table import Table
 
-from authority.cli.client import _output as output
-from authority.cli.client import console
+from authority.api.authz import AUTHORIZATION
+from authority.cli.output import (
+    EXIT_OK,
+    add_json_option,
+    new_table,
+    print_json,
+    show,
+    show_message,
+)
+from authority.cli.rpc import add_authority_command, calls_authority
 from authority.client.authority import AuthorityClient
 from authority.v1 import identity_pb2 as ipb
 
@@ -29,7 +34,6 @@ ROLES = {
     "analyst": ipb.ACCOUNT_ROLE_ANALYST,
     "site_owner": ipb.ACCOUNT_ROLE_SITE_OWNER,
 }
-ClientParser = Callable[..., argparse.ArgumentParser]
 
 
 def _password(ns: argparse.Namespace, prompt: str = "password: ") -> str:
@@ -39,8 +43,8 @@ def _password(ns: argparse.Namespace, prompt: str = "password: ") -> str:
 
 
 def _show(ns: argparse.Namespace, message: Message, title: str) -> int:
-    output(ns, message, title)
-    return 0
+    show_message(message, title, as_json=ns.json)
+    return EXIT_OK
 
 
 def _account_create(c: AuthorityClient, ns: argparse.Namespace) -> int:
@@ -125,9 +129,7 @@ def _credential_list(c: AuthorityClient, ns: argparse.Namespace) -> int:
     resp = c.call(c.identity.ListApiCredentials, req)
     if ns.json:
         return _show(ns, resp, "")
-    table = Table(title="API credentials")
-    for col in ("id", "scopes", "label", "created", "rotated", "state"):
-        table.add_column(col)
+    table = new_table("API credentials", ("id", "scopes", "label", "created", "rotated", "state"))
     for cred in resp.credentials:
         table.add_row(
             cred.credential_id,
@@ -137,8 +139,8 @@ def _credential_list(c: AuthorityClient, ns: argparse.Namespace) -> int:
             cred.rotated_at.ToJsonString() if cred.HasField("rotated_at") else "",
             "revoked" if cred.revoked else "active",
         )
-    console.print(table)
-    return 0
+    show(table)
+    return EXIT_OK
 
 
 def _credential_rotate(c: AuthorityClient, ns: argparse.Namespace) -> int:
@@ -162,8 +164,6 @@ def _credential_bridge(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 def _authz_table(ns: argparse.Namespace) -> int:
     """Print the authorization table (no server needed: it is code)."""
-    from authority.api.authz import AUTHORIZATION  # noqa: PLC0415
-
     rows = {
         method: {
             "roles": {role.value: reach.value for role, reach in rule.reach.items()},
@@ -173,44 +173,50 @@ def _authz_table(ns: argparse.Namespace) -> int:
         if ns.rpc is None or ns.rpc.lower() in method.lower()
     }
     if ns.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    table = Table(title="who may call what (authority/api/authz.py)")
-    for col in ("RPC", "roles: reach", "API scope"):
-        table.add_column(col, overflow="fold")
+        print_json(rows)
+        return EXIT_OK
+    table = new_table(
+        "who may call what (authority/api/authz.py)",
+        ("RPC", "roles: reach", "API scope"),
+        overflow=True,
+    )
     for method, row in rows.items():
         roles = row["roles"]
         assert isinstance(roles, dict)
         public = len(roles) > 1 and set(roles.values()) == {"public"}
         shown = "anyone (public)" if public else ", ".join(f"{r}: {v}" for r, v in roles.items())
         table.add_row(method, shown, str(row["api_scope"]))
-    console.print(table)
-    return 0
+    show(table)
+    return EXIT_OK
 
 
-def add_identity_commands(sub: Any, client_parser: ClientParser) -> None:
-    p = sub.add_parser("authz", help="print the authorization table (who may call which RPC)")
+def _with_password(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    return p
+
+
+def _authz_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpc", help="only RPCs whose name contains this")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(p)
     p.set_defaults(func=_authz_table)
 
-    def with_password(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-        return p
 
-    account = sub.add_parser("account", help="staff accounts").add_subparsers(
-        dest="account", required=True
+def _account_commands(parent: argparse.ArgumentParser) -> None:
+    account = parent.add_subparsers(dest="account", required=True)
+    p = add_authority_command(
+        account, "create", "create a staff account (prints its activation code)", _account_create
     )
-    p = client_parser(account, "create", "create a staff account (prints its activation code)",
-                      _account_create)  # fmt: skip
     p.add_argument("--login", required=True, help="login name (stored only as a digest)")
     p.add_argument("--role", choices=sorted(ROLES), required=True)
     p.add_argument("--organisation", help="organisation admins and analysts")
     p.add_argument("--owner", help="site owners: their owner id")
-    with_password(client_parser(account, "activate", "set the password with an activation code",
-                                _activate)).add_argument("--code", required=True)  # fmt: skip
+    _with_password(
+        add_authority_command(
+            account, "activate", "set the password with an activation code", _activate
+        )
+    ).add_argument("--code", required=True)
     for verb, enabled in (("disable", False), ("enable", True)):
-        p = client_parser(
+        p = add_authority_command(
             account,
             verb,
             f"{verb} a staff account" + (" (every session ends)" if not enabled else ""),
@@ -218,35 +224,43 @@ def add_identity_commands(sub: Any, client_parser: ClientParser) -> None:
         )
         p.add_argument("account_id")
         p.set_defaults(enabled=enabled)
-    p = client_parser(account, "unlock", "lift a login's lockout (admin)", _unlock_login)
+    p = add_authority_command(account, "unlock", "lift a login's lockout (admin)", _unlock_login)
     p.add_argument("login", help="login name, or a key holder's pseudonym")
 
-    p = with_password(client_parser(sub, "login", "log in (prints a session credential)", _login))
+
+def _login_options(p: argparse.ArgumentParser) -> None:
+    _with_password(calls_authority(p, _login))
     p.add_argument("--login", required=True)
     p.add_argument("--totp", help="the current TOTP code, when two-factor login is on")
-    client_parser(sub, "logout", "end the session of --credential", _logout)
 
-    session = sub.add_parser("session", help="login sessions").add_subparsers(
-        dest="session", required=True
+
+def _logout_options(p: argparse.ArgumentParser) -> None:
+    calls_authority(p, _logout)
+
+
+def _session_commands(parent: argparse.ArgumentParser) -> None:
+    session = parent.add_subparsers(dest="session", required=True)
+    p = add_authority_command(
+        session, "refresh", "renew a session (the refresh credential rotates)", _refresh
     )
-    p = client_parser(session, "refresh", "renew a session (the refresh credential rotates)",
-                      _refresh)  # fmt: skip
     p.add_argument("refresh_credential")
-    p = client_parser(session, "revoke", "end every session of a key holder or an account",
-                      _sessions_revoke)  # fmt: skip
+    p = add_authority_command(
+        session, "revoke", "end every session of a key holder or an account", _sessions_revoke
+    )
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--holder")
     who.add_argument("--account")
 
-    p = client_parser(sub, "activation", "a one-time activation code for a key holder's app",
-                      _holder_activation)  # fmt: skip
+
+def _activation_options(p: argparse.ArgumentParser) -> None:
+    calls_authority(p, _holder_activation)
     p.add_argument("key_holder_id")
 
-    policy = sub.add_parser("login-policy", help="lockout and two-factor rules").add_subparsers(
-        dest="login_policy", required=True
-    )
+
+def _login_policy_commands(parent: argparse.ArgumentParser) -> None:
+    policy = parent.add_subparsers(dest="login_policy", required=True)
     for verb, fn in (("show", _policy_show), ("set", _policy_set)):
-        p = client_parser(policy, verb, f"{verb} a login policy", fn)
+        p = add_authority_command(policy, verb, f"{verb} a login policy", fn)
         which = p.add_mutually_exclusive_group()
         which.add_argument("--organisation")
         which.add_argument("--operator", action="store_true", help="the operator's own staff")
@@ -256,11 +270,12 @@ def add_identity_commands(sub: Any, client_parser: ClientParser) -> None:
             p.add_argument("--lockout-seconds", type=int, help="lockout length (60-86400)")
             p.add_argument("--totp", choices=("on", "off"), help="two-factor login for staff")
 
-    credential = sub.add_parser("credential", help="API and bridge credentials").add_subparsers(
-        dest="credential", required=True
+
+def _credential_commands(parent: argparse.ArgumentParser) -> None:
+    credential = parent.add_subparsers(dest="credential", required=True)
+    p = add_authority_command(
+        credential, "create", "a scoped API credential (shown once)", _credential_create
     )
-    p = client_parser(credential, "create", "a scoped API credential (shown once)",
-                      _credential_create)  # fmt: skip
     p.add_argument("--organisation")
     p.add_argument(
         "--scope",
@@ -269,14 +284,33 @@ def add_identity_commands(sub: Any, client_parser: ClientParser) -> None:
         help="grants:read, grants:write, directory:read, directory:write, logs:read",
     )
     p.add_argument("--label")
-    p = client_parser(credential, "list", "an organisation's API credentials (no secrets)",
-                      _credential_list)  # fmt: skip
+    p = add_authority_command(
+        credential, "list", "an organisation's API credentials (no secrets)", _credential_list
+    )
     p.add_argument("--organisation")
-    p = client_parser(credential, "rotate", "replace an API credential (new id, same scopes)",
-                      _credential_rotate)  # fmt: skip
+    p = add_authority_command(
+        credential, "rotate", "replace an API credential (new id, same scopes)", _credential_rotate
+    )
     p.add_argument("credential_id")
     p.add_argument("--overlap", type=int, help="seconds the old one keeps working (0-86400)")
-    p = client_parser(credential, "revoke", "revoke an API credential at once", _credential_revoke)
+    p = add_authority_command(
+        credential, "revoke", "revoke an API credential at once", _credential_revoke
+    )
     p.add_argument("credential_id")
-    p = client_parser(credential, "bridge", "a relay bridge credential (admin)", _credential_bridge)
+    p = add_authority_command(
+        credential, "bridge", "a relay bridge credential (admin)", _credential_bridge
+    )
     p.add_argument("--name", required=True)
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "authz": _authz_options,
+    "account": _account_commands,
+    "login": _login_options,
+    "logout": _logout_options,
+    "session": _session_commands,
+    "activation": _activation_options,
+    "login-policy": _login_policy_commands,
+    "credential": _credential_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

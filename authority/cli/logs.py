@@ -1,5 +1,5 @@
 """``authority logs …`` and ``authority owner-requests …``: the access log's read side from a
-terminal. Wire into the main parser with ``add_logs_commands(subparsers)``.
+terminal.
 
 The server and the credential are found as by the other client commands: ``--target`` or
 ``<data-dir>/server.json``; ``--credential``, ``AUTHORITY_CREDENTIAL`` or the local admin
@@ -13,27 +13,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from authority.cli.iso_time import parse_iso_time
+from authority.cli.output import EXIT_OK, count_on_stderr, new_table, show, show_message
+from authority.cli.rpc import AccessLogCommand, access_log_client, calling
 from authority.client.accesslog import AGGREGATES, KINDS, AccessLogClient, EventQuery
-from authority.client.authority import Connection, add_connection_arguments
+from authority.client.authority import add_connection_arguments
 from authority.domain.errors import InvalidArgument
 from authority.domain.owner_requests import format_dkk
 from authority.v1 import accesslog_pb2 as lpb
 
-DEFAULT_DATA_DIR = Path(".authority")
 EVENT_COLUMNS = (
     "time", "kind", "action", "outcome", "reason", "organisation_id", "site_id", "door_id",
     "key_holder_id", "actor_role", "actor_id", "event_id",
@@ -46,39 +41,12 @@ STATUS = {
 }
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 
-Command = Callable[[AccessLogClient, argparse.Namespace], int]
-
 
 def _time(text: str) -> datetime:
-    """ISO 8601 (a date alone means its midnight); without an offset, UTC."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidArgument(
-            f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01 or 2027-03-01T06:00:00+01:00"
-        ) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _client(ns: argparse.Namespace) -> AccessLogClient:
-    conn = Connection.from_args(ns, os.environ)
-    return AccessLogClient(conn.target, credential=conn.credential, tls=conn.tls)
-
-
-def _wrap(fn: Command) -> Callable[[argparse.Namespace], int]:
-    def run(ns: argparse.Namespace) -> int:
-        client = _client(ns)
-        try:
-            return fn(client, ns)
-        except grpc.RpcError as exc:
-            code = exc.code().name if hasattr(exc, "code") else "ERROR"
-            detail = exc.details() if hasattr(exc, "details") else str(exc)
-            Console(stderr=True).print(f"[red]{code}[/]: {detail}")
-            return 1
-        finally:
-            client.close()
-
-    return run
+    return parse_iso_time(
+        text,
+        error=f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01 or 2027-03-01T06:00:00+01:00",
+    )
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -128,44 +96,12 @@ def _emit(
             n += 1
         return n
     shown = table_columns or columns
-    table = Table(title=title)
-    for col in shown:
-        table.add_column(col, overflow="fold")
+    table = new_table(title, shown, overflow=True)
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in shown))
         n += 1
-    Console().print(table)
+    show(table)
     return n
-
-
-def _with_progress(rows: Iterator[dict[str, Any]], label: str) -> Iterator[dict[str, Any]]:
-    """Count rows on stderr while they arrive (the table, or a file being written)."""
-    err = Console(stderr=True)
-    if not err.is_terminal:
-        yield from rows
-        return
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=err, transient=True,
-    ) as progress:  # fmt: skip
-        task = progress.add_task(label, total=None)
-        for i, row in enumerate(rows, 1):
-            if i % 100 == 0:
-                progress.update(task, description=f"{label}: {i} events")
-            yield row
-
-
-def _message(ns: argparse.Namespace, message: Message, title: str) -> None:
-    data = MessageToDict(message, preserving_proto_field_name=True)
-    if ns.format == "json":
-        print(json.dumps(data, ensure_ascii=False))
-        return
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in data.items():
-        table.add_row(key, value if isinstance(value, str) else json.dumps(value))
-    Console().print(table)
 
 
 def request_row(r: lpb.OwnerLogRequest) -> dict[str, Any]:
@@ -212,14 +148,14 @@ def _logs_query(c: AccessLogClient, ns: argparse.Namespace) -> int:
     if ns.limit < 1:
         raise InvalidArgument("--limit must be at least 1")
     events = c.iter_events(_query_of(ns), page_size=ns.page_size, max_events=ns.limit)
-    rows = _with_progress((event_row(e) for e in events), "reading the access log")
+    rows = count_on_stderr((event_row(e) for e in events), "reading the access log")
     n = _emit(
         rows, fmt=ns.format, columns=EVENT_COLUMNS, title="access log",
         table_columns=TABLE_COLUMNS,
     )  # fmt: skip
     if n == ns.limit and ns.format == "table":
-        Console(stderr=True).print(f"[yellow]stopped at --limit {ns.limit}; raise it for more[/]")
-    return 0
+        show(f"[yellow]stopped at --limit {ns.limit}; raise it for more[/]", stderr=True)
+    return EXIT_OK
 
 
 def _logs_aggregate(c: AccessLogClient, ns: argparse.Namespace) -> int:
@@ -240,7 +176,7 @@ def _logs_aggregate(c: AccessLogClient, ns: argparse.Namespace) -> int:
         columns = ("reason", "events")
         rows = [{"reason": r.reason, "events": r.events} for r in reply.reasons]
     _emit(rows, fmt=ns.format, columns=columns, title=ns.by)
-    return 0
+    return EXIT_OK
 
 
 def _logs_site_organisations(c: AccessLogClient, ns: argparse.Namespace) -> int:
@@ -254,7 +190,7 @@ def _logs_site_organisations(c: AccessLogClient, ns: argparse.Namespace) -> int:
     ]  # fmt: skip
     columns = tuple(rows[0]) if rows else ("organisation_id", "name")
     _emit(rows, fmt=ns.format, columns=columns, title=f"organisations with keys to {ns.site_id}")
-    return 0
+    return EXIT_OK
 
 
 # -- owner requests --------------------------------------------------------------------------
@@ -270,11 +206,12 @@ def _requests_file(c: AccessLogClient, ns: argparse.Namespace) -> int:
     )
     _emit([request_row(r)], fmt=ns.format, columns=REQUEST_COLUMNS, title="request filed")
     if r.fee_total_ore and ns.format == "table":
-        Console(stderr=True).print(
+        show(
             f"[yellow]request {r.sequence_in_year} of {r.year}: a fee of "
-            f"{format_dkk(r.fee_total_ore)} DKK incl. VAT is payable before delivery[/]"
+            f"{format_dkk(r.fee_total_ore)} DKK incl. VAT is payable before delivery[/]",
+            stderr=True,
         )
-    return 0
+    return EXIT_OK
 
 
 def _requests_list(c: AccessLogClient, ns: argparse.Namespace) -> int:
@@ -283,22 +220,22 @@ def _requests_list(c: AccessLogClient, ns: argparse.Namespace) -> int:
         [request_row(r) for r in found], fmt=ns.format, columns=REQUEST_COLUMNS,
         title="owner log requests",
     )  # fmt: skip
-    return 0
+    return EXIT_OK
 
 
 def _requests_get(c: AccessLogClient, ns: argparse.Namespace) -> int:
-    _message(ns, c.get_request(ns.request_id), "owner log request")
-    return 0
+    _show_message(ns, c.get_request(ns.request_id), "owner log request")
+    return EXIT_OK
 
 
 def _requests_pay(c: AccessLogClient, ns: argparse.Namespace) -> int:
-    _message(ns, c.record_payment(ns.request_id), "payment recorded")
-    return 0
+    _show_message(ns, c.record_payment(ns.request_id), "payment recorded")
+    return EXIT_OK
 
 
 def _requests_refuse(c: AccessLogClient, ns: argparse.Namespace) -> int:
-    _message(ns, c.refuse_request(ns.request_id, ns.reason), "request refused")
-    return 0
+    _show_message(ns, c.refuse_request(ns.request_id, ns.reason), "request refused")
+    return EXIT_OK
 
 
 def _requests_deliver(c: AccessLogClient, ns: argparse.Namespace) -> int:
@@ -312,13 +249,19 @@ def _requests_deliver(c: AccessLogClient, ns: argparse.Namespace) -> int:
         rows, fmt=ns.format, columns=("time", "door_id", "organisation_id", "organisation"),
         title=f"request {request.request_id}: who entered {request.site_id}",
     )  # fmt: skip
-    return 0
+    return EXIT_OK
 
 
 # -- the parser ------------------------------------------------------------------------------
 
 
-def _command(parent: Any, name: str, help_: str, fn: Command) -> argparse.ArgumentParser:
+def _show_message(ns: argparse.Namespace, message: Message, title: str) -> None:
+    """One reply: a field table, or with ``--format json`` one JSON line."""
+    json_line = ns.format == "json"
+    show_message(message, title, as_json=json_line, indent=None, ensure_ascii=False)
+
+
+def _command(parent: Any, name: str, help_: str, fn: AccessLogCommand) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
     add_connection_arguments(p)
     p.add_argument(
@@ -327,7 +270,7 @@ def _command(parent: Any, name: str, help_: str, fn: Command) -> argparse.Argume
         default="table",
         help="table (terminal), json (one object per line) or csv",
     )
-    p.set_defaults(func=_wrap(fn))
+    p.set_defaults(func=calling(access_log_client, fn, errors_to_stderr=True))
     return p
 
 
@@ -343,10 +286,8 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", help="e.g. no_grant, outside_schedule")
 
 
-def add_logs_commands(sub: Any) -> None:
-    """Add ``logs`` and ``owner-requests`` to the main parser's subcommands."""
-    logs = sub.add_parser("logs", help="the access log: queries, aggregates, reader credentials")
-    logs_sub = logs.add_subparsers(dest="logs", required=True)
+def _logs_commands(parent: argparse.ArgumentParser) -> None:
+    logs_sub = parent.add_subparsers(dest="logs", required=True)
 
     p = _command(logs_sub, "query", "events matching a filter (follows cursors)", _logs_query)
     _filters(p)
@@ -365,8 +306,9 @@ def add_logs_commands(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("site_id")
 
-    requests = sub.add_parser("owner-requests", help="site owners' requests for access logs")
-    req_sub = requests.add_subparsers(dest="owner_requests", required=True)
+
+def _owner_requests_commands(parent: argparse.ArgumentParser) -> None:
+    req_sub = parent.add_subparsers(dest="owner_requests", required=True)
     p = _command(
         req_sub, "file", "file a request for one stairwell, at most one week (site owner)",
         _requests_file,
@@ -393,3 +335,10 @@ def add_logs_commands(sub: Any) -> None:
         _requests_deliver,
     )  # fmt: skip
     p.add_argument("request_id")
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "logs": _logs_commands,
+    "owner-requests": _owner_requests_commands,
+}
+"""Each command's options and handler, on the parser ``authority.cli.main`` made for it."""

@@ -8,7 +8,8 @@ grpc is not safe). The supervisor hands over:
 * ``--ready-fd``: a pipe on which the child writes one JSON line once it serves (its ports);
 * ``--parent``: the supervisor's pid. The child asks the kernel for SIGTERM when its parent dies
   (``PR_SET_PDEATHSIG``: a killed supervisor leaves nothing behind; SIGTERM, so the child still
-  drains) and exits at once if the parent is already gone.
+  drains) and exits at once if the parent is already gone (the server's modules, grpc and chDB
+  among them, are imported before that check: a parent that dies meanwhile is still noticed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ import os
 import signal
 import sys
 
+from authority.api.server import RunningServer, serve
+from authority.process.cluster_health import ClusterHealthFile, cluster_health_path
+from authority.process.config import Settings
+from authority.process.event_loop import run_event_loop
+from authority.process.observability import configure_logging
 from authority.process.roles import ProcessRole
 
 _PR_SET_PDEATHSIG = 1
@@ -43,16 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     _die_with(ns.parent)
     environment = json.loads(sys.stdin.read())
 
-    # Imported after the lifeline is in place: importing grpc and chDB takes a while.
-    from authority.api.server import RunningServer, serve  # noqa: PLC0415
-    from authority.cli.main import run  # noqa: PLC0415
-    from authority.process.cluster_health import (  # noqa: PLC0415
-        ClusterHealthFile,
-        cluster_health_path,
-    )
-    from authority.process.config import Settings  # noqa: PLC0415
-    from authority.process.observability import configure_logging  # noqa: PLC0415
-
     settings = Settings.load(environ=environment)
     fields = {"proc": ns.name, "pid": os.getpid()}
     configure_logging(fmt=settings.log_format, level=settings.log_level, fields=fields)
@@ -64,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         ready.close()
 
     gate = ClusterHealthFile(cluster_health_path(settings.data_dir))
-    run(
+    run_event_loop(
         serve(
             settings,
             on_ready=on_ready,

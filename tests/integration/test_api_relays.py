@@ -19,6 +19,7 @@ from nacl.signing import SigningKey
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
 from authority.adapters.redis.event_buffer import stream_key
+from authority.cli.main import main
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
@@ -458,8 +459,6 @@ def test_a_result_reported_twice_is_one_event_in_clickhouse(server: ServerHandle
 def test_cli_registers_and_replaces_relay_keys(
     server: ServerHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from authority.cli.main import main  # noqa: PLC0415
-
     s = build_scene(server, register_relay_key=False)
     common = ["--target", server.target, "--credential", server.admin_credential, "--json"]
     key = SigningKey.generate().verify_key

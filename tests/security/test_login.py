@@ -17,6 +17,7 @@ import pyotp
 import pytest
 import redis
 
+from authority.cli.main import main
 from authority.domain.login import login_key
 from authority.testing import FixedClock
 from authority.v1 import authority_pb2 as pb
@@ -390,8 +391,6 @@ def test_the_identity_cli(
     served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import io  # noqa: PLC0415
-
-    from authority.cli.main import main  # noqa: PLC0415
 
     target = ["--target", served.handle.target]
     admin = [*target, "--credential", served.handle.admin_credential]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from authority.api.authz import AUTHORIZATION, RPC_ACTIONS, authorize, missing_methods
+from authority.cli.main import main
 from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from authority.domain.login import (
     LoginPolicy,
@@ -116,8 +117,6 @@ def test_the_table_refuses_unknown_rpcs_roles_and_missing_scopes() -> None:
 
 def test_the_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     import json  # noqa: PLC0415
-
-    from authority.cli.main import main  # noqa: PLC0415
 
     assert main(["authz", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,7 +20,8 @@ from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, Shipp
 from authority.adapters.crypto.keyring import b64url
 from authority.adapters.redis.event_buffer import stream_key
 from authority.adapters.redis.redis_store import RedisStore
-from authority.cli.audit import CHDB_DIRECTORY, add_audit_commands
+from authority.cli.audit import CHDB_DIRECTORY
+from authority.cli.main import build_parser
 from authority.domain.errors import FailedPrecondition
 
 from .workload import make_event, produce
@@ -50,9 +50,8 @@ def _no_server(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="authority")
-    add_audit_commands(parser.add_subparsers(dest="command", required=True))
-    ns = parser.parse_args(["audit", *argv])
+    args = ["audit", *argv]
+    ns = build_parser(args).parse_args(args)
     return int(ns.func(ns))
 
 
@@ -154,12 +153,10 @@ def test_a_directory_held_by_another_process_is_unavailable(tmp_path: Path) -> N
 
 
 CLI = """
-import argparse, sys
-from authority.cli.audit import add_audit_commands
+import sys
+from authority.cli.main import build_parser
 from authority.domain.errors import PRODUCT_ERRORS
-parser = argparse.ArgumentParser(prog="authority")
-add_audit_commands(parser.add_subparsers(dest="command", required=True))
-ns = parser.parse_args(sys.argv[1:])
+ns = build_parser(sys.argv[1:]).parse_args(sys.argv[1:])
 try:
     sys.exit(ns.func(ns))
 except PRODUCT_ERRORS as exc:

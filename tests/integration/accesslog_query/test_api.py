@@ -4,7 +4,6 @@ the real Redis Stream buffer, called with real gRPC clients and real credentials
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import json
@@ -27,7 +26,7 @@ from authority.adapters.redis.redis_store import RedisStore
 from authority.adapters.redis.site_grants import RedisSiteGrants
 from authority.api.accesslog_servicer import register_accesslog_services
 from authority.api.authz import AuthorizationInterceptor
-from authority.cli.logs import add_logs_commands
+from authority.cli.main import build_parser
 from authority.domain.events import EventKind
 from authority.domain.ports.accesslog import EventRecorder
 from authority.usecases.accesslog_queries import AccessLogQueries
@@ -477,9 +476,7 @@ def test_list_recorder_is_a_recorder() -> None:
 
 
 def run_cli(served: Served, credential: str, *args: str) -> int:
-    parser = argparse.ArgumentParser(prog="authority")
-    add_logs_commands(parser.add_subparsers(dest="command", required=True))
-    ns = parser.parse_args(args)
+    ns = build_parser(list(args)).parse_args(args)
     ns.target, ns.credential = served.target, credential
     return int(ns.func(ns))
 

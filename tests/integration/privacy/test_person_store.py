@@ -18,6 +18,7 @@ from authority.adapters.redis.person_store import (
     person_key,
 )
 from authority.adapters.redis.redis_store import RedisStore
+from authority.cli.main import main
 from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from authority.domain.model import HolderStatus, KeyHolder, new_id
 from authority.domain.privacy import (
@@ -169,8 +170,6 @@ def test_the_master_key_file_is_private_and_sealed_under_a_key_passphrase(tmp_pa
 def test_keys_wrap_and_unwrap_take_the_master_key_along(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from authority.cli.main import main  # noqa: PLC0415
-
     keys = tmp_path / "keys"
     master = PersonKeys.load_or_create(keys).raw
     monkeypatch.setenv("AUTHORITY_DATA_DIR", str(tmp_path))

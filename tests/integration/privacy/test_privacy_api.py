@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from authority.adapters.files.erasure_ledger import FileErasureLedger
+from authority.cli.main import main
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import AuthorityClient
 from authority.v1 import authority_pb2 as pb
@@ -287,8 +288,6 @@ def test_cli_sets_exports_and_erases(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from authority.cli.main import main  # noqa: PLC0415
-
     common = ["--target", server.target, "--credential", server.admin_credential, "--json"]
     holder = ["--holder", world.holder_id]
     assert main(["privacy", "profile", "set", *holder, "--name", NAME, "--phone", PHONE,
