@@ -29,18 +29,16 @@ from authority.api.accesslog_servicer import (
     register_accesslog_services,
 )
 from authority.api.authz import AuthorizationInterceptor
+from authority.api.directory_servicer import DirectoryServicer
+from authority.api.grant_servicer import GrantServicer
 from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
+from authority.api.key_servicer import KeyServicer
 from authority.api.log_reader import LogReadListener
 from authority.api.peer_interceptor import PeerIdentityInterceptor
 from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_privacy_service
+from authority.api.relay_servicer import RelayServicer
 from authority.api.request_guard import GuardedRegistry
-from authority.api.servicers import (
-    DirectoryServicer,
-    GrantServicer,
-    KeyServicer,
-    RelayServicer,
-    UnlockServicer,
-)
+from authority.api.unlock_servicer import UnlockServicer
 from authority.domain.errors import AuthorityError
 from authority.domain.ports.clock import Clock
 from authority.process.config import Settings

@@ -31,11 +31,12 @@ from authority.adapters.crypto.keyring import verification_keys_from_jwks
 from authority.api.server import RunningServer, serve
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import DEV_CERTS_DIR, AuthorityClient, chunk_items, grant_item
+from authority.client.tls import ClientTls
 from authority.domain.errors import TokenError
 from authority.domain.schedule import parse_window
 from authority.process.config import Settings
 from authority.process.observability import configure_logging
-from authority.process.tls import ClientTls, DevCertificates, create_dev_certificates
+from authority.process.tls import DevCertificates, create_dev_certificates
 from authority.testing import FixedClock
 from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb

@@ -18,8 +18,9 @@ import pytest
 
 from authority.cli.main import main as authority_main
 from authority.client.authority import AuthorityClient
+from authority.client.tls import ClientTls
 from authority.process.config import Settings
-from authority.process.tls import ClientTls, DevCertificates, create_dev_certificates
+from authority.process.tls import DevCertificates, create_dev_certificates
 from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
