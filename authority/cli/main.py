@@ -55,7 +55,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         # The standard loop: the supervisor serves no calls, and its children are spawned and
         # reaped through asyncio's subprocess support.
         return asyncio.run(Supervisor(settings, workers=workers).run())
-    from authority.api.server import serve  # noqa: PLC0415
+    from authority.process.serve import serve  # noqa: PLC0415
 
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     run(serve(settings))

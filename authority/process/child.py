@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     environment = json.loads(sys.stdin.read())
 
     # Imported after the lifeline is in place: importing grpc and chDB takes a while.
-    from authority.api.server import RunningServer, serve  # noqa: PLC0415
     from authority.cli.main import run  # noqa: PLC0415
     from authority.process.cluster_health import (  # noqa: PLC0415
         ClusterHealthFile,
@@ -52,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from authority.process.config import Settings  # noqa: PLC0415
     from authority.process.observability import configure_logging  # noqa: PLC0415
+    from authority.process.serve import RunningServer, serve  # noqa: PLC0415
 
     settings = Settings.load(environ=environment)
     fields = {"proc": ns.name, "pid": os.getpid()}

@@ -1,6 +1,6 @@
-"""Transport security: the server's TLS credentials (the clients' are ``authority.client.tls``),
-the identity a verified client certificate carries (mTLS), and a development certificate
-authority.
+"""Transport security: the server's TLS credentials (the clients' are ``authority.client.tls``;
+the identity a verified client certificate carries is read by ``authority.api.peer_interceptor``)
+and a development certificate authority.
 
 A client certificate names its holder in a SAN URI (CN as fallback), see
 ``authority.usecases.peer``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,26 +18,8 @@ from pathlib import Path
 import grpc
 
 from authority.client.tls import ClientTls
-from authority.domain.errors import InvalidArgument, PermissionDenied
-from authority.usecases.peer import URN_PREFIX, CertificateIdentity
-
-
-def peer_identity(auth_context: Mapping[str, Iterable[bytes]]) -> CertificateIdentity | None:
-    """The identity of a verified client certificate, from grpc's auth context; ``None`` when the
-    caller presented none (plaintext, or TLS without a client certificate)."""
-    for key in ("x509_subject_alternative_name", "x509_common_name"):
-        for raw in auth_context.get(key, ()):
-            value = raw.decode("utf-8", "replace")
-            if value.startswith(URN_PREFIX):
-                try:
-                    return CertificateIdentity.parse(value)
-                except InvalidArgument as exc:
-                    raise PermissionDenied(f"client certificate: {exc}") from exc
-    if auth_context.get("x509_pem_cert"):
-        raise PermissionDenied(
-            "the client certificate names no authority identity (SAN URI urn:authority:…)"
-        )
-    return None
+from authority.domain.errors import InvalidArgument
+from authority.usecases.peer import CertificateIdentity
 
 
 def server_credentials(

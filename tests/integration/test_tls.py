@@ -86,7 +86,7 @@ def test_tls_works_and_plaintext_or_another_ca_is_refused(
     assert handle.admin.check_health() == 1
     w = build_world(handle.admin)
     assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
-    info = json.loads((handle.running.runtime.settings.data_dir / "server.json").read_text())
+    info = json.loads((handle.running.process.settings.data_dir / "server.json").read_text())
     assert info["tls"] is True
 
     plaintext = AuthorityClient(handle.target, credential=handle.admin_credential)
