@@ -9,13 +9,10 @@ import grpc
 from authority.api.authenticated import AuthenticatedServicer
 from authority.api.errors import grpc_errors
 from authority.domain.login import LoginPolicy
-from authority.usecases.identity import (
-    AccountKind,
-    ApiCredentialInfo,
-    Identity,
-    IssuedSession,
-    PolicyTarget,
-)
+from authority.usecases.accounts import AccountKind, Accounts
+from authority.usecases.api_credentials import ApiCredentialInfo, ApiCredentials
+from authority.usecases.login_policies import LoginPolicies, PolicyTarget
+from authority.usecases.sessions import IssuedSession, Sessions
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import identity_pb2_grpc as ipb_grpc
 
@@ -71,14 +68,24 @@ def policy_to_pb(p: LoginPolicy) -> ipb.LoginPolicy:
 
 
 class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
-    def __init__(self, identity: Identity) -> None:
-        self._id = identity
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        sessions: Sessions,
+        login_policies: LoginPolicies,
+        api_credentials: ApiCredentials,
+    ) -> None:
+        self._accounts = accounts
+        self._sessions = sessions
+        self._policies = login_policies
+        self._api_credentials = api_credentials
 
     @grpc_errors
     async def CreateAccount(
         self, request: ipb.CreateAccountRequest, context: Context
     ) -> ipb.CreateAccountResponse:
-        account_id, code, totp = await self._id.create_account(
+        account_id, code, totp = await self._accounts.create_account(
             await self.principal(context),
             login=request.login,
             kind=KIND_FROM_PB.get(request.role),
@@ -93,7 +100,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def SetAccountEnabled(
         self, request: ipb.SetAccountEnabledRequest, context: Context
     ) -> ipb.SetAccountEnabledResponse:
-        ended = await self._id.set_account_enabled(
+        ended = await self._accounts.set_account_enabled(
             await self.principal(context), request.account_id, request.enabled
         )
         return ipb.SetAccountEnabledResponse(
@@ -104,7 +111,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def IssueHolderActivation(
         self, request: ipb.IssueHolderActivationRequest, context: Context
     ) -> ipb.IssueHolderActivationResponse:
-        code = await self._id.issue_holder_activation(
+        code = await self._accounts.issue_holder_activation(
             await self.principal(context), request.key_holder_id
         )
         return ipb.IssueHolderActivationResponse(
@@ -115,30 +122,32 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def Activate(
         self, request: ipb.ActivateRequest, context: Context
     ) -> ipb.ActivateResponse:
-        login, uri = await self._id.activate(request.activation_code, request.password)
+        login, uri = await self._accounts.activate(request.activation_code, request.password)
         return ipb.ActivateResponse(login=login, totp_uri=uri)
 
     @grpc_errors
     async def Login(self, request: ipb.LoginRequest, context: Context) -> ipb.Session:
         return session_to_pb(
-            await self._id.login(request.login, request.password, request.totp_code)
+            await self._sessions.login(request.login, request.password, request.totp_code)
         )
 
     @grpc_errors
     async def RefreshSession(
         self, request: ipb.RefreshSessionRequest, context: Context
     ) -> ipb.Session:
-        return session_to_pb(await self._id.refresh(request.refresh_credential))
+        return session_to_pb(await self._sessions.refresh(request.refresh_credential))
 
     @grpc_errors
     async def Logout(self, request: ipb.LogoutRequest, context: Context) -> ipb.LogoutResponse:
-        return ipb.LogoutResponse(session_id=await self._id.logout(await self.principal(context)))
+        return ipb.LogoutResponse(
+            session_id=await self._sessions.logout(await self.principal(context))
+        )
 
     @grpc_errors
     async def RevokeSessions(
         self, request: ipb.RevokeSessionsRequest, context: Context
     ) -> ipb.RevokeSessionsResponse:
-        ended = await self._id.revoke_sessions(
+        ended = await self._sessions.revoke_sessions(
             await self.principal(context),
             holder_id=request.key_holder_id,
             account_id=request.account_id,
@@ -149,14 +158,16 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def UnlockLogin(
         self, request: ipb.UnlockLoginRequest, context: Context
     ) -> ipb.UnlockLoginResponse:
-        was = await self._id.unlock_login(await self.principal(context), request.login)
+        was = await self._sessions.unlock_login(await self.principal(context), request.login)
         return ipb.UnlockLoginResponse(was_locked=was)
 
     @grpc_errors
     async def GetLoginPolicy(
         self, request: ipb.GetLoginPolicyRequest, context: Context
     ) -> ipb.LoginPolicy:
-        policy = await self._id.get_policy(await self.principal(context), target_from_pb(request))
+        policy = await self._policies.get_policy(
+            await self.principal(context), target_from_pb(request)
+        )
         return policy_to_pb(policy)
 
     @grpc_errors
@@ -164,7 +175,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
         self, request: ipb.SetLoginPolicyRequest, context: Context
     ) -> ipb.LoginPolicy:
         p = request.policy
-        policy = await self._id.set_policy(
+        policy = await self._policies.set_policy(
             await self.principal(context),
             target_from_pb(request.target),
             LoginPolicy(
@@ -179,7 +190,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def CreateApiCredential(
         self, request: ipb.CreateApiCredentialRequest, context: Context
     ) -> ipb.ApiCredentialSecret:
-        info, secret = await self._id.create_api_credential(
+        info, secret = await self._api_credentials.create_api_credential(
             await self.principal(context),
             organisation_id=request.organisation_id,
             scopes=list(request.scopes),
@@ -193,10 +204,10 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def ListApiCredentials(
         self, request: ipb.ListApiCredentialsRequest, context: Context
     ) -> ipb.ListApiCredentialsResponse:
-        infos = await self._id.list_api_credentials(
+        infos = await self._api_credentials.list_api_credentials(
             await self.principal(context), request.organisation_id
         )
-        now = self._id.now()
+        now = self._api_credentials.now()
         return ipb.ListApiCredentialsResponse(
             credentials=[api_credential_to_pb(i, now) for i in infos]
         )
@@ -205,7 +216,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def RotateApiCredential(
         self, request: ipb.RotateApiCredentialRequest, context: Context
     ) -> ipb.ApiCredentialSecret:
-        info, secret = await self._id.rotate_api_credential(
+        info, secret = await self._api_credentials.rotate_api_credential(
             await self.principal(context), request.credential_id, request.overlap_seconds
         )
         return ipb.ApiCredentialSecret(
@@ -216,7 +227,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def RevokeApiCredential(
         self, request: ipb.RevokeApiCredentialRequest, context: Context
     ) -> ipb.ApiCredential:
-        info = await self._id.revoke_api_credential(
+        info = await self._api_credentials.revoke_api_credential(
             await self.principal(context), request.credential_id
         )
         return api_credential_to_pb(info)
@@ -225,7 +236,7 @@ class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     async def CreateBridgeCredential(
         self, request: ipb.CreateBridgeCredentialRequest, context: Context
     ) -> ipb.CreateBridgeCredentialResponse:
-        cid, credential = await self._id.create_bridge_credential(
+        cid, credential = await self._api_credentials.create_bridge_credential(
             await self.principal(context), request.name
         )
         return ipb.CreateBridgeCredentialResponse(credential_id=cid, credential=credential)

@@ -28,7 +28,7 @@ from authority.api.accesslog_servicer import (
     ACCESSLOG_SERVICE_NAMES,
     register_accesslog_services,
 )
-from authority.api.authz import AuthorizationInterceptor
+from authority.api.authz import UNLOCK_METHOD, AuthorizationInterceptor
 from authority.api.directory_servicer import DirectoryServicer
 from authority.api.grant_servicer import GrantServicer
 from authority.api.identity_servicer import IDENTITY_SERVICE_NAMES, IdentityServicer
@@ -40,13 +40,16 @@ from authority.api.request_guard import GuardedRegistry
 from authority.api.surface import ApiSurface
 from authority.api.unlock_servicer import UnlockServicer
 from authority.domain.ports.accesslog import EventRecorder
+from authority.usecases.accounts import Accounts
+from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
 from authority.usecases.commands import DirectoryCommands, GrantCommands
 from authority.usecases.fleet import FleetCommands
-from authority.usecases.identity import Identity
+from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.privacy import PrivacyCommands
 from authority.usecases.relay import RelayReports
-from authority.usecases.unlock import UNLOCK_METHOD, UnlockService
+from authority.usecases.sessions import Sessions
+from authority.usecases.unlock import UnlockService
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 from authority.v1 import identity_pb2_grpc as ipb_grpc
@@ -96,6 +99,17 @@ class AccessLogApi:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IdentityApi:
+    """The identity service: staff accounts, logins and sessions, login policies, API
+    credentials."""
+
+    accounts: Accounts
+    sessions: Sessions
+    login_policies: LoginPolicies
+    api_credentials: ApiCredentials
+
+
+@dataclass(frozen=True, kw_only=True)
 class EveryApi:
     """Every service: what a worker (or a single process serving everything) answers."""
 
@@ -103,7 +117,7 @@ class EveryApi:
     directory: DirectoryCommands
     relays: RelayReports
     keys: VerificationKeys
-    identity: Identity
+    identity: IdentityApi
     privacy: PrivacyCommands
     grants: GrantApi
     access_log: AccessLogApi
@@ -191,7 +205,13 @@ def _register(server: grpc.aio.Server, api: ServedApi) -> None:
             pb_grpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(api.directory), server)
             pb_grpc.add_KeyServiceServicer_to_server(KeyServicer(api.keys), server)
             register_privacy_service(server, privacy=api.privacy)
-            ipb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(api.identity), server)
+            identity = IdentityServicer(
+                accounts=api.identity.accounts,
+                sessions=api.identity.sessions,
+                login_policies=api.identity.login_policies,
+                api_credentials=api.identity.api_credentials,
+            )
+            ipb_grpc.add_IdentityServiceServicer_to_server(identity, server)
             _register_access_log(server, api.access_log)
 
 

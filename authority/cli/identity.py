@@ -162,7 +162,7 @@ def _credential_bridge(c: AuthorityClient, ns: argparse.Namespace) -> int:
 
 def _authz_table(ns: argparse.Namespace) -> int:
     """Print the authorization table (no server needed: it is code)."""
-    from authority.usecases.authz import AUTHORIZATION  # noqa: PLC0415
+    from authority.api.authz import AUTHORIZATION  # noqa: PLC0415
 
     rows = {
         method: {
@@ -175,7 +175,7 @@ def _authz_table(ns: argparse.Namespace) -> int:
     if ns.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title="who may call what (authority/usecases/authz.py)")
+    table = Table(title="who may call what (authority/api/authz.py)")
     for col in ("RPC", "roles: reach", "API scope"):
         table.add_column(col, overflow="fold")
     for method, row in rows.items():

@@ -53,13 +53,6 @@ def idempotency_slot(organisation_id: str, idempotency_key: str) -> str:
     return _digest("key", organisation_id, idempotency_key)[:12].hex()
 
 
-def grant_fingerprint(grant: Grant) -> str:
-    """What a retry must repeat exactly: target, validity, windows. (The grant id is derived
-    from the key; ``valid_from`` defaulting to "now" is fingerprinted as given, see
-    ``fingerprint_from``.)"""
-    return fingerprint_from(grant, valid_from_given=True)
-
-
 def fingerprint_from(grant: Grant, *, valid_from_given: bool) -> str:
     windows = ";".join(
         f"{','.join(map(str, sorted(w.days)))}/{w.start_minute}/{w.end_minute}"

@@ -162,11 +162,6 @@ def inactive(last_use: datetime, now: datetime, period: timedelta = INACTIVITY_P
     return now - last_use >= period
 
 
-def erasure_due(requested_at: datetime, delay: timedelta) -> datetime:
-    """When an erasure request completes (``delay`` 0: at once)."""
-    return requested_at + delay
-
-
 def refuse_while_administering(holder_id: str, door_units: list[str]) -> None:
     """A person administering a door unit cannot be erased (the unit could be attached to
     someone else without their consent): they must dismount it first."""

@@ -22,7 +22,6 @@ end of this module (``key_sealer``, ``load_person_keys``, ``_load_keyring``) on 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import inspect
@@ -50,6 +49,7 @@ from authority.adapters.clickhouse.holder_history import (
 from authority.adapters.clickhouse.schema import migrate
 from authority.adapters.clickhouse.shipper import ClickHouseSink, Shipper, ShipperConfig
 from authority.adapters.crypto.keyring import Keyring, b64url_decode
+from authority.adapters.crypto.passwords import Argon2Passwords
 from authority.adapters.crypto.relay_messages import RelayMessages
 from authority.adapters.crypto.sealing import KeySealer
 from authority.adapters.files.erasure_ledger import FileErasureLedger
@@ -60,7 +60,8 @@ from authority.adapters.redis.once_events import RedisOnceEventRecorder
 from authority.adapters.redis.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.adapters.redis.ratelimit import RedisRateLimitStore
 from authority.adapters.redis.redis_store import RedisStore
-from authority.api.server import AccessLogApi, EveryApi, GrantApi, ServedApi
+from authority.api.authz import UNLOCK_METHOD
+from authority.api.server import AccessLogApi, EveryApi, GrantApi, IdentityApi, ServedApi
 from authority.api.surface import ApiSurface
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
@@ -69,16 +70,19 @@ from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
 from authority.process.log_socket import SocketLogClient
 from authority.process.roles import Duties
+from authority.usecases.accounts import Accounts
+from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
 from authority.usecases.commands import DirectoryCommands, GrantCommands
 from authority.usecases.credentials import Principal, Role, digest, new_admin_key
 from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
-from authority.usecases.identity import Identity, SessionSettings
-from authority.usecases.passwords import Passwords
+from authority.usecases.login_policies import LoginPolicies
+from authority.usecases.login_subjects import LoginSubjects
 from authority.usecases.privacy import PrivacyCommands
 from authority.usecases.ratelimit import RateLimiter, RateLimits
 from authority.usecases.relay import RelayReports
+from authority.usecases.sessions import Sessions, SessionSettings
 from authority.usecases.unlock import UnlockService
 from authority.wrappers.coalescing import (
     LoopLoad,
@@ -330,6 +334,7 @@ def build_every_api(
             offline_token_ttl=settings.offline_token_ttl_seconds,
             policy=policy,
             limiter=core.limiter,
+            call_name=UNLOCK_METHOD,
         ),
         directory=directory_commands,
         relays=RelayReports(
@@ -346,12 +351,36 @@ def build_every_api(
             clock=clock,
         ),
         keys=core.keyring,
-        identity=Identity(
-            store=core.identity_store,
-            holders=store,
+        identity=_identity_api(core),
+        privacy=privacy,
+        grants=_grant_api(core, policy),
+        access_log=build_access_log_api(core, log_reads),
+    )
+
+
+def _identity_api(core: ProcessCore) -> IdentityApi:
+    settings, store, clock, events = core.settings, core.store, core.clock, core.events
+    identity_store = core.identity_store
+    login_subjects = LoginSubjects(holders=store, accounts=identity_store)
+    login_policies = LoginPolicies(store=identity_store, organisations=store, events=events)
+    passwords = Argon2Passwords(totp_key=totp_key(core.person_keys))
+    return IdentityApi(
+        accounts=Accounts(
+            accounts=identity_store,
+            logins=identity_store,
+            sessions=identity_store,
+            subjects=login_subjects,
+            policies=login_policies,
             organisations=store,
-            credentials=store,
-            passwords=Passwords(totp_key=totp_key(core.person_keys)),
+            passwords=passwords,
+            events=events,
+        ),
+        sessions=Sessions(
+            logins=identity_store,
+            sessions=identity_store,
+            subjects=login_subjects,
+            policies=login_policies,
+            passwords=passwords,
             clock=clock,
             events=events,
             settings=SessionSettings(
@@ -360,9 +389,14 @@ def build_every_api(
                 staff_refresh_ttl=settings.staff_session_hours * 3600,
             ),
         ),
-        privacy=privacy,
-        grants=_grant_api(core, policy),
-        access_log=build_access_log_api(core, log_reads),
+        login_policies=login_policies,
+        api_credentials=ApiCredentials(
+            index=identity_store,
+            credentials=store,
+            organisations=store,
+            clock=clock,
+            events=events,
+        ),
     )
 
 
@@ -547,18 +581,3 @@ async def _ensure_admin_credential(settings: Settings, store: RedisStore) -> Pat
     principal = Principal(role=Role.ADMIN, credential_id=cid).to_json()
     await store.put_credential(cid, digest(secret), principal)  # idempotent; survives a new Redis
     return path
-
-
-def read_admin_credential(data_dir: Path) -> str:
-    """The admin credential created on first start (for the CLI on the same machine)."""
-    path = data_dir / ADMIN_CREDENTIAL_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError as exc:
-        raise InvalidArgument(
-            f"no admin credential at {path}: start `authority serve` once, or pass --credential"
-        ) from exc
-
-
-def encode_seed(seed: bytes) -> str:
-    return base64.urlsafe_b64encode(seed).rstrip(b"=").decode()

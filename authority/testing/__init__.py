@@ -264,7 +264,7 @@ class InMemoryStore:
     def open_app_session(self, holder_id: str, expires_at: datetime) -> str:
         """What an app login leaves in the holder's hash: a session's access entry until
         ``expires_at``. The session's access credential (the only kind of holder credential the
-        authority accepts), without the argon2 login of ``authority.usecases.identity``."""
+        authority accepts), without the argon2 login of ``authority.usecases.sessions``."""
         issued = new_session_secrets(holder_id)
         fields = self._holders[holder_id]
         fields[access_field(issued.session_id)] = session_entry(

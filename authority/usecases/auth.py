@@ -2,18 +2,23 @@
 
 The unlock path authenticates inside its single round trip (``UnlockService``); everything else
 resolves a ``Principal`` here. Full RBAC (bridges, …) grows from ``Role``; site owners and
-access-log analysts are staff accounts that log in (``authority.usecases.identity``).
+access-log analysts are staff accounts that log in (``authority.usecases.sessions``).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from authority.domain.model import Site
-from authority.domain.ports.credentials import CredentialStore
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.credentials import (
+    AccountSessionReader,
+    CredentialStore,
+    HolderCredentialReader,
+)
+from authority.domain.ports.ratelimit import CallLimiter
 from authority.usecases.credentials import (
     APP_LOGIN_REQUIRED,
     PresentedCredential,
@@ -22,24 +27,7 @@ from authority.usecases.credentials import (
     parse_bearer,
 )
 from authority.usecases.peer import calling_peer
-from authority.usecases.ratelimit import NO_LIMITS, CallLimiter
-
-
-class HolderCredentialReader(Protocol):
-    async def holder_credential_digest(self, holder_id: str, field: str = "cred") -> bytes | None:
-        """What the holder's hash keeps in ``field`` (the app credential's digest, or a
-        session's access entry), or None."""
-        ...
-
-
-class AccountSessionReader(Protocol):
-    async def account_session(self, account_id: str, session_id: str) -> tuple[str, bytes] | None:
-        """A staff account's principal (JSON) and the session's access entry, one round trip."""
-        ...
-
-
-class SecondsClock(Protocol):
-    def now(self) -> datetime: ...
+from authority.usecases.ratelimit import NO_LIMITS
 
 
 class Authenticator:
@@ -48,7 +36,7 @@ class Authenticator:
         credentials: CredentialStore,
         holders: HolderCredentialReader,
         accounts: AccountSessionReader | None = None,
-        clock: SecondsClock | None = None,
+        clock: Clock | None = None,
         *,
         limiter: CallLimiter = NO_LIMITS,
     ) -> None:
@@ -104,6 +92,13 @@ class Authenticator:
 def require_admin(principal: Principal) -> None:
     if principal.role is not Role.ADMIN:
         raise PermissionDenied("this call is for platform administrators")
+
+
+def require_unscoped(principal: Principal, what: str) -> None:
+    """Identity administration is for people (an organisation admin's login) and full
+    credentials: a scoped API credential must not raise its own privileges."""
+    if principal.scopes is not None:
+        raise PermissionDenied(f"scoped API credentials cannot {what}")
 
 
 def acting_organisation(principal: Principal, requested: str) -> str:

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
 
+from authority.domain.eligibility import ensure_issues_keys, ensure_may_receive_grants
 from authority.domain.errors import (
     Conflict,
     FailedPrecondition,
@@ -20,7 +20,6 @@ from authority.domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from authority.domain.events import EventKind, event
 from authority.domain.model import (
     Door,
     Grant,
@@ -44,9 +43,10 @@ from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.credentials import CredentialStore
 from authority.domain.ports.directory import DirectoryWriter
-from authority.domain.ports.grants import DeviceKeyStore, GrantStore, HolderStore
+from authority.domain.ports.grants import DeviceKeyStore, GrantLister, GrantStore, HolderStore
 from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
 from authority.domain.schedule import WeeklyWindow
+from authority.usecases.audit_trail import AuditTrail
 from authority.usecases.auth import (
     acting_organisation,
     may_see_organisation_data,
@@ -62,10 +62,6 @@ from authority.usecases.credentials import (
 from authority.usecases.epochs import EpochBumps
 
 CAS_ATTEMPTS = 16
-
-
-class GrantLister(Protocol):
-    async def list_grants(self, holder_id: str) -> list[Grant]: ...
 
 
 class DirectoryCommands:
@@ -447,23 +443,11 @@ class GrantCommands:
         org = await self._dir.get_organisation(org_id)
         if org is None:
             raise NotFound(f"organisation {org_id} does not exist")
-        if org.status is not OrganisationStatus.APPROVED:
-            raise FailedPrecondition(
-                f"organisation {org_id} is {org.status.value}: "
-                "only approved organisations issue keys"
-            )
+        ensure_issues_keys(org)
         holder = await self._holders.get_holder(holder_id)
         if holder is None or not may_see_organisation_data(principal, holder.organisation_id):
             raise NotFound(f"key holder {holder_id} does not exist")
-        if holder.organisation_id != org_id:
-            raise FailedPrecondition(
-                f"key holder {holder_id} belongs to another organisation than {org_id}"
-            )
-        if holder.status is HolderStatus.RESTRICTED:
-            raise FailedPrecondition(
-                f"processing of key holder {holder_id} is restricted at their request: no new "
-                "grants until it is lifted"
-            )
+        ensure_may_receive_grants(holder, org_id)
         if door_id:
             if await self._dir.get_door(validate_id(door_id, field_name="door_id")) is None:
                 raise NotFound(f"door {door_id} does not exist")
@@ -517,35 +501,6 @@ class GrantCommands:
             detail=json.dumps({"count": len(grants)}),
         )
         return grants
-
-
-class AuditTrail:
-    """Every administrative action and every lookup becomes an access-log event."""
-
-    def __init__(self, events: EventRecorder) -> None:
-        self._events = events
-
-    async def admin(self, principal: Principal, action: str, **facts: str) -> None:
-        await self._record(EventKind.ADMIN, principal, action, facts)
-
-    async def lookup(self, principal: Principal, action: str, **facts: str) -> None:
-        await self._record(EventKind.LOOKUP, principal, action, facts)
-
-    async def _record(
-        self, kind: EventKind, principal: Principal, action: str, facts: dict[str, str]
-    ) -> None:
-        await self._events.record(
-            [
-                event(
-                    kind,
-                    action,
-                    "ok",
-                    actor_role=principal.role.value,
-                    actor_id=principal.credential_id,
-                    **facts,
-                )
-            ]
-        )
 
 
 def _epochs_detail(bumped: dict[str, int]) -> str:

@@ -1,6 +1,6 @@
 """Caller credentials and principals.
 
-Sessions (``authority.usecases.identity``): a login yields ``<subject>~<session>.<secret>``, where
+Sessions (``authority.usecases.sessions``): a login yields ``<subject>~<session>.<secret>``, where
 the subject is a key holder (``kh_…``) or a staff account (``acc_…``), kept with the subject (the
 holder's hash, so the unlock path reads it in its one round trip) as expiry + digest; and a
 refresh credential ``rfs_<subject>~<session>.<secret>`` that rotates on every use.

@@ -9,18 +9,11 @@ most); retrying the command (idempotent) bumps then.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Iterable
 
-from authority.domain.model import Door, GrantTarget, Site
+from authority.domain.model import GrantTarget
 from authority.domain.offline import sites_to_bump
-from authority.domain.ports.directory import RevocationEpochs
-
-
-class DirectoryLookup(Protocol):
-    async def get_sites(self, site_ids: Sequence[str]) -> dict[str, Site]: ...
-
-    async def get_doors(self, door_ids: Sequence[str]) -> dict[str, Door]: ...
+from authority.domain.ports.directory import DirectoryLookup, RevocationEpochs
 
 
 class EpochBumps:

@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from authority.domain.bulk import (
     MAX_ROSTER_ITEMS,
@@ -35,6 +34,11 @@ from authority.domain.bulk import (
     fingerprint_from,
     idempotency_slot,
     validate_idempotency_key,
+)
+from authority.domain.eligibility import (
+    ensure_issues_keys,
+    ensure_may_receive_grants,
+    restricted_holder,
 )
 from authority.domain.errors import (
     AlreadyExists,
@@ -51,7 +55,6 @@ from authority.domain.model import (
     HolderStatus,
     KeyHolder,
     Organisation,
-    OrganisationStatus,
     new_grant,
     validate_cvr,
     validate_id,
@@ -60,8 +63,9 @@ from authority.domain.offline import live_targets
 from authority.domain.policy import AccessPolicy, PolicyViolation
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
-from authority.domain.ports.directory import DirectoryView
-from authority.domain.ports.grants import BulkGrantStore
+from authority.domain.ports.directory import DirectoryVersion, DirectoryView, SiteDoors
+from authority.domain.ports.grants import BulkGrantStore, HolderReader
+from authority.domain.ports.unlock import Foreground
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
 from authority.usecases.commands import grant_facts
@@ -69,7 +73,6 @@ from authority.usecases.credentials import Principal, Role
 from authority.usecases.epochs import EpochBumps
 
 BULK_DETAIL = '{"bulk":true}'
-ROSTER_DETAIL = '{"roster":true}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,26 +106,6 @@ class RevokeSummary:
     revoked: int
     key_holders: int
     epochs: dict[str, int] = field(default_factory=dict)
-
-
-class Foreground(Protocol):
-    """Work that must not wait for bulk issuance (the unlock path)."""
-
-    async def quiet(self, max_wait: float) -> None:
-        """Return once no foreground work is in progress, or after ``max_wait`` seconds."""
-        ...
-
-
-class DirectoryVersion(Protocol):
-    async def directory_version(self) -> int: ...
-
-
-class SiteDoors(Protocol):
-    def doors_of_site(self, site_id: str) -> frozenset[str]: ...
-
-
-class HolderReader(Protocol):
-    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
 
 
 class FleetCommands:
@@ -170,11 +153,7 @@ class FleetCommands:
         org = self._dir.organisations.get(organisation_id)
         if org is None:
             raise NotFound(f"organisation {organisation_id} does not exist")
-        if org.status is not OrganisationStatus.APPROVED:
-            raise FailedPrecondition(
-                f"organisation {organisation_id} is {org.status.value}: "
-                "only approved organisations issue keys"
-            )
+        ensure_issues_keys(org)
         return org
 
     # -- bulk issuance -----------------------------------------------------------------------
@@ -424,15 +403,7 @@ class FleetCommands:
         )
         if holder is None or not may_see_organisation_data(principal, holder.organisation_id):
             raise NotFound(f"key holder {key_holder_id} does not exist")
-        if holder.organisation_id != org_id:
-            raise FailedPrecondition(
-                f"key holder {key_holder_id} belongs to another organisation than {org_id}"
-            )
-        if holder.status is HolderStatus.RESTRICTED:
-            raise FailedPrecondition(
-                f"processing of key holder {key_holder_id} is restricted at their request: the "
-                "roster cannot change until PrivacyService.LiftRestriction"
-            )
+        ensure_may_receive_grants(holder, org_id)
         if len(items) > MAX_ROSTER_ITEMS:
             raise InvalidArgument(f"at most {MAX_ROSTER_ITEMS} grants per holder; got {len(items)}")
         now = self._clock.now()
@@ -530,10 +501,7 @@ def _outcome_error(
         # As for a single issuance: a holder of another tenant is not visible.
         return NotFound(f"key holder {item.key_holder_id} does not exist")
     if outcome is IssueOutcome.HOLDER_RESTRICTED:
-        return FailedPrecondition(
-            f"processing of key holder {item.key_holder_id} is restricted at their request: no "
-            "new grants until it is lifted"
-        )
+        return restricted_holder(item.key_holder_id)
     return AlreadyExists(
         f"idempotency_key {item.idempotency_key[:128]!r} was used before for this key holder "
         f"with other content (organisation {org.organisation_id}); use a new key"

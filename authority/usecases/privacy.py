@@ -16,14 +16,15 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from authority.domain.errors import FailedPrecondition, NotFound, PermissionDenied
 from authority.domain.events import AccessEvent, EventKind, event
-from authority.domain.model import Grant, HolderStatus, KeyHolder, Site, validate_id
+from authority.domain.model import Grant, HolderStatus, KeyHolder, validate_id
 from authority.domain.offline import live_targets
 from authority.domain.ports.accesslog import EventRecorder, HolderHistory
 from authority.domain.ports.clock import Clock
+from authority.domain.ports.directory import SiteReader
+from authority.domain.ports.grants import HolderRecords
 from authority.domain.ports.persons import ErasureLedger, PersonCensus, PersonStore
 from authority.domain.privacy import (
     CONSENT_PHONE_LOOKUP,
@@ -46,22 +47,6 @@ LAST_USE_OVERLAP = timedelta(days=7)
 """The sweep re-reads this much of the log before its last run: events that reached ClickHouse
 late (a shipping backlog) still count as uses."""
 SWEEPER = "privacy-sweep"
-
-
-class HolderRecords(Protocol):
-    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
-
-    async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder: ...
-
-    async def list_grants(self, holder_id: str) -> list[Grant]: ...
-
-    def all_holders(self) -> AsyncIterator[KeyHolder]:
-        """Every holder record (the sweep registers holders it has not seen yet)."""
-        ...
-
-
-class SiteReader(Protocol):
-    async def get_site(self, site_id: str) -> Site | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,24 +30,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from authority.domain.errors import AuthorityError, RateLimited
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.ratelimit import CallLimiter, RateLimitStore
 
 log = logging.getLogger("authority.ratelimit")
 FULL_SYNC_EVERY = 10
 """Keys far from their limit are exchanged every this many syncs (1 s by default): with
 hundreds of thousands of callers the exchange stays a small share of the server's CPU."""
-
-
-class CallLimiter(Protocol):
-    """What the use cases need of the rate limiter (``RateLimiter``, or ``NO_LIMITS``)."""
-
-    def admit(self, caller: str, organisation: str | None) -> None: ...
-
-    def blocked(self, caller: str) -> int: ...
 
 
 class _NoLimits:
@@ -74,15 +66,6 @@ class RateLimits:
     @property
     def enabled(self) -> bool:
         return self.caller > 0 or self.organisation > 0
-
-
-class RateLimitStore(Protocol):
-    async def exchange(
-        self, increments: dict[str, int], *, window: int, window_ms: int
-    ) -> dict[str, tuple[int, int]]:
-        """Add each key's increment to its counter of window number ``window`` and return, for
-        every key, (previous window's total, this window's total)."""
-        ...
 
 
 @dataclass(slots=True)

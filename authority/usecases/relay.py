@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Protocol
 
 from authority.domain.errors import (
     FailedPrecondition,
@@ -21,25 +20,17 @@ from authority.domain.errors import (
     UnknownKey,
 )
 from authority.domain.events import AccessEvent, EventKind, event
-from authority.domain.model import Door, KeyHolder, Site, validate_id
+from authority.domain.model import Door, validate_id
 from authority.domain.ports.accesslog import EventRecorder, OnceEventRecorder
 from authority.domain.ports.clock import Clock
+from authority.domain.ports.directory import DirectoryReader
+from authority.domain.ports.grants import HolderReader
 from authority.domain.ports.relays import EpochNoticeSigner, RelayResultVerifier
 from authority.domain.relay import FORGED, RelayResult
 from authority.usecases.credentials import Principal
 
 RELAY_RESULT_ACTION = "relay_result"
 MAX_SIGNED_RESULT_BYTES = 512
-
-
-class DirectoryReader(Protocol):
-    async def get_door(self, door_id: str) -> Door | None: ...
-
-    async def get_site(self, site_id: str) -> Site | None: ...
-
-
-class HolderReader(Protocol):
-    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
 
 
 @dataclass(frozen=True, slots=True)

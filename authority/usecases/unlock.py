@@ -28,9 +28,10 @@ from authority.domain.policy import AccessPolicy
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.directory import DirectoryView
+from authority.domain.ports.ratelimit import CallLimiter
 from authority.domain.ports.unlock import HolderSnapshotReader, TokenSigner
 from authority.usecases.credentials import APP_LOGIN_REQUIRED, PresentedCredential
-from authority.usecases.ratelimit import NO_LIMITS, CallLimiter
+from authority.usecases.ratelimit import NO_LIMITS
 from doorkey_wire.claims import UnlockClaims
 
 MIN_CHALLENGE, MAX_CHALLENGE = 8, 64
@@ -60,7 +61,11 @@ class UnlockService:
         offline_token_ttl: int = 12 * 3600,
         policy: AccessPolicy | None = None,
         limiter: CallLimiter = NO_LIMITS,
+        call_name: str,
     ) -> None:
+        """``call_name``: how a refusal's event names the call (the edge's RPC), as the edge's
+        own refusals do."""
+        self._call_name = call_name
         self._limiter = limiter
         self._directory = directory
         self._events = events
@@ -81,7 +86,7 @@ class UnlockService:
                     EventKind.ADMIN,
                     action,
                     "refused",
-                    reason=UNLOCK_METHOD,
+                    reason=self._call_name,
                     actor_role="key_holder" if credential.is_holder else "",
                     actor_id=credential.credential_id,
                     door_id=door_id,
@@ -191,9 +196,6 @@ class UnlockService:
         # The decision is in the durable log before the caller hears of it.
         await self._events.record([decision_event(outcome, door_id, now)])
         return outcome
-
-
-UNLOCK_METHOD = "/authority.v1.UnlockService/RequestUnlock"
 
 
 def decision_event(outcome: UnlockOutcome, door_id: str, now: datetime) -> AccessEvent:

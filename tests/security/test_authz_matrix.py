@@ -1,5 +1,5 @@
 """The authorization matrix: every RPC x every role x own tenant / other tenant, against a real
-server (real Redis, chDB), checked cell by cell against ``authority.usecases.authz.AUTHORIZATION``.
+server (real Redis, chDB), checked cell by cell against ``authority.api.authz.AUTHORIZATION``.
 
 - allowed: the call is not refused as PERMISSION_DENIED / UNAUTHENTICATED (it succeeds, or fails
   for a business reason such as FAILED_PRECONDITION);
@@ -29,8 +29,9 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from nacl.signing import SigningKey
 
+from authority.api.authz import AUTHORIZATION, missing_methods
 from authority.api.server import SERVICE_NAMES
-from authority.usecases.authz import AUTHORIZATION, Reach, Rule, missing_methods
+from authority.usecases.authz import Reach, Rule
 from authority.usecases.credentials import Role
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import authority_pb2 as pb
@@ -652,7 +653,7 @@ def _normalised(answer: Answer, t: Tenant) -> Answer:
 
 def test_every_served_rpc_is_in_the_table_and_the_matrix() -> None:
     served = served_methods()
-    assert missing_methods(served) == [], "RPCs without a row in authority.usecases.authz"
+    assert missing_methods(served) == [], "RPCs without a row in authority.api.authz"
     untested = sorted(set(served) - set(REQUESTS) - INFRASTRUCTURE)
     assert untested == [], "RPCs without a request in this matrix test"
     assert set(AUTHORIZATION) <= set(served) | INFRASTRUCTURE, "rows for RPCs nobody serves"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from authority.api.authz import AUTHORIZATION, RPC_ACTIONS, authorize, missing_methods
 from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from authority.domain.login import (
     LoginPolicy,
@@ -14,7 +15,7 @@ from authority.domain.login import (
     validate_login_name,
     validate_password,
 )
-from authority.usecases.authz import AUTHORIZATION, ApiScope, Reach, authorize, missing_methods
+from authority.usecases.authz import PERMISSIONS, Action, ApiScope, Reach
 from authority.usecases.credentials import (
     Principal,
     Role,
@@ -125,3 +126,8 @@ def test_the_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
         "roles": {"admin": "everything", "organisation": "own_organisation"},
         "api_scope": "grants:write",
     }
+
+
+def test_every_action_has_a_row_and_an_rpc_that_asks_for_it() -> None:
+    assert set(PERMISSIONS) == set(Action)
+    assert set(RPC_ACTIONS.values()) == set(Action)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from authority.adapters.crypto.keyring import Keyring, SigningKey
+from authority.api.authz import UNLOCK_METHOD
 from authority.domain.decision import DecisionReason
 from authority.domain.errors import (
     FailedPrecondition,
@@ -72,6 +73,7 @@ async def make(store: InMemoryStore, clock: FixedClock) -> tuple[UnlockService, 
     service = UnlockService(
         directory=replica, snapshots=CoalescingSnapshotReader(store), signer=ring,
         clock=clock, events=MemoryEventRecorder(), issuer="authority", token_ttl=60,
+        call_name=UNLOCK_METHOD,
     )  # fmt: skip
     return service, credential, long_lived
 
@@ -152,6 +154,7 @@ async def test_offline_token_is_bound_to_the_device_and_ends_with_the_schedule_w
         directory=replica, snapshots=CoalescingSnapshotReader(store),
         signer=Keyring([SigningKey.generate(now=0)], publish_retired_for=60), clock=clock,
         events=events, issuer="authority", token_ttl=60, offline_token_ttl=12 * 3600,
+        call_name=UNLOCK_METHOD,
     )  # fmt: skip
     presented = parse_bearer(f"Bearer {credential}")
     with pytest.raises(FailedPrecondition, match="RegisterDeviceKey"):

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from authority.domain.model import Door, Organisation, Site
+from authority.domain.model import (
+    Door,
+    Organisation,
+    Site,
+)
 
 
 class DirectoryView(Protocol):
@@ -26,6 +30,10 @@ class DirectoryView(Protocol):
 
     @property
     def organisations(self) -> Mapping[str, Organisation]: ...
+
+
+class OrganisationReader(Protocol):
+    async def get_organisation(self, organisation_id: str) -> Organisation | None: ...
 
 
 class DirectoryWriter(Protocol):
@@ -62,3 +70,27 @@ class RevocationEpochs(Protocol):
         """Raise each existing site's revocation epoch by one, atomically, as directory changes
         (seen by the next decision on every process); the new epochs by site."""
         ...
+
+
+class DirectoryLookup(Protocol):
+    async def get_sites(self, site_ids: Sequence[str]) -> dict[str, Site]: ...
+
+    async def get_doors(self, door_ids: Sequence[str]) -> dict[str, Door]: ...
+
+
+class DirectoryReader(Protocol):
+    async def get_door(self, door_id: str) -> Door | None: ...
+
+    async def get_site(self, site_id: str) -> Site | None: ...
+
+
+class SiteReader(Protocol):
+    async def get_site(self, site_id: str) -> Site | None: ...
+
+
+class DirectoryVersion(Protocol):
+    async def directory_version(self) -> int: ...
+
+
+class SiteDoors(Protocol):
+    def doors_of_site(self, site_id: str) -> frozenset[str]: ...

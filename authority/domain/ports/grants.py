@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from authority.domain.bulk import IdempotentGrant, IssueOutcome, RosterChange
-from authority.domain.model import Grant, HolderStatus, KeyHolder
+from authority.domain.model import (
+    Grant,
+    HolderStatus,
+    KeyHolder,
+)
 
 
 class DeviceKeyStore(Protocol):
     async def set_device_key(self, holder_id: str, device_key: bytes) -> bytes | None:
         """Register the holder's device public key; the key it replaced, if any."""
         ...
+
+
+class HolderReader(Protocol):
+    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
 
 
 class HolderStore(Protocol):
@@ -82,4 +90,20 @@ class BulkGrantStore(Protocol):
 
     async def grants_of_holders(self, holder_ids: Sequence[str]) -> list[Grant]:
         """Every grant of these holders (one pipelined read)."""
+        ...
+
+
+class GrantLister(Protocol):
+    async def list_grants(self, holder_id: str) -> list[Grant]: ...
+
+
+class HolderRecords(Protocol):
+    async def get_holder(self, holder_id: str) -> KeyHolder | None: ...
+
+    async def set_holder_status(self, holder_id: str, status: HolderStatus) -> KeyHolder: ...
+
+    async def list_grants(self, holder_id: str) -> list[Grant]: ...
+
+    def all_holders(self) -> AsyncIterator[KeyHolder]:
+        """Every holder record (the sweep registers holders it has not seen yet)."""
         ...

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from authority.domain.model import Grant, HolderStatus
+from authority.domain.model import (
+    Grant,
+    HolderStatus,
+)
 from doorkey_wire.claims import UnlockClaims
 
 
@@ -38,4 +41,12 @@ class HolderSnapshotReader(Protocol):
 class TokenSigner(Protocol):
     def sign(self, claims: UnlockClaims) -> bytes:
         """The claims as a signed, encoded token."""
+        ...
+
+
+class Foreground(Protocol):
+    """Work that must not wait for bulk issuance (the unlock path)."""
+
+    async def quiet(self, max_wait: float) -> None:
+        """Return once no foreground work is in progress, or after ``max_wait`` seconds."""
         ...

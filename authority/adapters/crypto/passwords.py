@@ -24,7 +24,9 @@ TOTP_DIGITS, TOTP_PERIOD = 6, 30
 ISSUER = "door-authority"
 
 
-class Passwords:
+class Argon2Passwords:
+    """The ``Passwords`` port: argon2id hashes, sealed TOTP secrets, RFC 6238 codes."""
+
     def __init__(
         self, *, totp_key: bytes, time_cost: int = 2, memory_cost: int = 19 * 1024
     ) -> None:
@@ -63,6 +65,15 @@ class Passwords:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return ok and real
+
+    def new_totp_secret(self) -> str:
+        return new_totp_secret()
+
+    def totp_uri(self, secret: str, account: str) -> str:
+        return totp_uri(secret, account)
+
+    def totp_step(self, secret: str, code: str, now: float) -> int | None:
+        return totp_step(secret, code, now)
 
 
 def new_totp_secret() -> str:
