@@ -9,7 +9,10 @@ keyring.
                          embedded server.
 * ``authority.usecases``      use cases (unlock, directory and grant commands, caller
 authentication).
-* ``authority.api``      the gRPC edge: servicers, the one status-code table, server lifecycle.
+* ``authority.api``      the gRPC edge: one servicer per proto service, the one status-code
+                         table, the server's assembly.
+* ``authority.process``  settings, process roles, the wiring of each role, the lifecycle.
+* ``authority.client``   the client library (imports no server side).
 * ``authority.v1``       code generated from ``protos/`` (do not edit).
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-import authority.api.servicers as servicers
+import authority.api.unlock_servicer as unlock_servicer
 from authority.cli.main import main
 from authority.usecases.credentials import PresentedCredential
 
@@ -40,7 +40,7 @@ def _always(self: PresentedCredential, stored: bytes, now: int = 0) -> bool:
 
 
 grpc.aio.server = _without_interceptors
-servicers.parse_bearer = _holder_only  # type: ignore[assignment]
+unlock_servicer.parse_bearer = _holder_only  # type: ignore[assignment]
 PresentedCredential.matches = _always  # type: ignore[method-assign]
 
 if __name__ == "__main__":

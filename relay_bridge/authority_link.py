@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from authority.client.authority import bearer_metadata
-from authority.process.tls import ClientTls
+from authority.client.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 

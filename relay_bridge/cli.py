@@ -32,7 +32,7 @@ from rich.table import Table
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
 from authority.client.authority import AuthorityClient
-from authority.process.tls import ClientTls
+from authority.client.tls import ClientTls
 from doorkey_wire.protocol import SERVICE_UUID
 from relay_bridge.authority_link import AuthorityLink
 from relay_bridge.bridge import (

@@ -23,7 +23,7 @@ from rich.table import Table
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import AuthorityClient
-from authority.process.tls import ClientTls
+from authority.client.tls import ClientTls
 from authority.v1 import identity_pb2 as ipb
 from doorkey_wire.cwt import decode_unverified, sign_claims
 from doorkey_wire.protocol import Challenge, Submission

@@ -18,11 +18,11 @@ import pytest
 import redis
 from hypothesis import settings
 
-from authority.api.server import RunningServer, serve
 from authority.client.authority import AuthorityClient
+from authority.client.tls import ClientTls
 from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
-from authority.process.tls import ClientTls
+from authority.process.serve import RunningServer, serve
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 

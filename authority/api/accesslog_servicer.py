@@ -1,6 +1,6 @@
 """The gRPC edge of the access log's read side (``protos/authority/v1/accesslog.proto``).
 
-Thin like ``servicers.py``: authenticate, convert, call a use case, convert back. Protobuf
+Thin like every servicer: authenticate, convert, call a use case, convert back. Protobuf
 messages stop in this module's converters; errors go through the one table in
 ``authority.api.errors``. Streaming calls do all their fallible work (validation, tenancy, the
 query, the lookup event) in one ``grpc_errors``-wrapped coroutine before the first message,
@@ -17,9 +17,9 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authority.api.authenticated import AuthenticatedServicer
 from authority.api.convert import optional_timestamp, timestamp
 from authority.api.errors import grpc_errors
-from authority.api.servicers import _Authenticated
 from authority.domain.accesslog import (
     AggregateKind,
     DoorCount,
@@ -200,7 +200,7 @@ READER_CREDENTIALS_RETIRED = (
 # -- servicers -------------------------------------------------------------------------------
 
 
-class AccessLogServicer(_Authenticated, lpb_grpc.AccessLogServiceServicer):
+class AccessLogServicer(AuthenticatedServicer, lpb_grpc.AccessLogServiceServicer):
     def __init__(self, queries: AccessLogQueries) -> None:
         self._queries = queries
 
@@ -271,7 +271,7 @@ class AccessLogServicer(_Authenticated, lpb_grpc.AccessLogServiceServicer):
         raise FailedPrecondition(READER_CREDENTIALS_RETIRED)
 
 
-class SiteOwnerServicer(_Authenticated, lpb_grpc.SiteOwnerServiceServicer):
+class SiteOwnerServicer(AuthenticatedServicer, lpb_grpc.SiteOwnerServiceServicer):
     def __init__(self, requests: OwnerLogRequests) -> None:
         self._requests = requests
 

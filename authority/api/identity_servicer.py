@@ -1,4 +1,4 @@
-"""The gRPC edge of identity (``protos/authority/v1/identity.proto``): thin, like servicers.py."""
+"""The gRPC edge of identity (``protos/authority/v1/identity.proto``): thin, like every servicer."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc
 
+from authority.api.authenticated import AuthenticatedServicer
 from authority.api.errors import grpc_errors
-from authority.api.servicers import _Authenticated
 from authority.domain.login import LoginPolicy
 from authority.usecases.accounts import AccountKind, Accounts
 from authority.usecases.api_credentials import ApiCredentialInfo, ApiCredentials
@@ -67,7 +67,7 @@ def policy_to_pb(p: LoginPolicy) -> ipb.LoginPolicy:
     )
 
 
-class IdentityServicer(_Authenticated, ipb_grpc.IdentityServiceServicer):
+class IdentityServicer(AuthenticatedServicer, ipb_grpc.IdentityServiceServicer):
     def __init__(
         self,
         *,

@@ -8,17 +8,39 @@ identity is refused here, before anything else runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
 
 from authority.api.errors import status_for
-from authority.domain.errors import AuthorityError
-from authority.process.tls import peer_identity
-from authority.usecases.peer import reset_calling_peer, set_calling_peer
+from authority.domain.errors import AuthorityError, InvalidArgument, PermissionDenied
+from authority.usecases.peer import (
+    URN_PREFIX,
+    CertificateIdentity,
+    reset_calling_peer,
+    set_calling_peer,
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def peer_identity(auth_context: Mapping[str, Iterable[bytes]]) -> CertificateIdentity | None:
+    """The identity of a verified client certificate, from grpc's auth context; ``None`` when the
+    caller presented none (plaintext, or TLS without a client certificate)."""
+    for key in ("x509_subject_alternative_name", "x509_common_name"):
+        for raw in auth_context.get(key, ()):
+            value = raw.decode("utf-8", "replace")
+            if value.startswith(URN_PREFIX):
+                try:
+                    return CertificateIdentity.parse(value)
+                except InvalidArgument as exc:
+                    raise PermissionDenied(f"client certificate: {exc}") from exc
+    if auth_context.get("x509_pem_cert"):
+        raise PermissionDenied(
+            "the client certificate names no authority identity (SAN URI urn:authority:…)"
+        )
+    return None
 
 
 class PeerIdentityInterceptor(grpc.aio.ServerInterceptor):

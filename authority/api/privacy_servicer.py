@@ -13,8 +13,8 @@ import grpc
 
 from authority.api import convert
 from authority.api.accesslog_servicer import event_to_pb
+from authority.api.authenticated import AuthenticatedServicer
 from authority.api.errors import grpc_errors, grpc_stream_errors
-from authority.api.servicers import _Authenticated
 from authority.domain.events import AccessEvent
 from authority.domain.privacy import Consent, PersonProfile, new_profile
 from authority.usecases.privacy import PrivacyCommands
@@ -41,7 +41,7 @@ def consent_to_pb(c: Consent) -> ppb.Consent:
     return out
 
 
-class PrivacyServicer(_Authenticated, ppb_grpc.PrivacyServiceServicer):
+class PrivacyServicer(AuthenticatedServicer, ppb_grpc.PrivacyServiceServicer):
     def __init__(self, privacy: PrivacyCommands) -> None:
         self._privacy = privacy
 

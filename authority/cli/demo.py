@@ -29,15 +29,16 @@ import pyotp
 from rich.console import Console
 
 from authority.adapters.crypto.keyring import verification_keys_from_jwks
-from authority.api.server import RunningServer, serve
 from authority.cli.output import new_table
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import DEV_CERTS_DIR, AuthorityClient, chunk_items, grant_item
+from authority.client.tls import ClientTls
 from authority.domain.errors import TokenError
 from authority.domain.schedule import parse_window
 from authority.process.config import Settings
 from authority.process.observability import configure_logging
-from authority.process.tls import ClientTls, DevCertificates, create_dev_certificates
+from authority.process.serve import RunningServer, serve
+from authority.process.tls import DevCertificates, create_dev_certificates
 from authority.testing import FixedClock
 from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
@@ -174,7 +175,7 @@ def _scenario(
     console.rule("[bold]Access authority demo: a postal carrier's morning round")
     console.print(f"server {target} (TLS; mTLS for bridges on port {running.mtls_port}) · "
                   f"embedded redis-server (AOF) in {settings.data_dir} · "
-                  f"signing key {running.runtime.keyring.active.kid.hex()}")  # fmt: skip
+                  f"signing key {running.process.core.keyring.active.kid.hex()}")  # fmt: skip
 
     created = admin.create_organisation(
         name="Nordic Post A/S", cvr="25680839", purpose=pb.PURPOSE_POSTAL

@@ -7,11 +7,11 @@ import asyncio
 import os
 from collections.abc import Callable
 
-from authority.api.server import serve
 from authority.cli.local_settings import add_data_dir_option, load_settings
 from authority.cli.output import EXIT_OK
 from authority.process.event_loop import run_event_loop
 from authority.process.observability import configure_logging
+from authority.process.serve import serve
 from authority.process.supervisor import Supervisor, worker_count
 
 

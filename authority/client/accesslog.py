@@ -14,7 +14,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authority.client.authority import bearer_metadata, open_channel
-from authority.process.tls import ClientTls
+from authority.client.tls import ClientTls
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
 

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authority.api.convert import timestamp
+from authority.client.timestamps import timestamp
+from authority.client.tls import ClientTls
 from authority.domain.schedule import WeeklyWindow
-from authority.process.tls import ClientTls
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 from authority.v1 import identity_pb2 as ipb

@@ -22,12 +22,12 @@ import os
 import signal
 import sys
 
-from authority.api.server import RunningServer, serve
 from authority.process.cluster_health import ClusterHealthFile, cluster_health_path
 from authority.process.config import Settings
 from authority.process.event_loop import run_event_loop
 from authority.process.observability import configure_logging
 from authority.process.roles import ProcessRole
+from authority.process.serve import RunningServer, serve
 
 _PR_SET_PDEATHSIG = 1
 

@@ -311,7 +311,7 @@ class Supervisor:
                     binary=self.settings.redis_server,
                     appendfsync=self.settings.redis_appendfsync,
                 )
-                redis_url = embedded.start()  # on the loop's thread: see Runtime.open
+                redis_url = embedded.start()  # on the loop's thread: see ProcessCore.open
             self._publish(ClusterVerdict(serving=False, why="starting"))
             self._log = Child(
                 "log",

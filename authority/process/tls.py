@@ -1,5 +1,6 @@
-"""Transport security: TLS credentials for the server and its clients, the identity a verified
-client certificate carries (mTLS), and a development certificate authority.
+"""Transport security: the server's TLS credentials (the clients' are ``authority.client.tls``;
+the identity a verified client certificate carries is read by ``authority.api.peer_interceptor``)
+and a development certificate authority.
 
 A client certificate names its holder in a SAN URI (CN as fallback), see
 ``authority.usecases.peer``.
@@ -9,65 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 
-from authority.domain.errors import InvalidArgument, PermissionDenied
-from authority.usecases.peer import URN_PREFIX, CertificateIdentity
-
-
-def peer_identity(auth_context: Mapping[str, Iterable[bytes]]) -> CertificateIdentity | None:
-    """The identity of a verified client certificate, from grpc's auth context; ``None`` when the
-    caller presented none (plaintext, or TLS without a client certificate)."""
-    for key in ("x509_subject_alternative_name", "x509_common_name"):
-        for raw in auth_context.get(key, ()):
-            value = raw.decode("utf-8", "replace")
-            if value.startswith(URN_PREFIX):
-                try:
-                    return CertificateIdentity.parse(value)
-                except InvalidArgument as exc:
-                    raise PermissionDenied(f"client certificate: {exc}") from exc
-    if auth_context.get("x509_pem_cert"):
-        raise PermissionDenied(
-            "the client certificate names no authority identity (SAN URI urn:authority:…)"
-        )
-    return None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientTls:
-    """What a client needs to speak TLS to the authority: the CA that signed the server's
-    certificate, and for mTLS its own certificate and key."""
-
-    root_certificates: bytes
-    certificate_chain: bytes | None = None
-    private_key: bytes | None = None
-
-    @classmethod
-    def from_files(
-        cls, ca_file: Path, cert_file: Path | None = None, key_file: Path | None = None
-    ) -> ClientTls:
-        if (cert_file is None) != (key_file is None):
-            raise InvalidArgument("give both a client certificate and its key, or neither")
-        try:
-            return cls(
-                root_certificates=ca_file.read_bytes(),
-                certificate_chain=cert_file.read_bytes() if cert_file else None,
-                private_key=key_file.read_bytes() if key_file else None,
-            )
-        except OSError as exc:
-            raise InvalidArgument(f"cannot read TLS file: {exc.filename}: {exc.strerror}") from exc
-
-    def channel_credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(
-            root_certificates=self.root_certificates,
-            private_key=self.private_key,
-            certificate_chain=self.certificate_chain,
-        )
+from authority.client.tls import ClientTls
+from authority.domain.errors import InvalidArgument
+from authority.usecases.peer import CertificateIdentity
 
 
 def server_credentials(

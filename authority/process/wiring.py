@@ -1,7 +1,22 @@
-"""Explicit lifecycle: build every adapter from ``Settings``, hand out the use cases, close.
+"""Explicit wiring: each serving process builds what its role uses, from ``Settings``, and
+closes it in reverse order.
 
-``Runtime.open`` is the only place where clients are created (nothing at import time) and the
-embedded redis-server is started and stopped by the same object that uses it.
+``open_process`` is the only place where clients are created (nothing at import time), and the
+embedded redis-server is started and stopped by the same code path that uses it. What is built
+follows from the process's ``Duties`` (``authority.process.roles``):
+
+* every serving process: the ``ProcessCore`` (Redis, the directory replica, the keys, the admin
+  credential, the event buffer, the rate limiter, the authenticator) and the privacy commands
+  (the erasure ledger is re-applied before anything is served);
+* a process that holds the access log (the log process, a single process that ships, any with
+  CLICKHOUSE_URL): the ``HeldAccessLog`` (the ClickHouse client, migrated; the log socket's
+  read-only client; the shipper);
+* the API of its surface, one builder each: ``build_every_api`` (a worker, or a single process
+  serving everything), ``build_access_log_api`` (the log process, or ``ship_events=only``),
+  ``build_grant_api`` (a bulk process).
+
+The CLI's one-off operator commands need no process: they use the key-material loaders at the
+end of this module (``key_sealer``, ``load_person_keys``, ``_load_keyring``) on their own.
 """
 
 from __future__ import annotations
@@ -9,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from authority.adapters.clickhouse.audit import load_or_create_audit_key
 from authority.adapters.clickhouse.connect import LogClient, open_clickhouse
@@ -40,13 +56,16 @@ from authority.adapters.redis.ratelimit import RedisRateLimitStore
 from authority.adapters.redis.redis_store import RedisStore
 from authority.adapters.redis.site_grants import RedisSiteGrants
 from authority.api.authz import UNLOCK_METHOD
-from authority.api.log_reader import SocketLogClient
+from authority.api.server import AccessLogApi, EveryApi, GrantApi, IdentityApi, ServedApi
+from authority.api.surface import ApiSurface
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports.accesslog import HolderHistory
 from authority.domain.ports.accesslog_reader import EventLogReader
 from authority.domain.ports.clock import Clock
 from authority.process.config import Settings
+from authority.process.log_socket import SocketLogClient
+from authority.process.roles import Duties
 from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.accounts import Accounts
 from authority.usecases.api_credentials import ApiCredentials
@@ -73,6 +92,12 @@ from authority.wrappers.owner_directory import OwnerIndexedDirectory
 
 log = logging.getLogger(__name__)
 ADMIN_CREDENTIAL_FILE = "admin.credential"
+NOT_HERE = (
+    "this authority process does not serve the access log: it runs with "
+    "AUTHORITY_SHIP_EVENTS=off and the embedded chDB, which only the process that ships can "
+    "open; ask that process (AUTHORITY_SHIP_EVENTS=on or only), set AUTHORITY_LOG_SOCKET on "
+    "both to read it through that process, or set CLICKHOUSE_URL"
+)
 
 
 class SystemClock:
@@ -80,50 +105,35 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass(kw_only=True)
-class Runtime:
+@dataclass(frozen=True, kw_only=True)
+class ProcessCore:
+    """What every serving process opens: Redis (the embedded redis-server when there is no
+    REDIS_URL), the directory replica, the key material, and the parts every call goes
+    through (the event buffer, the rate limiter, the authenticator)."""
+
     settings: Settings
+    clock: Clock
+    embedded: EmbeddedRedis | None
+    redis_url: str
     store: RedisStore
     directory: OwnerIndexedDirectory
-    log_client: Any
-    """The ClickHouse client (chDB in data_dir/clickhouse, or CLICKHOUSE_URL); ``None`` where
-    this process does not hold the log (embedded chDB, shipping off: see ``holds_access_log``)."""
-    log_reads: LogClient | None
-    """What the log readers query: ``log_client``, or in a process that does not hold the log
-    the log process's socket (``log_socket``); ``None``: log reads are refused here."""
-    log_socket_source: Any
-    """The read-only chDB client that the log socket's queries run on, in the process that holds
-    the log with ``log_socket`` set (served by ``server.serve``); else ``None``."""
-    shipper: Shipper | None
-    """Drains the event buffer into ClickHouse (run by the server's lifecycle); ``None`` with
-    ``ship_events`` off."""
-    shipper_redis: RedisStore | None
-    shipper_sink: ClickHouseSink | None
-    access_log_queries: AccessLogQueries
-    owner_log_requests: OwnerLogRequests
+    sealer: KeySealer | None
     keyring: Keyring
-    snapshots: SharedSnapshotReader
-    unlock: UnlockService
-    directory_commands: DirectoryCommands
-    grant_commands: GrantCommands
-    fleet_commands: FleetCommands
-    relay_reports: RelayReports
-    authenticator: Authenticator
+    person_keys: PersonKeys
+    persons: RedisPersonStore
+    identity_store: RedisIdentityStore
+    round_trips: SharedRoundTrip
+    """The unlock path's one round trip per batch: snapshot reads and event appends together."""
+    events: RedisEventBuffer
     limiter: RateLimiter
     """Per caller and organisation; its exchange with Redis runs with the server."""
-    accounts: Accounts
-    sessions: Sessions
-    login_policies: LoginPolicies
-    api_credentials: ApiCredentials
-    events: RedisEventBuffer
-    admin_credential_file: Path | None
-    persons: RedisPersonStore
-    privacy: PrivacyCommands
-    embedded: EmbeddedRedis | None = None
+    authenticator: Authenticator
+    epoch_bumps: EpochBumps
 
     @classmethod
-    async def open(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
-        """Start or connect every adapter. ``clock`` is for demos and tests (default: system)."""
+    async def open(
+        cls, settings: Settings, closing: contextlib.AsyncExitStack, *, clock: Clock
+    ) -> ProcessCore:
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         embedded: EmbeddedRedis | None = None
@@ -135,47 +145,16 @@ class Runtime:
             # On this (the loop's) thread, not a worker's: PR_SET_PDEATHSIG fires when the
             # *thread* that started the child exits, and a pool thread may exit before we do.
             url = embedded.start()  # blocks the loop ~50 ms, once, before anything is served
-        log_client: Any = None
-        log_socket_source: Any = None
-        try:
-            store = RedisStore.from_url(url)
-            directory = OwnerIndexedDirectory(store)
-            await directory.load()
-            sealer = await asyncio.to_thread(key_sealer, settings)  # Argon2id: ~0.1 s, once
-            keyring = _load_keyring(settings, sealer)
-            admin_file = await _ensure_admin_credential(settings, store)
-            # The access log: this process owns the chDB directory (or talks to CLICKHOUSE_URL),
-            # migrates the schema, and serves the log queries, unless it leaves shipping, and
-            # with it the embedded chDB, to another process.
-            if holds_access_log(settings):
-                log_client = await asyncio.to_thread(
-                    open_clickhouse, url=settings.clickhouse_url, path=data_dir / "clickhouse"
-                )
-                await asyncio.to_thread(migrate, log_client)
-                if settings.log_socket is not None:  # never with CLICKHOUSE_URL (Settings)
-                    log_socket_source = await asyncio.to_thread(
-                        open_clickhouse, url=None, path=data_dir / "clickhouse", read_only=True
-                    )
-            ships = settings.ship_events != "off"
-            audit_key = (
-                await asyncio.to_thread(load_or_create_audit_key, data_dir / "keys", sealer)
-                if ships
-                else None
-            )
-        except BaseException:
-            if log_socket_source is not None:
-                await asyncio.to_thread(log_socket_source.close)
-            if log_client is not None:
-                await asyncio.to_thread(log_client.close)
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
-            raise
-        clock = clock or SystemClock()
-        policy = load_access_policy(settings.access_policy_file)
+            closing.push_async_callback(asyncio.to_thread, embedded.stop)
+        store = RedisStore.from_url(url)
+        _close_quietly(closing, store.close)
+        directory = OwnerIndexedDirectory(store)
+        await directory.load()
+        sealer = await asyncio.to_thread(key_sealer, settings)  # Argon2id: ~0.1 s, once
+        keyring = _load_keyring(settings, sealer)
+        await _ensure_admin_credential(settings, store)
         person_keys = load_person_keys(settings, sealer)
-        persons = RedisPersonStore(store.client, person_keys)
         shard = settings.event_shard
-        # The unlock path's one round trip per batch: snapshot reads and event appends together.
         round_trips = SharedRoundTrip(
             store,
             max_batch=settings.coalesce_max_batch,
@@ -199,216 +178,326 @@ class Runtime:
             RedisRateLimitStore(store.client),
             events,
         )
-        snapshots = SharedSnapshotReader(store, round_trips)
-        log_reads: LogClient | None = log_client
-        if log_reads is None and settings.log_socket_path is not None:
-            log_reads = SocketLogClient(settings.log_socket_path)
-        event_log: EventLogReader = (
-            ClickHouseEventLog(log_reads) if log_reads is not None else AccessLogNotHere(NOT_HERE)
-        )
-        epoch_bumps = EpochBumps(directory=store, epochs=store)
-        relay_messages = RelayMessages(keyring)
         identity_store = RedisIdentityStore(store)
-        login_subjects = LoginSubjects(holders=store, accounts=identity_store)
-        login_policies = LoginPolicies(store=identity_store, organisations=store, events=events)
-        passwords = Argon2Passwords(totp_key=totp_key(person_keys))
-        clickhouse_path = data_dir / "clickhouse"
-        history: HolderHistory = (
-            ClickHouseHolderHistory(log_reads)
-            if log_reads is not None
-            else HolderHistoryNotHere(NOT_HERE)
-        )
-        privacy = PrivacyCommands(
-            holders=RedisHolderRecords(store),
-            persons=persons,
-            ledger=FileErasureLedger.in_data_dir(data_dir),
-            history=history,
-            sites=store,
+        return cls(
+            settings=settings,
             clock=clock,
+            embedded=embedded,
+            redis_url=url,
+            store=store,
+            directory=directory,
+            sealer=sealer,
+            keyring=keyring,
+            person_keys=person_keys,
+            persons=RedisPersonStore(store.client, person_keys),
+            identity_store=identity_store,
+            round_trips=round_trips,
             events=events,
-            epoch_bumps=epoch_bumps,
-            erasure_delay=timedelta(days=settings.privacy_erasure_delay_days),
+            limiter=limiter,
+            authenticator=Authenticator(store, store, identity_store, clock, limiter=limiter),
+            epoch_bumps=EpochBumps(directory=store, epochs=store),
         )
-        # A Redis restored from an older copy (or lost) has applied fewer erasures than the
-        # ledger holds: erased persons must not come back, so re-apply before serving.
-        reapplied = await privacy.reapply_ledger()
-        if reapplied:
-            log.warning("erasure ledger re-applied", extra={"records": reapplied})
-        shipper_redis = shipper_sink = shipper = None
-        if audit_key is not None:
-            shipper_redis = RedisStore.from_url(url)  # its own connections: 50,000-entry batches
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldAccessLog:
+    """The access log's store, held by this process: the ClickHouse client (chDB in
+    data_dir/clickhouse, or CLICKHOUSE_URL) with its schema migrated, and what serves from it."""
+
+    client: LogClient
+    socket_source: LogClient | None
+    """The read-only chDB client that the log socket's queries run on (``serves_log_socket``;
+    served by ``process.serve``); else ``None``."""
+    shipper: Shipper | None
+    """Drains the event buffer into ClickHouse (run by the server's lifecycle); ``None`` with
+    ``ship_events`` off."""
+
+    @classmethod
+    async def open(
+        cls, core: ProcessCore, duties: Duties, closing: contextlib.AsyncExitStack
+    ) -> HeldAccessLog:
+        settings = core.settings
+        clickhouse_path = settings.data_dir / "clickhouse"
+        client = await asyncio.to_thread(
+            open_clickhouse, url=settings.clickhouse_url, path=clickhouse_path
+        )
+        _close_quietly(closing, lambda: asyncio.to_thread(client.close))
+        await asyncio.to_thread(migrate, client)
+        socket_source = None
+        if duties.serves_log_socket:  # never with CLICKHOUSE_URL (Settings)
+            socket_source = await asyncio.to_thread(
+                open_clickhouse, url=None, path=clickhouse_path, read_only=True
+            )
+            _close_quietly(closing, lambda: asyncio.to_thread(socket_source.close))
+        shipper = None
+        if duties.ships:
+            audit_key = await asyncio.to_thread(
+                load_or_create_audit_key, settings.data_dir / "keys", core.sealer
+            )
+            shipper_redis = RedisStore.from_url(core.redis_url)  # its own: 50,000-entry batches
+            _close_quietly(closing, shipper_redis.close)
             shipper_sink = ClickHouseSink(
                 lambda: open_clickhouse(url=settings.clickhouse_url, path=clickhouse_path)
             )
+            _close_quietly(closing, lambda: asyncio.to_thread(shipper_sink.close))
             shipper = Shipper(
                 redis=shipper_redis,
                 sink=shipper_sink,
                 audit_key=audit_key,
                 config=ShipperConfig(shards=settings.event_shards),
             )
-        return cls(
-            settings=settings,
-            store=store,
-            log_client=log_client,
-            log_reads=log_reads,
-            log_socket_source=log_socket_source,
-            shipper=shipper,
-            shipper_redis=shipper_redis,
-            shipper_sink=shipper_sink,
-            access_log_queries=AccessLogQueries(
-                log=event_log, directory=directory, holders=store, recorder=events, clock=clock
-            ),
-            owner_log_requests=OwnerLogRequests(
-                store=RedisOwnerRequestStore(store.client),
-                directory=directory,
-                grants=RedisSiteGrants(store.client),
-                log=event_log,
-                recorder=events,
-                clock=clock,
-            ),
-            directory=directory,
-            keyring=keyring,
-            snapshots=snapshots,
-            unlock=UnlockService(
-                directory=directory,
-                snapshots=snapshots,
-                signer=keyring,
-                clock=clock,
-                events=events,
-                issuer=settings.issuer,
-                token_ttl=settings.token_ttl_seconds,
-                offline_token_ttl=settings.offline_token_ttl_seconds,
-                policy=policy,
-                limiter=limiter,
-                call_name=UNLOCK_METHOD,
-            ),
-            directory_commands=DirectoryCommands(
-                directory=store,
-                holders=store,
-                credentials=store,
-                clock=clock,
-                events=events,
-                grants=store,
-                device_keys=store,
-                epoch_bumps=epoch_bumps,
-            ),
-            grant_commands=GrantCommands(
-                directory=store,
-                holders=store,
-                grants=store,
-                clock=clock,
-                events=events,
-                epoch_bumps=epoch_bumps,
-                policy=policy,
-            ),
-            fleet_commands=FleetCommands(
-                directory=directory,
-                versions=store,
-                site_doors=directory,
-                holders=store,
-                store=store,
-                clock=clock,
-                events=events,
-                bulk_events=events.direct(store.bulk_round_trip),
-                foreground=Quiet(round_trips),
-                epoch_bumps=epoch_bumps,
-                policy=policy,
-            ),
-            relay_reports=RelayReports(
-                directory=store,
-                holders=store,
-                verifier=relay_messages,
-                notices=relay_messages,
-                events=events,
-                once=RedisOnceEventRecorder(
-                    store.client,
-                    shards=settings.event_shards,
-                    max_backlog=settings.event_max_backlog,
-                ),
-                clock=clock,
-            ),
-            events=events,
-            authenticator=Authenticator(
-                store,
-                store,
-                identity_store,
-                clock,
-                limiter=limiter,
-            ),
-            limiter=limiter,
-            accounts=Accounts(
-                accounts=identity_store,
-                logins=identity_store,
-                sessions=identity_store,
-                subjects=login_subjects,
-                policies=login_policies,
-                organisations=store,
-                passwords=passwords,
-                events=events,
-            ),
-            sessions=Sessions(
-                logins=identity_store,
-                sessions=identity_store,
-                subjects=login_subjects,
-                policies=login_policies,
-                passwords=passwords,
-                clock=clock,
-                events=events,
-                settings=SessionSettings(
-                    access_ttl=settings.session_ttl_seconds,
-                    holder_refresh_ttl=settings.holder_session_days * 86400,
-                    staff_refresh_ttl=settings.staff_session_hours * 3600,
-                ),
-            ),
-            login_policies=login_policies,
-            api_credentials=ApiCredentials(
-                index=identity_store,
-                credentials=store,
-                organisations=store,
-                clock=clock,
-                events=events,
-            ),
-            admin_credential_file=admin_file,
-            persons=persons,
-            privacy=privacy,
-            embedded=embedded,
-        )
+        return cls(client=client, socket_source=socket_source, shipper=shipper)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingProcess:
+    """What one serving process built for its duties; ``close`` closes it in reverse order."""
+
+    settings: Settings
+    duties: Duties
+    core: ProcessCore
+    access_log: HeldAccessLog | None
+    """``None`` where this process does not hold the log (embedded chDB, shipping off)."""
+    privacy: PrivacyCommands
+    api: ServedApi
+    closing: contextlib.AsyncExitStack
 
     async def close(self) -> None:
-        if self.shipper_sink is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.shipper_sink.close)
-        if self.shipper_redis is not None:
-            with contextlib.suppress(Exception):
-                await self.shipper_redis.close()
-        if self.log_reads is not None and self.log_reads is not self.log_client:
-            with contextlib.suppress(Exception):
-                self.log_reads.close()
-        if self.log_socket_source is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.log_socket_source.close)
-        if self.log_client is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.log_client.close)
+        await self.closing.aclose()
+
+
+async def open_process(
+    settings: Settings, duties: Duties, *, clock: Clock | None = None
+) -> ServingProcess:
+    """Start or connect what ``duties`` need. ``clock`` is for demos and tests (default:
+    system)."""
+    closing = contextlib.AsyncExitStack()
+    try:
+        core = await ProcessCore.open(settings, closing, clock=clock or SystemClock())
+        held = await HeldAccessLog.open(core, duties, closing) if duties.holds_access_log else None
+        log_reads = _log_reads(settings, held, closing)
+        privacy = _privacy_commands(core, log_reads)
+        # A Redis restored from an older copy (or lost) has applied fewer erasures than the
+        # ledger holds: erased persons must not come back, so re-apply before serving.
+        reapplied = await privacy.reapply_ledger()
+        if reapplied:
+            log.warning("erasure ledger re-applied", extra={"records": reapplied})
+        api: ServedApi
+        match duties.api:
+            case ApiSurface.EVERY:
+                api = build_every_api(core, privacy, log_reads)
+            case ApiSurface.ACCESS_LOG:
+                api = build_access_log_api(core, log_reads)
+            case ApiSurface.GRANTS:
+                api = build_grant_api(core)
+    except BaseException:  # what was opened is closed again, in reverse order
+        await closing.aclose()
+        raise
+    return ServingProcess(
+        settings=settings,
+        duties=duties,
+        core=core,
+        access_log=held,
+        privacy=privacy,
+        api=api,
+        closing=closing,
+    )
+
+
+def build_every_api(
+    core: ProcessCore, privacy: PrivacyCommands, log_reads: LogClient | None
+) -> EveryApi:
+    """A worker's API (or a single process's that serves everything)."""
+    settings, store, clock, events = core.settings, core.store, core.clock, core.events
+    policy = load_access_policy(settings.access_policy_file)
+    relay_messages = RelayMessages(core.keyring)
+    directory_commands = DirectoryCommands(
+        directory=store,
+        holders=store,
+        credentials=store,
+        clock=clock,
+        events=events,
+        grants=store,
+        device_keys=store,
+        epoch_bumps=core.epoch_bumps,
+    )
+    return EveryApi(
+        unlock=UnlockService(
+            directory=core.directory,
+            snapshots=SharedSnapshotReader(store, core.round_trips),
+            signer=core.keyring,
+            clock=clock,
+            events=events,
+            issuer=settings.issuer,
+            token_ttl=settings.token_ttl_seconds,
+            offline_token_ttl=settings.offline_token_ttl_seconds,
+            policy=policy,
+            limiter=core.limiter,
+            call_name=UNLOCK_METHOD,
+        ),
+        directory=directory_commands,
+        relays=RelayReports(
+            directory=store,
+            holders=store,
+            verifier=relay_messages,
+            notices=relay_messages,
+            events=events,
+            once=RedisOnceEventRecorder(
+                store.client,
+                shards=settings.event_shards,
+                max_backlog=settings.event_max_backlog,
+            ),
+            clock=clock,
+        ),
+        keys=core.keyring,
+        identity=_identity_api(core),
+        privacy=privacy,
+        grants=_grant_api(core, policy),
+        access_log=build_access_log_api(core, log_reads),
+    )
+
+
+def _identity_api(core: ProcessCore) -> IdentityApi:
+    settings, store, clock, events = core.settings, core.store, core.clock, core.events
+    identity_store = core.identity_store
+    login_subjects = LoginSubjects(holders=store, accounts=identity_store)
+    login_policies = LoginPolicies(store=identity_store, organisations=store, events=events)
+    passwords = Argon2Passwords(totp_key=totp_key(core.person_keys))
+    return IdentityApi(
+        accounts=Accounts(
+            accounts=identity_store,
+            logins=identity_store,
+            sessions=identity_store,
+            subjects=login_subjects,
+            policies=login_policies,
+            organisations=store,
+            passwords=passwords,
+            events=events,
+        ),
+        sessions=Sessions(
+            logins=identity_store,
+            sessions=identity_store,
+            subjects=login_subjects,
+            policies=login_policies,
+            passwords=passwords,
+            clock=clock,
+            events=events,
+            settings=SessionSettings(
+                access_ttl=settings.session_ttl_seconds,
+                holder_refresh_ttl=settings.holder_session_days * 86400,
+                staff_refresh_ttl=settings.staff_session_hours * 3600,
+            ),
+        ),
+        login_policies=login_policies,
+        api_credentials=ApiCredentials(
+            index=identity_store,
+            credentials=store,
+            organisations=store,
+            clock=clock,
+            events=events,
+        ),
+    )
+
+
+def build_access_log_api(core: ProcessCore, log_reads: LogClient | None) -> AccessLogApi:
+    """The log process's API (or a process's that only ships): queries and owner requests."""
+    event_log: EventLogReader = (
+        ClickHouseEventLog(log_reads) if log_reads is not None else AccessLogNotHere(NOT_HERE)
+    )
+    store, directory, clock, events = core.store, core.directory, core.clock, core.events
+    return AccessLogApi(
+        queries=AccessLogQueries(
+            log=event_log, directory=directory, holders=store, recorder=events, clock=clock
+        ),
+        owner_requests=OwnerLogRequests(
+            store=RedisOwnerRequestStore(store.client),
+            directory=directory,
+            grants=RedisSiteGrants(store.client),
+            log=event_log,
+            recorder=events,
+            clock=clock,
+        ),
+    )
+
+
+def build_grant_api(core: ProcessCore) -> GrantApi:
+    """A bulk process's API: the grant service alone."""
+    return _grant_api(core, load_access_policy(core.settings.access_policy_file))
+
+
+def _grant_api(core: ProcessCore, policy: AccessPolicy) -> GrantApi:
+    store, clock, events = core.store, core.clock, core.events
+    return GrantApi(
+        grants=GrantCommands(
+            directory=store,
+            holders=store,
+            grants=store,
+            clock=clock,
+            events=events,
+            epoch_bumps=core.epoch_bumps,
+            policy=policy,
+        ),
+        fleet=FleetCommands(
+            directory=core.directory,
+            versions=store,
+            site_doors=core.directory,
+            holders=store,
+            store=store,
+            clock=clock,
+            events=events,
+            bulk_events=events.direct(store.bulk_round_trip),
+            foreground=Quiet(core.round_trips),
+            epoch_bumps=core.epoch_bumps,
+            policy=policy,
+        ),
+    )
+
+
+def _log_reads(
+    settings: Settings, held: HeldAccessLog | None, closing: contextlib.AsyncExitStack
+) -> LogClient | None:
+    """What the log readers query: the held log's client, or in a process that does not hold
+    the log the log process's socket (``log_socket``); ``None``: log reads are refused here."""
+    if held is not None:
+        return held.client
+    if settings.log_socket_path is None:
+        return None
+    client = SocketLogClient(settings.log_socket_path)
+    _close_quietly(closing, client.close)
+    return client
+
+
+def _privacy_commands(core: ProcessCore, log_reads: LogClient | None) -> PrivacyCommands:
+    history: HolderHistory = (
+        ClickHouseHolderHistory(log_reads)
+        if log_reads is not None
+        else HolderHistoryNotHere(NOT_HERE)
+    )
+    settings = core.settings
+    return PrivacyCommands(
+        holders=RedisHolderRecords(core.store),
+        persons=core.persons,
+        ledger=FileErasureLedger.in_data_dir(settings.data_dir),
+        history=history,
+        sites=core.store,
+        clock=core.clock,
+        events=core.events,
+        epoch_bumps=core.epoch_bumps,
+        erasure_delay=timedelta(days=settings.privacy_erasure_delay_days),
+    )
+
+
+def _close_quietly(closing: contextlib.AsyncExitStack, close: Callable[[], object]) -> None:
+    """Close on the way out, after whatever was opened later (``close`` may return an
+    awaitable); a close that fails (the peer is gone already) keeps no other from closing."""
+
+    async def quietly() -> None:
         with contextlib.suppress(Exception):
-            await self.store.close()
-        if self.embedded is not None:
-            await asyncio.to_thread(self.embedded.stop)
+            result = close()
+            if inspect.isawaitable(result):
+                await result
 
-
-NOT_HERE = (
-    "this authority process does not serve the access log: it runs with "
-    "AUTHORITY_SHIP_EVENTS=off and the embedded chDB, which only the process that ships can "
-    "open; ask that process (AUTHORITY_SHIP_EVENTS=on or only), set AUTHORITY_LOG_SOCKET on "
-    "both to read it through that process, or set CLICKHOUSE_URL"
-)
-
-
-def holds_access_log(settings: Settings) -> bool:
-    """Whether this process opens the access log's store (and serves log queries from it).
-    A ClickHouse server takes any number of clients; the embedded chDB directory admits one
-    process, which must be the one that ships into it."""
-    return bool(settings.clickhouse_url) or settings.ship_events != "off"
+    closing.push_async_callback(quietly)
 
 
 def load_access_policy(path: Path | None) -> AccessPolicy:

@@ -19,13 +19,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authority.api.accesslog_servicer import ACCESSLOG_SERVICE_NAMES
-from authority.api.server import ACCESS_LOG_HEALTH, SERVICE_NAMES, served_services
+from authority.api.server import SERVICE_NAMES, SERVICES_OF
 from authority.cli.main import main
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import AuthorityClient
 from authority.domain.errors import InvalidArgument
 from authority.process.config import Settings
-from authority.process.wiring import holds_access_log
+from authority.process.roles import api_surface, holds_access_log
+from authority.process.serve import ACCESS_LOG_HEALTH
 from tests.conftest import free_port
 from tests.support.world import build_world
 
@@ -71,9 +72,11 @@ def test_which_processes_open_the_access_log(
 
 def test_a_process_that_only_ships_serves_the_log_services_alone() -> None:
     only = Settings.load({"AUTHORITY_SHIP_EVENTS": "only", "REDIS_URL": "redis://127.0.0.1:1"})
-    assert served_services(only) == ACCESSLOG_SERVICE_NAMES
-    assert served_services(Settings.load({"AUTHORITY_SHIP_EVENTS": "off"})) == SERVICE_NAMES
-    assert served_services(Settings.load({})) == SERVICE_NAMES
+    assert SERVICES_OF[api_surface(only)] == ACCESSLOG_SERVICE_NAMES
+    assert (
+        SERVICES_OF[api_surface(Settings.load({"AUTHORITY_SHIP_EVENTS": "off"}))] == SERVICE_NAMES
+    )
+    assert SERVICES_OF[api_surface(Settings.load({}))] == SERVICE_NAMES
 
 
 def test_serve_refuses_only_shipping_without_redis_url(

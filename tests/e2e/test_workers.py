@@ -19,7 +19,8 @@ from grpc_health.v1 import health_pb2
 
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import AuthorityClient, ServerInfo
-from authority.process.tls import ClientTls, create_dev_certificates
+from authority.client.tls import ClientTls
+from authority.process.tls import create_dev_certificates
 from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import free_port

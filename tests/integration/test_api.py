@@ -211,7 +211,7 @@ def test_health_reflection_and_deadlines(server: ServerHandle) -> None:
     } <= names
     w = build_world(server.admin)
     # Redis stalls (CLIENT PAUSE): the caller's deadline passes while the handler awaits it.
-    redis.Redis.from_url(server.running.runtime.settings.redis_url or "").client_pause(800)
+    redis.Redis.from_url(server.running.process.settings.redis_url or "").client_pause(800)
     with pytest.raises(grpc.RpcError) as info:
         w.holder.unlock_stub.RequestUnlock(
             pb.RequestUnlockRequest(door_id=w.door_id), metadata=w.holder._metadata, timeout=0.2
@@ -227,15 +227,15 @@ def test_key_holder_may_list_own_grants(server: ServerHandle) -> None:
 
 
 def test_every_action_decision_and_lookup_is_buffered_for_the_log(server: ServerHandle) -> None:
-    runtime = server.running.runtime
-    client = redis.Redis.from_url(runtime.settings.redis_url or "")
+    core = server.running.process.core
+    client = redis.Redis.from_url(core.settings.redis_url or "")
     # Keep this shard's shipper away (another holds its lease) so the buffer keeps what we read.
-    client.set(runtime.events.key.replace(":events", ":lease"), "elsewhere", px=60_000)
+    client.set(core.events.key.replace(":events", ":lease"), "elsewhere", px=60_000)
     w = build_world(server.admin)
     w.holder.request_unlock(w.door_id)
     w.holder.request_unlock("door-unknown")
     w.org.list_grants(w.holder_id)
-    entries = client.xrange(runtime.events.key)
+    entries = client.xrange(core.events.key)
     events = [json.loads(fields[b"e"]) for _, fields in entries]
     actions = [(e["kind"], e["action"], e["outcome"]) for e in events]
     assert actions == [

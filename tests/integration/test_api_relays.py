@@ -124,9 +124,9 @@ def signed_result(
 def hold_shippers_off(server: ServerHandle) -> redis.Redis:
     """Keep every shard's shipper away (another 'holds' its lease) so the buffer keeps what we
     read."""
-    runtime = server.running.runtime
-    client = redis.Redis.from_url(runtime.settings.redis_url or "")
-    for shard in range(runtime.settings.event_shards):
+    core = server.running.process.core
+    client = redis.Redis.from_url(core.settings.redis_url or "")
+    for shard in range(core.settings.event_shards):
         client.set(f"{{log:{shard}}}:lease", "elsewhere", px=60_000)
     return client
 
@@ -135,7 +135,7 @@ def buffered_events(
     server: ServerHandle, client: redis.Redis, **match: str
 ) -> list[dict[str, Any]]:
     out = []
-    for shard in range(server.running.runtime.settings.event_shards):
+    for shard in range(server.running.process.settings.event_shards):
         for _, fields in client.xrange(stream_key(shard)):
             e = json.loads(fields[b"e"])
             if all(e.get(k) == v for k, v in match.items()):
@@ -368,7 +368,7 @@ def test_revocations_raise_the_epoch_of_offline_sites_only(server: ServerHandle)
     # the notice for the relay says 3, signed with the token keys
     notice = s.holder.revocation_notice(s.door_id)
     kid, payload = verify_payload(notice.notice, keys=s.keys())
-    assert kid == server.running.runtime.keyring.active.kid
+    assert kid == server.running.process.core.keyring.active.kid
     assert EpochNotice.decode(payload) == EpochNotice(
         relay_id=s.relay_id, epoch=3, issued_at=notice.issued_at.seconds
     )

@@ -37,15 +37,15 @@ def _fill_the_buffer(server: ServerHandle) -> tuple[OnServer, str]:
     """The shard's shipper is stuck elsewhere (another process holds its lease and does not
     ship: ClickHouse away), so the stream grows to its limit; returns once health says so.
     (A way to send commands on the server's loop, the stalled lease's key.)"""
-    runtime = server.running.runtime
+    core = server.running.process.core
 
     def on_server(commands: list[tuple[str, ...]]) -> object:
-        call = runtime.store.round_trip(commands)
+        call = core.store.round_trip(commands)
         return asyncio.run_coroutine_threadsafe(call, server.loop).result(10)
 
-    lease = runtime.events.key.replace(":events", ":lease")
+    lease = core.events.key.replace(":events", ":lease")
     on_server([("SET", lease, "a-stalled-shipper", "PX", "60000")])
-    on_server([("XADD", runtime.events.key, "*", "e", "{}")] * runtime.events.max_backlog)
+    on_server([("XADD", core.events.key, "*", "e", "{}")] * core.events.max_backlog)
     deadline = time.monotonic() + 10
     while server.admin.check_health() != health_pb2.HealthCheckResponse.NOT_SERVING:
         assert time.monotonic() < deadline, "health stayed SERVING with a full log buffer"
@@ -55,13 +55,13 @@ def _fill_the_buffer(server: ServerHandle) -> tuple[OnServer, str]:
 
 def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
     w = build_world(server.admin)
-    runtime = server.running.runtime
+    core = server.running.process.core
     on_server, lease = _fill_the_buffer(server)
     with pytest.raises(grpc.RpcError) as info:
         w.holder.request_unlock(w.door_id)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "access-log buffer" in (info.value.details() or "")
-    on_server([("DEL", runtime.events.key, lease)])  # the stalled lease expires, the log drains
+    on_server([("DEL", core.events.key, lease)])  # the stalled lease expires, the log drains
     deadline = time.monotonic() + 10
     while server.admin.check_health() != health_pb2.HealthCheckResponse.SERVING:
         assert time.monotonic() < deadline
@@ -72,9 +72,9 @@ def test_a_full_log_buffer_fails_closed(server: ServerHandle) -> None:
 def test_a_full_log_buffer_stops_bulk_issuance(server: ServerHandle) -> None:
     """Bulk issuance appends its events on a connection of its own, under the same limit."""
     w = build_world(server.admin)
-    runtime = server.running.runtime
+    core = server.running.process.core
     on_server, _ = _fill_the_buffer(server)
-    backlog = on_server([("XLEN", runtime.events.key)])
+    backlog = on_server([("XLEN", core.events.key)])
     until = datetime.now(UTC) + timedelta(days=30)
     item = grant_item(idempotency_key="k1", key_holder_id=w.holder_id, site_id=w.site_id,
                       valid_until=until)  # fmt: skip
@@ -82,4 +82,4 @@ def test_a_full_log_buffer_stops_bulk_issuance(server: ServerHandle) -> None:
         list(w.org.issue_grants(chunk_items([item])))
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "access-log buffer" in (info.value.details() or "")
-    assert on_server([("XLEN", runtime.events.key)]) == backlog  # no event appended
+    assert on_server([("XLEN", core.events.key)]) == backlog  # no event appended

@@ -20,11 +20,11 @@ import grpc
 import pytest
 
 from authority.adapters.clickhouse.connect import RemoteClickHouseError, query_rows
-from authority.api.log_reader import SocketLogClient
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.client.authority import AuthorityClient
 from authority.domain.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from authority.process.config import Settings
+from authority.process.log_socket import SocketLogClient
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb
 from authority.v1 import privacy_pb2 as ppb
@@ -178,7 +178,7 @@ def test_the_socket_is_private_runs_only_reads_and_errors_translate_as_direct(pa
     mode = pair.socket.stat().st_mode
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o600
-    direct: Any = pair.owner.running.runtime.log_client
+    direct: Any = pair.owner.running.process.access_log.client
     remote = SocketLogClient(pair.socket)
     try:
         sql = "SELECT {n:UInt32} + 1, toDate('2027-03-01'), [{s:String}]"

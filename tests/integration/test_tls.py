@@ -18,8 +18,9 @@ import pytest
 
 from authority.cli.main import main as authority_main
 from authority.client.authority import AuthorityClient
+from authority.client.tls import ClientTls
 from authority.process.config import Settings
-from authority.process.tls import ClientTls, DevCertificates, create_dev_certificates
+from authority.process.tls import DevCertificates, create_dev_certificates
 from authority.usecases.peer import CertificateIdentity
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle, run_server_in_thread
@@ -85,7 +86,7 @@ def test_tls_works_and_plaintext_or_another_ca_is_refused(
     assert handle.admin.check_health() == 1
     w = build_world(handle.admin)
     assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
-    info = json.loads((handle.running.runtime.settings.data_dir / "server.json").read_text())
+    info = json.loads((handle.running.process.settings.data_dir / "server.json").read_text())
     assert info["tls"] is True
 
     plaintext = AuthorityClient(handle.target, credential=handle.admin_credential)

@@ -41,7 +41,7 @@ def serve_module(
 
 
 def buffered_events(handle: ServerHandle) -> list[dict[str, Any]]:
-    settings = handle.running.runtime.settings
+    settings = handle.running.process.settings
     client = redis.Redis.from_url(settings.redis_url or "")
     return [
         json.loads(f[b"e"])

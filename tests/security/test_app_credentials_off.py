@@ -34,7 +34,7 @@ def test_apps_only_log_in(handle: ServerHandle) -> None:
     assert app.request_unlock(w.door_id, b"c" * 16).decision == pb.DECISION_ALLOW
     # A long-lived credential is refused, even one the holder's record has the digest of.
     secret = "A" * 43
-    settings = handle.running.runtime.settings
+    settings = handle.running.process.settings
     redis.Redis.from_url(settings.redis_url or "").hset(
         f"h:{{{w.holder_id}}}", "cred", digest(secret)
     )

@@ -85,7 +85,7 @@ def test_operator_login_needs_totp_locks_after_three_failures_and_unlocks(served
     )
     assert activated.totp_uri.startswith("otpauth://totp/")
     # Redis keeps the TOTP secret sealed (under a key outside Redis), never as it is.
-    stored = redis.Redis.from_url(served.handle.running.runtime.settings.redis_url or "").hgetall(
+    stored = redis.Redis.from_url(served.handle.running.process.settings.redis_url or "").hgetall(
         f"login:{{{login_key(name)}}}"
     )
     secret = pyotp.parse_uri(activated.totp_uri).secret

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from authority.api.log_reader import (
+from authority.domain.errors import InvalidArgument, PermissionDenied
+from authority.process.config import Settings
+from authority.process.log_socket import (
     BLOCK_ROWS,
     decode_block,
     decode_map,
@@ -19,8 +21,6 @@ from authority.api.log_reader import (
     encode_map,
     require_read_only,
 )
-from authority.domain.errors import InvalidArgument, PermissionDenied
-from authority.process.config import Settings
 
 ROW: tuple[Any, ...] = (
     "ev", 2**64 - 1, -3, 1.5, None, True, b"\x00\xff",

@@ -4,7 +4,7 @@
 when ``CLICKHOUSE_URL`` is set, else chDB (ClickHouse embedded in this process) on a directory.
 Both speak the same client API, so the schema, the shipper and the audit do not care which;
 the log readers ask only for its small `LogClient` part, which a process without the log gets
-through the log socket (`authority.api.log_reader`).
+through the log socket (`authority.process.log_socket`).
 
 Every call goes through ``run_command`` / ``query_rows`` / ``stream_rows`` (or the
 ``clickhouse_errors`` context), which turn clickhouse-connect and chDB exceptions into the
@@ -51,7 +51,7 @@ class LogRows(Protocol):
 
 class LogClient(Protocol):
     """The part of clickhouse-connect's ``Client`` the log readers use (``query_rows``,
-    ``stream_rows``): a ``Client`` itself, or ``authority.api.log_reader.SocketLogClient`` in a
+    ``stream_rows``): a ``Client`` itself, or ``authority.process.log_socket.SocketLogClient`` in a
     process that reads the embedded chDB of another process through its log socket."""
 
     def query(

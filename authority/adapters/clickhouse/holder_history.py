@@ -114,7 +114,7 @@ def logged_erasures(client: LogClient, *, table: str = EVENTS_TABLE) -> list[Era
 
 
 class HolderHistoryNotHere:
-    """For a process that does not hold the access log (see ``runtime.holds_access_log``)."""
+    """For a process that does not hold the access log (see ``process.roles.holds_access_log``)."""
 
     def __init__(self, message: str) -> None:
         self._message = message

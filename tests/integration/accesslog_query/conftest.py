@@ -18,7 +18,6 @@ import pytest
 from authority.adapters.clickhouse.connect import open_clickhouse
 from authority.adapters.clickhouse.schema import EVENTS_TABLE, apply_schema
 from authority.adapters.redis.redis_store import RedisStore
-from authority.api.log_reader import LogReadListener, SocketLogClient
 from authority.domain.events import EVENT_FIELDS, AccessEvent, EventKind, new_event_id
 from authority.domain.model import (
     Door,
@@ -32,6 +31,7 @@ from authority.domain.model import (
     new_grant,
     new_id,
 )
+from authority.process.log_socket import LogReadListener, SocketLogClient
 from authority.usecases.credentials import (
     Principal,
     Role,
@@ -59,7 +59,7 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(params=["direct", "log-socket"])
 async def log_reads(request: pytest.FixtureRequest, clickhouse: Any) -> AsyncIterator[Any]:
     """What the readers query: the module's chDB client, or the same chDB through the log
-    socket (``authority.api.log_reader``) as a process with shipping off reads it: one suite,
+    socket (``authority.process.log_socket``) as a process with shipping off reads it: one suite,
     both paths."""
     if request.param == "direct":
         yield clickhouse

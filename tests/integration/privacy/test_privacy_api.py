@@ -167,7 +167,7 @@ def test_erasure_destroys_the_data_key_and_leaves_pseudonymous_log_rows(
         grpc.StatusCode.UNAUTHENTICATED
     )
     # the ledger (outside Redis) has it, and the log rows stay, pseudonymous
-    ledger = FileErasureLedger.in_data_dir(server.running.runtime.settings.data_dir)
+    ledger = FileErasureLedger.in_data_dir(server.running.process.settings.data_dir)
     assert [r.holder_id for r in ledger.records()] == [world.holder_id]
     assert logged(server, "unlock", world.holder_id)
     erased = logged(server, "person.erase", world.holder_id)
