@@ -36,7 +36,7 @@ from authority.api.privacy_servicer import PRIVACY_SERVICE_NAMES, register_priva
 from authority.api.relay_servicer import RelayServicer
 from authority.api.request_guard import GuardedRegistry
 from authority.api.surface import ApiSurface
-from authority.api.unlock_servicer import UnlockServicer
+from authority.api.unlock_servicer import CallGauge, UnlockServicer
 from authority.domain.ports.accesslog import EventRecorder
 from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.accounts import Accounts
@@ -114,6 +114,8 @@ class EveryApi:
     """Every service: what a worker (or a single process serving everything) answers."""
 
     unlock: UnlockService
+    unlock_calls: CallGauge
+    """Counts the unlock calls in progress (the unlock path's round trip lingers on it)."""
     directory: DirectoryCommands
     relays: RelayReports
     keys: VerificationKeys
@@ -199,7 +201,7 @@ def _register(server: grpc.aio.Server, api: ServedApi) -> None:
         case EveryApi():
             _register_grants(server, api.grants)
             pb_grpc.add_UnlockServiceServicer_to_server(
-                UnlockServicer(api.unlock, api.directory), server
+                UnlockServicer(api.unlock, api.directory, calls=api.unlock_calls), server
             )
             pb_grpc.add_RelayServiceServicer_to_server(RelayServicer(api.relays), server)
             pb_grpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(api.directory), server)

@@ -4,6 +4,8 @@ holder's device key. The hot path: served through grpc.aio's registered-method p
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from authority.api import convert
 from authority.api.authenticated import AuthenticatedServicer, Context
 from authority.api.authz import authorization_header
@@ -16,14 +18,25 @@ from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 
 
+class CallGauge(Protocol):
+    """Counts the calls in progress (``wrappers.coalescing.CallsInProgress``)."""
+
+    def enter(self) -> None: ...
+
+    def leave(self) -> None: ...
+
+
 def authorization(context: Context) -> str | None:
     return authorization_header(context.invocation_metadata())
 
 
 class UnlockServicer(AuthenticatedServicer, pb_grpc.UnlockServiceServicer):
-    def __init__(self, unlock: UnlockService, commands: DirectoryCommands) -> None:
+    def __init__(
+        self, unlock: UnlockService, commands: DirectoryCommands, *, calls: CallGauge
+    ) -> None:
         self._unlock = unlock
         self._cmd = commands
+        self._calls = calls
 
     @grpc_errors
     async def RequestUnlock(
@@ -34,9 +47,17 @@ class UnlockServicer(AuthenticatedServicer, pb_grpc.UnlockServiceServicer):
         peer = calling_peer()  # mTLS only; an organisation's certificate carries no holder
         if peer is not None:
             peer.admits(role=Role.KEY_HOLDER, organisation_id=None)
-        outcome = await self._unlock.request_unlock(
-            credential, request.door_id, request.relay_challenge or None, offline=request.offline
-        )
+        calls = self._calls
+        calls.enter()
+        try:
+            outcome = await self._unlock.request_unlock(
+                credential,
+                request.door_id,
+                request.relay_challenge or None,
+                offline=request.offline,
+            )
+        finally:
+            calls.leave()
         reason = convert.REASON_TO_PB[outcome.decision.reason]
         if outcome.claims is None or outcome.token is None:
             return pb.RequestUnlockResponse(decision=pb.DECISION_DENY, reason=reason)

@@ -166,19 +166,21 @@ class Settings:
     coalesce_max_batch: int = field(default=512, metadata={"env": "AUTHORITY_COALESCE_MAX_BATCH"})
     """Most unlock lookups and event appends coalesced into one Redis pipeline."""
 
-    coalesce_linger_ms: float = field(default=1.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
+    coalesce_linger_ms: float = field(default=2.0, metadata={"env": "AUTHORITY_COALESCE_LINGER_MS"})
     """Most time an unlock batch waits for more calls after the previous batch left, 0-20 ms;
-    it waits only while the previous batch was large (coalesce_linger_from), never at low load."""
+    it waits only while calls queue (coalesce_linger_calls, coalesce_linger_from), never at low
+    load."""
 
     coalesce_linger_from: int = field(default=2, metadata={"env": "AUTHORITY_COALESCE_LINGER_FROM"})
     """Batch size from which the next unlock batch lingers (1-coalesce_max_batch; 2: whenever
     calls arrived during the previous round trip, a sign of load)."""
 
-    coalesce_linger_busy: float = field(
-        default=0.85, metadata={"env": "AUTHORITY_COALESCE_LINGER_BUSY"}
+    coalesce_linger_calls: int = field(
+        default=32, metadata={"env": "AUTHORITY_COALESCE_LINGER_CALLS"}
     )
-    """Share of a core the event loop must be using (over the last 100 ms) before unlock
-    batches linger, 0-1 (0: whenever coalesce_linger_from says so)."""
+    """Unlock calls in progress on a worker from which its batches linger, 0-100000 (0:
+    whenever coalesce_linger_from says so): that many at once means calls are queueing, and
+    each already waits far longer than the linger."""
 
     clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
     """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""
@@ -320,8 +322,8 @@ class Settings:
             raise InvalidArgument("rate_limit_sync_ms must be 10-5000")
         if not 0 <= self.coalesce_linger_ms <= 20:
             raise InvalidArgument("coalesce_linger_ms must be 0-20")
-        if not 0 <= self.coalesce_linger_busy <= 1:
-            raise InvalidArgument("coalesce_linger_busy must be 0-1")
+        if not 0 <= self.coalesce_linger_calls <= 100_000:
+            raise InvalidArgument("coalesce_linger_calls must be 0-100000")
         if not 1 <= self.coalesce_linger_from <= self.coalesce_max_batch:
             raise InvalidArgument("coalesce_linger_from must be 1 .. coalesce_max_batch")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -83,7 +83,7 @@ from authority.usecases.relay import RelayReports
 from authority.usecases.sessions import Sessions, SessionSettings
 from authority.usecases.unlock import UnlockService
 from authority.wrappers.coalescing import (
-    LoopLoad,
+    CallsInProgress,
     Quiet,
     SharedRoundTrip,
     SharedSnapshotReader,
@@ -124,6 +124,8 @@ class ProcessCore:
     identity_store: RedisIdentityStore
     round_trips: SharedRoundTrip
     """The unlock path's one round trip per batch: snapshot reads and event appends together."""
+    unlock_calls: CallsInProgress
+    """The unlock calls in progress (counted by the edge): the round trip lingers on it."""
     events: RedisEventBuffer
     limiter: RateLimiter
     """Per caller and organisation; its exchange with Redis runs with the server."""
@@ -155,12 +157,13 @@ class ProcessCore:
         await _ensure_admin_credential(settings, store)
         person_keys = load_person_keys(settings, sealer)
         shard = settings.event_shard
+        unlock_calls = CallsInProgress(queued_from=settings.coalesce_linger_calls)
         round_trips = SharedRoundTrip(
             store,
             max_batch=settings.coalesce_max_batch,
             linger=settings.coalesce_linger_ms / 1000,
             linger_from=settings.coalesce_linger_from,
-            load=LoopLoad(busy=settings.coalesce_linger_busy),
+            load=unlock_calls,
         )
         events = RedisEventBuffer(
             store,
@@ -192,6 +195,7 @@ class ProcessCore:
             persons=RedisPersonStore(store.client, person_keys),
             identity_store=identity_store,
             round_trips=round_trips,
+            unlock_calls=unlock_calls,
             events=events,
             limiter=limiter,
             authenticator=Authenticator(store, store, identity_store, clock, limiter=limiter),
@@ -322,6 +326,7 @@ def build_every_api(
         epoch_bumps=core.epoch_bumps,
     )
     return EveryApi(
+        unlock_calls=core.unlock_calls,
         unlock=UnlockService(
             directory=core.directory,
             snapshots=SharedSnapshotReader(store, core.round_trips),

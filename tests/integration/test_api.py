@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -219,6 +221,43 @@ def test_health_reflection_and_deadlines(server: ServerHandle) -> None:
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     time.sleep(0.7)
     assert w.holder.request_unlock(w.door_id).decision == pb.DECISION_ALLOW
+
+
+def test_the_edge_counts_unlock_calls_in_progress(server: ServerHandle) -> None:
+    """What the unlock round trip lingers on: calls are counted while they run, refused and
+    failed ones included, and none is left counted once all have answered."""
+    w = build_world(server.admin)
+    calls = server.running.process.core.unlock_calls
+    seen: list[int] = []
+    done = threading.Event()
+
+    async def watch() -> None:
+        while not done.is_set():
+            seen.append(calls.count)
+            await asyncio.sleep(0.0005)
+
+    watching = asyncio.run_coroutine_threadsafe(watch(), server.loop)
+    stub = w.holder.unlock_stub
+    futures = [
+        stub.RequestUnlock.future(
+            pb.RequestUnlockRequest(door_id=door, relay_challenge=os.urandom(16)),
+            metadata=w.holder._metadata,
+        )
+        for door in [w.door_id] * 20 + ["door-unknown"] * 5 + ["bad id!"] * 5
+    ]
+    outcomes = []
+    for f in futures:
+        try:
+            outcomes.append(f.result().decision)
+        except grpc.RpcError as exc:
+            outcomes.append(exc.code())  # type: ignore[attr-defined]
+    done.set()
+    watching.result(5)
+    assert outcomes.count(pb.DECISION_ALLOW) == 20
+    assert outcomes.count(pb.DECISION_DENY) == 5
+    assert outcomes.count(grpc.StatusCode.INVALID_ARGUMENT) == 5
+    assert max(seen) >= 1
+    assert calls.count == 0
 
 
 def test_key_holder_may_list_own_grants(server: ServerHandle) -> None:

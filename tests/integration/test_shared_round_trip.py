@@ -5,7 +5,6 @@ its own callers."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import redis
@@ -17,7 +16,7 @@ from authority.domain.errors import Unavailable
 from authority.domain.events import EventKind, event
 from authority.domain.model import GrantTarget
 from authority.testing.store_contract import grant, holder, org
-from authority.wrappers.coalescing import LoopLoad, SharedRoundTrip, SharedSnapshotReader
+from authority.wrappers.coalescing import CallsInProgress, SharedRoundTrip, SharedSnapshotReader
 
 SHARD = 7
 
@@ -165,14 +164,16 @@ async def test_batches_linger_only_while_the_loop_is_saturated(
         await store.close()
 
 
-def test_loop_load_tells_a_busy_thread_from_an_idle_one() -> None:
-    load = LoopLoad(busy=0.3, window=0.05)
-    end = time.monotonic() + 0.15
-    while time.monotonic() < end:  # spinning: the thread's CPU keeps up with the clock
-        pass
-    assert load.saturated()
-    time.sleep(0.15)  # idle: no CPU
-    assert not load.saturated()
+def test_calls_in_progress_say_when_calls_queue() -> None:
+    calls = CallsInProgress(queued_from=3)
+    calls.enter()
+    calls.enter()
+    assert not calls.saturated()
+    calls.enter()
+    assert calls.saturated()
+    calls.leave()
+    assert not calls.saturated()
+    assert calls.count == 2
 
 
 async def test_a_cancelled_callers_event_is_still_appended(redis_url: str) -> None:

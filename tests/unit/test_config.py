@@ -296,7 +296,7 @@ def test_every_field_can_be_set_from_its_variable() -> None:
         "coalesce_max_batch": "8",
         "coalesce_linger_ms": "2.5",
         "coalesce_linger_from": "4",
-        "coalesce_linger_busy": "0.5",
+        "coalesce_linger_calls": "16",
         "clickhouse_url": "https://ch.internal:8443",
         "event_shards": "8",
         "event_shard": "3",
