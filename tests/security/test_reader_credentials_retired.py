@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
+from authority.adapters.redis.redis_store import RedisStore
 from authority.client.accesslog import AccessLogClient, EventQuery
 from authority.domain.model import new_id
 from authority.usecases.credentials import READER_LOGIN_REQUIRED, Principal, Role, new_credential
@@ -28,14 +29,19 @@ def handle(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield from serve_module(redis_server, tmp_path_factory)
 
 
-def stored_as_the_old_server_did(handle: ServerHandle, principal: Principal) -> str:
+def stored_as_the_old_server_did(redis_url: str, principal: Principal) -> str:
     """A credential as CreateSiteOwnerCredential / CreateAnalystCredential made it: the digest of
-    its secret and its principal in the server's credential store."""
+    its secret and its principal in the credential store, written by the Redis adapter."""
     credential, digest = new_credential(principal.credential_id)
-    put = handle.running.runtime.store.put_credential(
-        principal.credential_id, digest, principal.to_json()
-    )
-    asyncio.run_coroutine_threadsafe(put, handle.loop).result(10)
+
+    async def put() -> None:
+        store = RedisStore.from_url(redis_url)
+        try:
+            await store.put_credential(principal.credential_id, digest, principal.to_json())
+        finally:
+            await store.close()
+
+    asyncio.run(put())
     return credential
 
 
@@ -74,7 +80,7 @@ def answers(handle: ServerHandle, w: World, credential: str) -> list[tuple[Any, 
 
 
 def test_stored_reader_credentials_are_refused_and_staff_accounts_log_in(
-    handle: ServerHandle,
+    handle: ServerHandle, redis_server: str
 ) -> None:
     w = build_world(handle.admin, door_id=f"door-{secrets.token_hex(3)}")
     owner_id = handle.admin.get_site(w.site_id).owner_id
@@ -84,7 +90,7 @@ def test_stored_reader_credentials_are_refused_and_staff_accounts_log_in(
         Principal(role=Role.ANALYST, credential_id=new_id("ana")),  # an operator analyst
     ]
     for principal in retired:
-        credential = stored_as_the_old_server_did(handle, principal)
+        credential = stored_as_the_old_server_did(redis_server, principal)
         assert (
             answers(handle, w, credential)
             == [(grpc.StatusCode.UNAUTHENTICATED, READER_LOGIN_REQUIRED)] * 6
