@@ -357,7 +357,7 @@ async def run(ns: argparse.Namespace) -> dict[str, Any]:
         async def owner_week(q: AccessLogQueries, door: str, site: str, start: datetime) -> int:
             owner = Principal(
                 role=Role.SITE_OWNER,
-                credential_id="own_bench",
+                credential_id="acc_bench",
                 owner_id=site.replace("site_", "owner_"),
             )
             page = await q.query_events(

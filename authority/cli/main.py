@@ -69,7 +69,7 @@ COMMANDS: dict[str, Command] = {
     "login-policy": Command("authority.cli.identity", "lockout and two-factor rules"),
     "credential": Command("authority.cli.identity", "API and bridge credentials"),
     "logs": Command(
-        "authority.cli.logs", "the access log: queries, aggregates, reader credentials"
+        "authority.cli.logs", "the access log: queries, aggregates, a site's organisations"
     ),
     "owner-requests": Command("authority.cli.logs", "site owners' requests for access logs"),
     "audit": Command(

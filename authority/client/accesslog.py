@@ -1,6 +1,7 @@
 """A small typed client for AccessLogService and SiteOwnerService (the CLI, scripts and tests).
 
-client = AccessLogClient("127.0.0.1:50051", credential="ana_….…")
+session = AuthorityClient("127.0.0.1:50051").login("nbg12.board", password)  # a staff account
+client = AccessLogClient("127.0.0.1:50051", credential=session.access_credential)
 for event in client.iter_events(EventQuery(start=…, end=…, site_id="site_…")):
     ...
 """

@@ -7,10 +7,11 @@ refresh credential ``rfs_<subject>~<session>.<secret>`` that rotates on every us
 
 A credential is ``<id>.<secret>`` where the id's prefix says what kind of caller it is:
 ``kh_…`` a key holder (the mobile app), ``ak_…`` an organisation's API key, ``adm_…`` a platform
-admin, ``own_…`` a site owner, ``ana_…`` an access-log analyst. The secret is 32 random bytes
-(base64url); only its SHA-256 digest is stored. A salted slow hash is unnecessary for secrets of
-256 bits of entropy (as with GitHub tokens), and SHA-256 keeps the per-call cost at a
-microsecond.
+admin, ``brg_…`` a relay bridge. The secret is 32 random bytes (base64url); only its SHA-256
+digest is stored. A salted slow hash is unnecessary for secrets of 256 bits of entropy (as with
+GitHub tokens), and SHA-256 keeps the per-call cost at a microsecond. Site owners and analysts
+are staff accounts with sessions; their retired long-lived credentials (``own_…``, ``ana_…``)
+are refused with ``READER_LOGIN_REQUIRED``.
 """
 
 from __future__ import annotations
@@ -27,17 +28,11 @@ from authority.domain.errors import Unauthenticated
 from authority.domain.model import new_id
 
 HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX = "kh_", "ak_", "adm_"
-SITE_OWNER_PREFIX, ANALYST_PREFIX, BRIDGE_PREFIX = "own_", "ana_", "brg_"
-ACCOUNT_PREFIX, REFRESH_PREFIX, SESSION_SEP = "acc_", "rfs_", "~"
-_PREFIXES = (
-    ACCOUNT_PREFIX,
-    HOLDER_PREFIX,
-    ORG_KEY_PREFIX,
-    ADMIN_PREFIX,
-    SITE_OWNER_PREFIX,
-    ANALYST_PREFIX,
-    BRIDGE_PREFIX,
-)
+BRIDGE_PREFIX, ACCOUNT_PREFIX, REFRESH_PREFIX, SESSION_SEP = "brg_", "acc_", "rfs_", "~"
+_PREFIXES = (ACCOUNT_PREFIX, HOLDER_PREFIX, ORG_KEY_PREFIX, ADMIN_PREFIX, BRIDGE_PREFIX)
+_RETIRED_READER_PREFIXES = ("own_", "ana_")
+"""The long-lived site-owner and analyst credentials of before staff accounts: recognised only
+to be refused with a message that says what to do instead (not as an unknown kind)."""
 
 
 class Role(StrEnum):
@@ -200,6 +195,13 @@ APP_LOGIN_REQUIRED = (
 )
 
 
+READER_LOGIN_REQUIRED = (
+    "long-lived site-owner and analyst credentials (own_ and ana_ ids) are retired: the site "
+    "owner or analyst logs in with a staff account (IdentityService.Login; the platform admin "
+    "creates it with IdentityService.CreateAccount) and sends the session's access credential"
+)
+
+
 def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("ascii")).digest()
 
@@ -220,16 +222,6 @@ def new_admin_key() -> tuple[str, str, bytes]:
     return (cid, *new_credential(cid))
 
 
-def new_site_owner_key() -> tuple[str, str, bytes]:
-    cid = new_id("own")
-    return (cid, *new_credential(cid))
-
-
-def new_analyst_key() -> tuple[str, str, bytes]:
-    cid = new_id("ana")
-    return (cid, *new_credential(cid))
-
-
 def new_bridge_key() -> tuple[str, str, bytes]:
     cid = new_id("brg")
     return (cid, *new_credential(cid))
@@ -247,6 +239,8 @@ def parse_bearer(header: str | None) -> PresentedCredential:
     cid, dot, secret = token.strip().partition(".")
     if not dot or not cid or len(cid) > 64 or not 16 <= len(secret) <= 128 or not secret.isascii():
         raise Unauthenticated("malformed credential")
+    if cid.startswith(_RETIRED_READER_PREFIXES):  # before any store is asked: none may admit it
+        raise Unauthenticated(READER_LOGIN_REQUIRED)
     if not cid.startswith(_PREFIXES):
         raise Unauthenticated("unknown credential kind")
     subject, sep, session_id = cid.partition(SESSION_SEP)

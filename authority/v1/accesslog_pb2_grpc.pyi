@@ -5,10 +5,12 @@ The access log's read side, version 1: queries and aggregates for analysts, orga
 site owners, and site owners' written requests for log extracts.
 
 Authentication is as in authority.proto (`authorization: Bearer <credential>`). Two more kinds
-of caller read the log, with credentials the platform admin creates here (shown once, stored
-as digests):
-  * a site owner (`own_…`) acts for one owner id, the `owner_id` its sites were created with;
-  * an analyst (`ana_…`) reads one organisation's events, or all events (operator analysts).
+of caller read the log, both staff accounts (IdentityService.CreateAccount) that log in
+(IdentityService.Login) and send the session's access credential:
+  * a site owner acts for one owner id, the `owner_id` its sites were created with;
+  * an analyst reads one organisation's events, or all events (operator analysts).
+The long-lived site-owner (`own_…`) and analyst (`ana_…`) credentials this service once issued
+are retired: they are refused UNAUTHENTICATED, with a message naming IdentityService.Login.
 
 Tenancy: every caller sees only its own tenant's events. An organisation, or an analyst of
 organisation X, sees only events with organisation_id = X; a site owner sees only door events

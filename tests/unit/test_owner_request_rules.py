@@ -39,7 +39,7 @@ def filed(
     return file_request(
         request_id="olr_1", owner_id="owner-1", site_id="site_1", period_start=start,
         period_end=start + timedelta(days=days), purpose=purpose, suspected_crime=True,
-        filed_by="own_1", now=now, prior_requests_this_year=prior,
+        filed_by="acc_1", now=now, prior_requests_this_year=prior,
     )  # fmt: skip
 
 
@@ -96,7 +96,7 @@ def test_one_stairwell_means_one_well_formed_site_id() -> None:
         file_request(
             request_id="olr_1", owner_id="o", site_id="site_1,site_2",
             period_start=NOW - timedelta(days=9), period_end=NOW - timedelta(days=8),
-            purpose="p", suspected_crime=False, filed_by="own_1", now=NOW,
+            purpose="p", suspected_crime=False, filed_by="acc_1", now=NOW,
             prior_requests_this_year=0,
         )  # fmt: skip
 

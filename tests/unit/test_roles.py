@@ -1,40 +1,42 @@
-"""Site-owner and analyst principals: credential kinds, stored form, and where they are refused."""
+"""Site-owner and analyst principals (staff accounts' sessions carry them): the retired long-lived
+credential kinds, stored form, and where they are refused."""
 
 from __future__ import annotations
 
 import pytest
 
-from authority.domain.errors import PermissionDenied
+from authority.domain.errors import PermissionDenied, Unauthenticated
+from authority.domain.model import new_id
 from authority.usecases.auth import acting_organisation, may_see_organisation_data, require_admin
 from authority.usecases.credentials import (
+    READER_LOGIN_REQUIRED,
     Principal,
     Role,
-    new_analyst_key,
-    new_site_owner_key,
+    new_credential,
     parse_bearer,
 )
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 
 
-@pytest.mark.parametrize(
-    ("factory", "prefix"), [(new_site_owner_key, "own_"), (new_analyst_key, "ana_")]
-)
-def test_new_credentials_parse_as_presented(factory: object, prefix: str) -> None:
-    cid, credential, digest = factory()  # type: ignore[operator]
-    assert cid.startswith(prefix)
-    presented = parse_bearer(f"Bearer {credential}")
-    assert presented.credential_id == cid
-    assert presented.matches(digest)
-    assert not presented.is_holder
+@pytest.mark.parametrize("kind", ["own", "ana"])
+def test_retired_reader_credentials_are_refused_as_presented(kind: str) -> None:
+    """A site-owner or analyst credential as the old server issued it, or as a session."""
+    cid = new_id(kind)
+    credential, _ = new_credential(cid)
+    for presented in (credential, f"{cid}~s_1.{credential.partition('.')[2]}"):
+        with pytest.raises(Unauthenticated) as info:
+            parse_bearer(f"Bearer {presented}")
+        assert str(info.value) == READER_LOGIN_REQUIRED
+    assert "IdentityService.Login" in READER_LOGIN_REQUIRED
 
 
 @pytest.mark.parametrize(
     "principal",
     [
-        Principal(role=Role.SITE_OWNER, credential_id="own_x", owner_id="andelsforeningen-nbg12"),
-        Principal(role=Role.ANALYST, credential_id="ana_x", organisation_id="org_y"),
-        Principal(role=Role.ANALYST, credential_id="ana_z"),
+        Principal(role=Role.SITE_OWNER, credential_id="acc_x", owner_id="andelsforeningen-nbg12"),
+        Principal(role=Role.ANALYST, credential_id="acc_y", organisation_id="org_y"),
+        Principal(role=Role.ANALYST, credential_id="acc_z"),
     ],
 )
 def test_principals_survive_storage(principal: Principal) -> None:
@@ -50,9 +52,9 @@ def test_stored_form_of_existing_roles_is_unchanged() -> None:
 @pytest.mark.parametrize(
     "principal",
     [
-        Principal(role=Role.SITE_OWNER, credential_id="own_x", owner_id="o"),
-        Principal(role=Role.ANALYST, credential_id="ana_x", organisation_id="org_y"),
-        Principal(role=Role.ANALYST, credential_id="ana_z"),
+        Principal(role=Role.SITE_OWNER, credential_id="acc_x", owner_id="o"),
+        Principal(role=Role.ANALYST, credential_id="acc_y", organisation_id="org_y"),
+        Principal(role=Role.ANALYST, credential_id="acc_z"),
     ],
 )
 def test_readers_cannot_act(principal: Principal) -> None:

@@ -36,10 +36,8 @@ from authority.usecases.credentials import (
     Principal,
     Role,
     new_admin_key,
-    new_analyst_key,
     new_credential,
     new_organisation_key,
-    new_site_owner_key,
 )
 
 BASE = datetime(2027, 3, 1, tzinfo=UTC)
@@ -144,8 +142,10 @@ class World:
     holder_a: str
     holder_b: str
     credentials: dict[str, str] = field(default_factory=dict)
-    """role name -> credential string (filled by ``add_credentials``)."""
+    """role name -> long-lived credential string, for the admin and the organisations (filled by
+    ``add_credentials``); site owners and analysts log in instead (``test_api.Scene``)."""
     principals: dict[str, Principal] = field(default_factory=dict)
+    """role name -> the caller, for every role (filled by ``add_credentials``)."""
 
 
 def _org(name: str, now: datetime) -> Organisation:
@@ -215,7 +215,10 @@ async def add_grant(
 
 
 async def add_credentials(store: RedisStore, world: World) -> None:
-    """One credential per kind of caller, stored as the server stores them."""
+    """One caller of each kind. The admin and the organisations: long-lived credentials, stored
+    as the server stores them. Site owners and analysts are staff accounts: the ``Principal``
+    their login session carries (``authority.usecases.accounts``), for the use cases to be
+    called with directly; over the wire they log in (``test_api.Scene.credential``)."""
     made: list[tuple[str, tuple[str, str, bytes], Principal]] = []
     cid, cred, dig = new_admin_key()
     made.append(("admin", (cid, cred, dig), Principal(role=Role.ADMIN, credential_id=cid)))
@@ -223,19 +226,18 @@ async def add_credentials(store: RedisStore, world: World) -> None:
         key = new_organisation_key()
         p = Principal(role=Role.ORGANISATION, credential_id=key[0], organisation_id=org)
         made.append((name, key, p))
-    key = new_analyst_key()
-    analyst = Principal(role=Role.ANALYST, credential_id=key[0], organisation_id=world.org_a)
-    made.append(("analyst_a", key, analyst))
-    key = new_analyst_key()
-    made.append(("analyst_all", key, Principal(role=Role.ANALYST, credential_id=key[0])))
-    for name, owner in (("owner_x", world.owner_x), ("owner_y", world.owner_y)):
-        key = new_site_owner_key()
-        p = Principal(role=Role.SITE_OWNER, credential_id=key[0], owner_id=owner)
-        made.append((name, key, p))
     for name, (cid, cred, dig), principal in made:
         await store.put_credential(cid, dig, principal.to_json())
         world.credentials[name] = cred
         world.principals[name] = principal
+    world.principals["analyst_a"] = Principal(
+        role=Role.ANALYST, credential_id=new_id("acc"), organisation_id=world.org_a
+    )
+    world.principals["analyst_all"] = Principal(role=Role.ANALYST, credential_id=new_id("acc"))
+    for name, owner in (("owner_x", world.owner_x), ("owner_y", world.owner_y)):
+        world.principals[name] = Principal(
+            role=Role.SITE_OWNER, credential_id=new_id("acc"), owner_id=owner
+        )
 
 
 def scenario_events(w: World, base: datetime = BASE) -> list[AccessEvent]:
@@ -270,7 +272,7 @@ def scenario_events(w: World, base: datetime = BASE) -> list[AccessEvent]:
     out.append(
         ev(base + timedelta(days=1, hours=1), kind=EventKind.LOOKUP, action="logs.query",
            outcome="ok", reason="", organisation_id=w.org_a, actor_role="analyst",
-           actor_id="ana_x")
+           actor_id="acc_x")
     )  # fmt: skip
     same_ms = base + timedelta(days=3, hours=12)
     out.extend(

@@ -1,6 +1,9 @@
 """AccessLogService and SiteOwnerService over the wire: a real grpc.aio server built with
 ``register_accesslog_services``, over a real Redis and the module's chDB, recording lookups into
-the real Redis Stream buffer, called with real gRPC clients and real credentials."""
+the real Redis Stream buffer, called with real gRPC clients and real credentials: the admin's and
+the organisations' long-lived ones, and the site owners' login sessions (staff accounts created,
+activated and logged in through IdentityService, served on the same Redis by a whole authority
+with shipping off)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from authority.adapters.clickhouse.event_reader import ClickHouseEventLog
 from authority.adapters.redis.event_buffer import RedisEventBuffer, stream_key
+from authority.adapters.redis.identity_store import RedisIdentityStore
 from authority.adapters.redis.owner_request_store import RedisOwnerRequestStore
 from authority.adapters.redis.redis_store import RedisStore
 from authority.adapters.redis.site_grants import RedisSiteGrants
@@ -29,13 +33,16 @@ from authority.api.authz import AuthorizationInterceptor
 from authority.cli.main import build_parser
 from authority.domain.events import EventKind
 from authority.domain.ports.accesslog import EventRecorder
+from authority.process.config import Settings
 from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.auth import Authenticator
 from authority.usecases.owner_requests import OwnerLogRequests
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import accesslog_pb2_grpc as lpb_grpc
+from authority.v1 import identity_pb2 as ipb
 from authority.wrappers.coalescing import SharedRoundTrip
 from authority.wrappers.owner_directory import OwnerIndexedDirectory
+from tests.conftest import ServerHandle, run_server_in_thread
 from tests.integration.accesslog_query.conftest import (
     ListRecorder,
     World,
@@ -46,6 +53,7 @@ from tests.integration.accesslog_query.conftest import (
     insert_events,
     scenario_events,
 )
+from tests.support.world import staff_login
 
 T = TypeVar("T")
 SHARD = 0
@@ -94,7 +102,11 @@ def served(redis_server: str, clickhouse: Any) -> Iterator[Served]:
         log = ClickHouseEventLog(clickhouse)
         clock = WallClock()
         server = grpc.aio.server(
-            interceptors=[AuthorizationInterceptor(Authenticator(store, store), recorder)]
+            interceptors=[
+                AuthorizationInterceptor(
+                    Authenticator(store, store, RedisIdentityStore(store)), recorder
+                )
+            ]
         )
         register_accesslog_services(
             server,
@@ -137,15 +149,46 @@ def served(redis_server: str, clickhouse: Any) -> Iterator[Served]:
         thread.join(30)
 
 
+@pytest.fixture(scope="module")
+def identity(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """IdentityService for the staff accounts: a whole authority on the same Redis, with shipping
+    off (the module's chDB is the one engine directory this process may open), so the sessions
+    its logins store are the ones ``served`` authenticates."""
+    settings = Settings.load(
+        {},
+        data_dir=tmp_path_factory.mktemp("identity") / "data",
+        listen="127.0.0.1:0",
+        redis_url=served.redis_url,
+        ship_events="off",
+        grace_seconds=2.0,
+        log_format="console",
+        log_level="WARNING",
+    )
+    yield from run_server_in_thread(settings)
+
+
 @dataclass
 class Scene:
     world: World
     start: datetime
     events: list[Any]
+    identity: ServerHandle
+
+    def credential(self, name: str) -> str:
+        """What caller ``name`` sends: the admin's or an organisation's long-lived credential,
+        or a site owner's login session (its staff account created by the admin, activated and
+        logged in at first use: each argon2 login costs ~50 ms, and a test uses few owners)."""
+        w = self.world
+        if name not in w.credentials:
+            owner_id = {"owner_x": w.owner_x, "owner_y": w.owner_y}[name]
+            w.credentials[name] = staff_login(
+                self.identity.admin, owner_id, ipb.ACCOUNT_ROLE_SITE_OWNER, owner_id=owner_id
+            )
+        return w.credentials[name]
 
 
 @pytest.fixture
-def scene(served: Served) -> Scene:
+def scene(served: Served, identity: ServerHandle) -> Scene:
     world = served.run(build_world(served.store))
     served.run(add_credentials(served.store, world))
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
@@ -153,7 +196,7 @@ def scene(served: Served) -> Scene:
     )
     events = scenario_events(world, start)
     insert_events(served.clickhouse, events)
-    return Scene(world, start, events)
+    return Scene(world, start, events, identity)
 
 
 def ts(dt: datetime) -> Timestamp:
@@ -182,7 +225,7 @@ def test_long_lived_reader_credentials_are_no_longer_issued(served: Served, scen
     """Site owners and analysts are staff accounts that log in (IdentityService.CreateAccount);
     the retired RPCs answer so, to the admin, and stay the admin's (the others are denied)."""
     w = scene.world
-    logs, _, admin = served.stubs(w.credentials["admin"])
+    logs, _, admin = served.stubs(scene.credential("admin"))
     for call in (
         lambda: logs.CreateSiteOwnerCredential(
             lpb.CreateSiteOwnerCredentialRequest(owner_id=w.owner_y), metadata=admin
@@ -194,7 +237,7 @@ def test_long_lived_reader_credentials_are_no_longer_issued(served: Served, scen
         code, details = code_of(call)
         assert code is grpc.StatusCode.FAILED_PRECONDITION
         assert "CreateAccount" in details
-    _, _, org = served.stubs(w.credentials["org_a"])
+    _, _, org = served.stubs(scene.credential("org_a"))
     assert code_of(lambda: logs.CreateAnalystCredential(
         lpb.CreateAnalystCredentialRequest(all_organisations=True), metadata=org))[0] is (
         grpc.StatusCode.PERMISSION_DENIED
@@ -215,7 +258,7 @@ def test_query_events_streams_chunks_and_pages(served: Served, scene: Scene) -> 
     ]  # fmt: skip
     insert_events(served.clickhouse, bulky)
     expected = {e.event_id for e in scene.events + bulky if e.door_id == door}
-    logs, _, admin = served.stubs(w.credentials["admin"])
+    logs, _, admin = served.stubs(scene.credential("admin"))
 
     first = list(
         logs.QueryEvents(
@@ -249,7 +292,7 @@ def test_query_events_streams_chunks_and_pages(served: Served, scene: Scene) -> 
 
 
 def test_empty_result_is_one_empty_message(served: Served, scene: Scene) -> None:
-    logs, _, admin = served.stubs(scene.world.credentials["admin"])
+    logs, _, admin = served.stubs(scene.credential("admin"))
     replies = list(
         logs.QueryEvents(
             lpb.QueryEventsRequest(filter=week(scene, reason="nothing_like_this")), metadata=admin
@@ -261,8 +304,8 @@ def test_empty_result_is_one_empty_message(served: Served, scene: Scene) -> None
 def test_callers_mistakes_are_never_internal(served: Served, scene: Scene) -> None:
     w = scene.world
     s = scene.start
-    logs, _, admin = served.stubs(w.credentials["admin"])
-    _, _, org_a = served.stubs(w.credentials["org_a"])
+    logs, _, admin = served.stubs(scene.credential("admin"))
+    _, _, org_a = served.stubs(scene.credential("org_a"))
     _, _, nobody = served.stubs(None)
     _, _, forged = served.stubs("ak_zzzzzzzzzzzzzzzz.c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
 
@@ -301,7 +344,7 @@ def test_callers_mistakes_are_never_internal(served: Served, scene: Scene) -> No
 
 def test_aggregates_over_the_wire(served: Served, scene: Scene) -> None:
     w = scene.world
-    logs, _, owner = served.stubs(w.credentials["owner_x"])
+    logs, _, owner = served.stubs(scene.credential("owner_x"))
     doors = logs.AggregateEvents(
         lpb.AggregateEventsRequest(
             filter=week(scene), kind=lpb.AGGREGATE_KIND_BUSIEST_DOORS, top=2
@@ -326,7 +369,7 @@ def test_aggregates_over_the_wire(served: Served, scene: Scene) -> None:
 
 def test_every_query_is_logged_in_the_event_buffer(served: Served, scene: Scene) -> None:
     w = scene.world
-    logs, _, org_a = served.stubs(w.credentials["org_a"])
+    logs, _, org_a = served.stubs(scene.credential("org_a"))
     list(logs.QueryEvents(lpb.QueryEventsRequest(filter=week(scene), limit=3), metadata=org_a))
     foreign = lpb.QueryEventsRequest(filter=week(scene, organisation_id=w.org_b))
     code_of(lambda: list(logs.QueryEvents(foreign, metadata=org_a)))
@@ -352,9 +395,9 @@ def test_one_stairwell_per_request_by_construction() -> None:
 
 def test_owner_log_requests_over_the_wire(served: Served, scene: Scene) -> None:
     w = scene.world
-    _, owners, owner = served.stubs(w.credentials["owner_x"])
-    _, _, admin = served.stubs(w.credentials["admin"])
-    _, _, owner_y = served.stubs(w.credentials["owner_y"])
+    _, owners, owner = served.stubs(scene.credential("owner_x"))
+    _, _, admin = served.stubs(scene.credential("admin"))
+    _, _, owner_y = served.stubs(scene.credential("owner_y"))
 
     def file(days: float, site: str = w.site_x1) -> lpb.OwnerLogRequest:
         return owners.FileOwnerLogRequest(
@@ -449,7 +492,7 @@ def test_site_organisations_over_the_wire(served: Served, scene: Scene) -> None:
             door_id=w.doors[w.site_y][0], until=far,
         )
     )  # fmt: skip
-    _, owners, owner_y = served.stubs(w.credentials["owner_y"])
+    _, owners, owner_y = served.stubs(scene.credential("owner_y"))
     got = owners.ListSiteOrganisations(
         lpb.ListSiteOrganisationsRequest(site_id=w.site_y), metadata=owner_y
     )
@@ -458,7 +501,7 @@ def test_site_organisations_over_the_wire(served: Served, scene: Scene) -> None:
         (o.organisation_id, o.name, o.purpose, o.status, o.grants, o.whole_site, list(o.door_ids))
         for o in got.organisations
     ] == [(w.org_b, "Care Services", "postal", "approved", 1, False, [w.doors[w.site_y][0]])]
-    _, _, owner_x = served.stubs(w.credentials["owner_x"])
+    _, _, owner_x = served.stubs(scene.credential("owner_x"))
     assert code_of(lambda: owners.ListSiteOrganisations(
         lpb.ListSiteOrganisationsRequest(site_id=w.site_y), metadata=owner_x))[0] is (
         grpc.StatusCode.NOT_FOUND
@@ -491,7 +534,7 @@ def test_cli_query_follows_cursors_up_to_the_limit(
     w = scene.world
     period = ["--from", scene.start.isoformat(), "--to", f"{scene.start + timedelta(days=7):%F}"]
     code = run_cli(
-        served, w.credentials["admin"], "logs", "query", *period, "--site", w.site_x1,
+        served, scene.credential("admin"), "logs", "query", *period, "--site", w.site_x1,
         "--page-size", "5", "--limit", "30", "--format", "csv",
     )  # fmt: skip
     out = capsys.readouterr().out.splitlines()
@@ -503,7 +546,7 @@ def test_cli_query_follows_cursors_up_to_the_limit(
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
 
     code = run_cli(
-        served, w.credentials["owner_y"], "logs", "query", *period, "--outcome", "allow",
+        served, scene.credential("owner_y"), "logs", "query", *period, "--outcome", "allow",
         "--format", "json",
     )  # fmt: skip
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -511,7 +554,7 @@ def test_cli_query_follows_cursors_up_to_the_limit(
     assert len(lines) == 7 * 2 * 2
     assert {(r["site_id"], r["key_holder_id"]) for r in lines} == {(w.site_y, "")}
 
-    code = run_cli(served, w.credentials["org_a"], "logs", "query", *period, "--limit", "3")
+    code = run_cli(served, scene.credential("org_a"), "logs", "query", *period, "--limit", "3")
     table = capsys.readouterr()
     assert code == 0
     assert "access log" in table.out
@@ -526,7 +569,7 @@ def test_cli_aggregate_and_errors(
     w = scene.world
     period = ["--from", scene.start.isoformat(), "--to", f"{scene.start + timedelta(days=7):%F}"]
     code = run_cli(
-        served, w.credentials["admin"], "logs", "aggregate", *period, "--site", w.site_x1,
+        served, scene.credential("admin"), "logs", "aggregate", *period, "--site", w.site_x1,
         "--by", "denial-reasons", "--format", "json",
     )  # fmt: skip
     assert code == 0
@@ -534,7 +577,7 @@ def test_cli_aggregate_and_errors(
         {"reason": "outside_schedule", "events": 7}
     ]
     code = run_cli(
-        served, w.credentials["org_a"], "logs", "query", *period, "--organisation", w.org_b
+        served, scene.credential("org_a"), "logs", "query", *period, "--organisation", w.org_b
     )
     assert code == 1
     assert "NOT_FOUND" in capsys.readouterr().err
@@ -548,7 +591,7 @@ def test_cli_owner_requests(
 
     def file(days: int) -> int:
         return run_cli(
-            served, w.credentials["owner_x"], "owner-requests", "file", "--site", w.site_x2,
+            served, scene.credential("owner_x"), "owner-requests", "file", "--site", w.site_x2,
             "--from", start, "--to", (scene.start + timedelta(days=days)).isoformat(),
             "--purpose", "a stolen pram", "--suspected-crime", "--format", "json",
         )  # fmt: skip
@@ -561,7 +604,7 @@ def test_cli_owner_requests(
         "filed", "0.00", w.site_x2,
     )  # fmt: skip
     code = run_cli(
-        served, w.credentials["admin"], "owner-requests", "deliver", filed["request_id"],
+        served, scene.credential("admin"), "owner-requests", "deliver", filed["request_id"],
         "--format", "csv",
     )  # fmt: skip
     assert code == 0
@@ -569,7 +612,9 @@ def test_cli_owner_requests(
     # day 0 at site_x2: two doors, two organisations
     assert len(rows) == 4
     assert {r["organisation"] for r in rows} == {"Nordic Post A/S", "Care Services"}
-    code = run_cli(served, w.credentials["owner_x"], "owner-requests", "list", "--format", "json")
+    code = run_cli(
+        served, scene.credential("owner_x"), "owner-requests", "list", "--format", "json"
+    )
     assert code == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["request_id"], r["status"]) for r in listed] == [(filed["request_id"], "delivered")]
@@ -577,8 +622,8 @@ def test_cli_owner_requests(
 
 def test_an_empty_delivery_is_one_message(served: Served, scene: Scene) -> None:
     w = scene.world
-    _, owners, owner_y = served.stubs(w.credentials["owner_y"])
-    _, _, admin = served.stubs(w.credentials["admin"])
+    _, owners, owner_y = served.stubs(scene.credential("owner_y"))
+    _, _, admin = served.stubs(scene.credential("admin"))
     quiet = scene.start - timedelta(days=20)
     filed = owners.FileOwnerLogRequest(
         lpb.FileOwnerLogRequestRequest(

@@ -342,7 +342,7 @@ async def test_a_site_owner_cannot_reach_other_owners_sites(env: Env) -> None:
 
 
 async def test_an_owner_without_sites_sees_nothing_and_key_holders_see_no_logs(env: Env) -> None:
-    nobody = Principal(role=Role.SITE_OWNER, credential_id="own_q", owner_id="owner-nothing")
+    nobody = Principal(role=Role.SITE_OWNER, credential_id="acc_q", owner_id="owner-nothing")
     page = await env.queries.query_events(nobody, env.week())
     assert page.events == []
     assert page.next_cursor == ""
