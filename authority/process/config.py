@@ -176,11 +176,11 @@ class Settings:
     calls arrived during the previous round trip, a sign of load)."""
 
     coalesce_linger_calls: int = field(
-        default=32, metadata={"env": "AUTHORITY_COALESCE_LINGER_CALLS"}
+        default=12, metadata={"env": "AUTHORITY_COALESCE_LINGER_CALLS"}
     )
     """Unlock calls in progress on a worker from which its batches linger, 0-100000 (0:
-    whenever coalesce_linger_from says so): that many at once means calls are queueing, and
-    each already waits far longer than the linger."""
+    whenever coalesce_linger_from says so): that many at once means calls are queueing (most
+    of a worker's queue waits inside grpc, uncounted), and each waits longer than the linger."""
 
     clickhouse_url: str | None = field(default=None, metadata={"env": "CLICKHOUSE_URL"})
     """ClickHouse server for the access log (http(s)://…). Empty: embedded chDB in data_dir."""

@@ -186,13 +186,18 @@ class CallsInProgress:
     as the coalescer's ``Saturation``: from ``queued_from`` calls at once, they are queueing.
 
     Lingering trades latency for CPU: a batch that waits ``linger`` for more calls costs each of
-    its calls that wait, and saves a round trip's system calls and wake-ups per call it gathers
-    (bench/README.md: at saturation a 2 ms linger halved Redis's CPU per call and cut the
-    worker's by 10-16 %). By Little's law the calls in progress are the arrival rate times each
-    call's time here: many at once means each already waits far longer than the linger (32 at
-    2,000/s: 16 ms), while at a moderate load the count stays low and batches leave at once
-    (measured at 800/s: a linger without this gate added 1.5-4 ms to the p50). Unlike the
-    loop's share of a core, the count does not depend on what else the machine runs."""
+    its calls that wait, and saves a round trip's system calls and wake-ups per call it gathers.
+    By Little's law the calls in progress are the arrival rate times each call's time here:
+    many at once means each already waits longer than the linger, while at a moderate load the
+    count stays low and batches leave at once. The count understates the queue (under h2load's
+    128 calls in flight most of them wait inside grpc, and a worker held 4-50 at a time), hence
+    the low default (12). Measured in one run each (bench/README.md): at saturation a 2 ms
+    linger from 12 calls cut the worker's CPU per call by ~10 % and Redis's by ~20 %; open loop
+    at 1,000/s the p50 and p99 stayed as without it (3.8 against 4.0 ms, 11.6 against 11.3 ms),
+    at 1,500/s the p99 fell (17.9 against 27.3 ms); from 6 calls it already added 1.1 ms to the
+    p50 at 1,000/s. Unlike the loop thread's share of a core (which stayed under 0.85 even at
+    saturation: grpc's poller thread holds the GIL part of the time), the count does not depend
+    on what else the machine runs."""
 
     __slots__ = ("_queued_from", "count")
 
