@@ -50,9 +50,9 @@ import redis.asyncio as aioredis
 from authority.adapters.redis import codec
 from authority.adapters.redis.pipelined import PipelinedConnection
 from authority.client.authority import AuthorityClient, chunk_items, grant_item
+from authority.domain.credentials import SESSION_SEP, access_field, digest, session_entry
 from authority.domain.model import HolderStatus, KeyHolder
 from authority.process.config import Settings
-from authority.usecases.credentials import SESSION_SEP, access_field, digest, session_entry
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 

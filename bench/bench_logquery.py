@@ -60,6 +60,7 @@ from rich.table import Table
 from authority.adapters.clickhouse.event_reader import ClickHouseEventLog
 from authority.adapters.clickhouse.schema import EVENTS_TABLE, apply_schema
 from authority.domain.accesslog import AggregateKind, EventFilter
+from authority.domain.credentials import Principal, Role
 from authority.domain.events import AccessEvent
 from authority.domain.model import (
     Door,
@@ -71,7 +72,6 @@ from authority.domain.model import (
     Site,
 )
 from authority.usecases.accesslog_queries import AccessLogQueries
-from authority.usecases.credentials import Principal, Role
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results" / "logquery.json"

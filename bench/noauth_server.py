@@ -20,7 +20,7 @@ import grpc
 
 import authority.api.unlock_servicer as unlock_servicer
 from authority.cli.main import main
-from authority.usecases.credentials import PresentedCredential
+from authority.domain.credentials import PresentedCredential
 
 _server = grpc.aio.server
 

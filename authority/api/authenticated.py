@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 
 from authority.api.authz import current_principal
-from authority.usecases.credentials import Principal
+from authority.domain.credentials import Principal
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

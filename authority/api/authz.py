@@ -2,7 +2,7 @@
 
 A server interceptor wraps every method handler: it resolves the caller's ``Principal`` from the
 ``authorization`` metadata, checks the row of the action the method asks for (``RPC_ACTIONS``
-below maps each RPC to its ``authority.usecases.authz.Action``, whose row is in ``PERMISSIONS``)
+below maps each RPC to its ``authority.domain.permissions.Action``, whose row is in ``PERMISSIONS``)
 and only then runs the servicer, which reads the principal with ``current_principal()``. A refusal
 (no or bad credential, a role not in the row, a missing API scope, a method not in the table) is
 answered before the request is looked at, and is an event in the access log.
@@ -21,12 +21,12 @@ from typing import Any, TypeAlias
 import grpc
 
 from authority.api.errors import abort_for, status_for
+from authority.domain.credentials import Principal
 from authority.domain.errors import AuthorityError, PermissionDenied, Unauthenticated
 from authority.domain.events import EventKind, event
+from authority.domain.permissions import PERMISSIONS, Action, Reach, Rule, permit
 from authority.domain.ports.accesslog import EventRecorder
 from authority.usecases.auth import Authenticator
-from authority.usecases.authz import PERMISSIONS, Action, Reach, Rule, permit
-from authority.usecases.credentials import Principal
 
 log = logging.getLogger("authority.authz")
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -10,8 +10,8 @@ from authority.api import convert
 from authority.api.authenticated import AuthenticatedServicer, Context
 from authority.api.authz import authorization_header
 from authority.api.errors import grpc_errors
+from authority.domain.credentials import Role, parse_bearer
 from authority.usecases.commands import DirectoryCommands
-from authority.usecases.credentials import Role, parse_bearer
 from authority.usecases.peer import calling_peer
 from authority.usecases.unlock import UnlockService
 from authority.v1 import authority_pb2 as pb

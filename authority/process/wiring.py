@@ -58,6 +58,7 @@ from authority.adapters.redis.site_grants import RedisSiteGrants
 from authority.api.authz import UNLOCK_METHOD
 from authority.api.server import AccessLogApi, EveryApi, GrantApi, IdentityApi, ServedApi
 from authority.api.surface import ApiSurface
+from authority.domain.credentials import Principal, Role, digest, new_admin_key
 from authority.domain.errors import InvalidArgument
 from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports.accesslog import HolderHistory
@@ -71,7 +72,6 @@ from authority.usecases.accounts import Accounts
 from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
 from authority.usecases.commands import DirectoryCommands, GrantCommands
-from authority.usecases.credentials import Principal, Role, digest, new_admin_key
 from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
 from authority.usecases.login_policies import LoginPolicies

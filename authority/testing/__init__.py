@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 from authority.adapters.redis import codec
 from authority.domain.bulk import IdempotentGrant, IssueOutcome, RosterChange, roster_signature
+from authority.domain.credentials import access_field, new_session_secrets, session_entry
 from authority.domain.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 from authority.domain.events import AccessEvent
 from authority.domain.model import Door, Grant, HolderStatus, KeyHolder, Organisation, Site
 from authority.domain.ports.unlock import HolderSnapshot
-from authority.usecases.credentials import access_field, new_session_secrets, session_entry
 
 SnapshotRequest = tuple[str, str, str | None, str]
 

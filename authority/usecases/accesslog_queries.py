@@ -31,6 +31,7 @@ from authority.domain.accesslog import (
     validate_limit,
     validate_top,
 )
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import (
     AuthorityError,
     InvalidArgument,
@@ -44,7 +45,6 @@ from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.accesslog_reader import EventLogReader, TenantDirectory
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.grants import HolderReader
-from authority.usecases.credentials import Principal, Role
 
 
 def scope_of(principal: Principal, directory: TenantDirectory) -> Scope:

@@ -11,6 +11,7 @@ import base64
 import secrets
 from enum import StrEnum
 
+from authority.domain.credentials import HOLDER_PREFIX, Principal, Role, digest
 from authority.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -32,7 +33,6 @@ from authority.domain.ports.identity import (
 )
 from authority.usecases.audit_trail import AuditTrail, event_detail
 from authority.usecases.auth import acting_organisation, require_unscoped
-from authority.usecases.credentials import HOLDER_PREFIX, Principal, Role, digest
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
 

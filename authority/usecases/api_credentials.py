@@ -10,8 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
+from authority.domain.credentials import (
+    Principal,
+    Role,
+    new_bridge_key,
+    new_organisation_key,
+)
 from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from authority.domain.model import validate_id, validate_text
+from authority.domain.permissions import ApiScope
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.credentials import CredentialStore
@@ -19,13 +26,6 @@ from authority.domain.ports.directory import OrganisationReader
 from authority.domain.ports.identity import ApiCredentialIndex
 from authority.usecases.audit_trail import AuditTrail, event_detail
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
-from authority.usecases.authz import ApiScope
-from authority.usecases.credentials import (
-    Principal,
-    Role,
-    new_bridge_key,
-    new_organisation_key,
-)
 
 
 @dataclass(frozen=True, slots=True)

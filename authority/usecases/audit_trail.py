@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from authority.domain.credentials import Principal, Role
 from authority.domain.events import EventKind, event
 from authority.domain.ports.accesslog import EventRecorder
-from authority.usecases.credentials import Principal, Role
 
 
 class AuditTrail:

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from authority.domain.credentials import (
+    APP_LOGIN_REQUIRED,
+    PresentedCredential,
+    Principal,
+    Role,
+    parse_bearer,
+)
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from authority.domain.model import Site
 from authority.domain.ports.clock import Clock
@@ -19,13 +26,6 @@ from authority.domain.ports.credentials import (
     HolderCredentialReader,
 )
 from authority.domain.ports.ratelimit import CallLimiter
-from authority.usecases.credentials import (
-    APP_LOGIN_REQUIRED,
-    PresentedCredential,
-    Principal,
-    Role,
-    parse_bearer,
-)
 from authority.usecases.peer import calling_peer
 from authority.usecases.ratelimit import NO_LIMITS
 

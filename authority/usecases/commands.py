@@ -12,6 +12,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from authority.domain.credentials import (
+    Principal,
+    Role,
+    new_credential,
+    new_organisation_key,
+)
 from authority.domain.eligibility import ensure_issues_keys, ensure_may_receive_grants
 from authority.domain.errors import (
     Conflict,
@@ -52,12 +58,6 @@ from authority.usecases.auth import (
     may_see_organisation_data,
     may_see_site,
     require_admin,
-)
-from authority.usecases.credentials import (
-    Principal,
-    Role,
-    new_credential,
-    new_organisation_key,
 )
 from authority.usecases.epochs import EpochBumps
 

@@ -35,6 +35,7 @@ from authority.domain.bulk import (
     idempotency_slot,
     validate_idempotency_key,
 )
+from authority.domain.credentials import Principal, Role
 from authority.domain.eligibility import (
     ensure_issues_keys,
     ensure_may_receive_grants,
@@ -69,7 +70,6 @@ from authority.domain.ports.unlock import Foreground
 from authority.domain.schedule import WeeklyWindow
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
 from authority.usecases.commands import grant_facts
-from authority.usecases.credentials import Principal, Role
 from authority.usecases.epochs import EpochBumps
 
 BULK_DETAIL = '{"bulk":true}'

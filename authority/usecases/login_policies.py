@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import InvalidArgument, NotFound
 from authority.domain.login import CUSTOMER_POLICY, OPERATOR_POLICY, LoginPolicy
 from authority.domain.model import validate_id, validate_text
@@ -13,7 +14,6 @@ from authority.domain.ports.directory import OrganisationReader
 from authority.domain.ports.identity import LoginPolicyStore
 from authority.usecases.audit_trail import AuditTrail, event_detail
 from authority.usecases.auth import acting_organisation, require_unscoped
-from authority.usecases.credentials import Principal, Role
 
 
 @dataclass(frozen=True, slots=True)

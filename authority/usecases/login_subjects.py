@@ -6,12 +6,12 @@ A subject in another tenant answers exactly like one that does not exist (NOT_FO
 
 from __future__ import annotations
 
+from authority.domain.credentials import ACCOUNT_PREFIX, HOLDER_PREFIX, Principal, Role
 from authority.domain.errors import NotFound
 from authority.domain.model import KeyHolder, validate_id
 from authority.domain.ports.grants import HolderReader
 from authority.domain.ports.identity import AccountStore
 from authority.usecases.auth import may_see_organisation_data
-from authority.usecases.credentials import ACCOUNT_PREFIX, HOLDER_PREFIX, Principal, Role
 
 
 class LoginSubjects:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from authority.domain import owner_requests as rules
 from authority.domain.accesslog import Cursor, EventSelection
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import (
     Conflict,
     FailedPrecondition,
@@ -31,7 +32,6 @@ from authority.domain.ports.clock import Clock
 from authority.domain.ports.owner_requests import OwnerRequestStore, SiteGrantReader, StoredRequest
 from authority.domain.site_access import OrganisationAccess
 from authority.usecases.auth import require_admin
-from authority.usecases.credentials import Principal, Role
 
 CAS_ATTEMPTS = 8
 DELIVERY_PAGE = 10_000

@@ -16,8 +16,8 @@ import contextvars
 from dataclasses import dataclass
 from enum import StrEnum
 
+from authority.domain.credentials import Role
 from authority.domain.errors import InvalidArgument, PermissionDenied
-from authority.usecases.credentials import Role
 
 URN_PREFIX = "urn:authority:"
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import FailedPrecondition, NotFound, PermissionDenied
 from authority.domain.events import AccessEvent, EventKind, event
 from authority.domain.model import Grant, HolderStatus, KeyHolder, validate_id
@@ -40,7 +41,6 @@ from authority.domain.privacy import (
     validate_text_version,
 )
 from authority.usecases.auth import may_see_organisation_data
-from authority.usecases.credentials import Principal, Role
 from authority.usecases.epochs import EpochBumps
 
 LAST_USE_OVERLAP = timedelta(days=7)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from authority.domain.credentials import Principal
 from authority.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -27,7 +28,6 @@ from authority.domain.ports.directory import DirectoryReader
 from authority.domain.ports.grants import HolderReader
 from authority.domain.ports.relays import EpochNoticeSigner, RelayResultVerifier
 from authority.domain.relay import FORGED, RelayResult
-from authority.usecases.credentials import Principal
 
 RELAY_RESULT_ACTION = "relay_result"
 MAX_SIGNED_RESULT_BYTES = 512

@@ -16,13 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
-from authority.domain.login import CUSTOMER_POLICY, LoginState, after_failure, login_key
-from authority.domain.ports.accesslog import EventRecorder
-from authority.domain.ports.clock import Clock
-from authority.domain.ports.identity import EVERY_SESSION, LoginStore, Passwords, SessionStore
-from authority.usecases.audit_trail import AuditTrail, actor_facts, event_detail
-from authority.usecases.credentials import (
+from authority.domain.credentials import (
     HOLDER_PREFIX,
     Principal,
     Role,
@@ -31,6 +25,12 @@ from authority.usecases.credentials import (
     parse_refresh,
     session_entry,
 )
+from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from authority.domain.login import CUSTOMER_POLICY, LoginState, after_failure, login_key
+from authority.domain.ports.accesslog import EventRecorder
+from authority.domain.ports.clock import Clock
+from authority.domain.ports.identity import EVERY_SESSION, LoginStore, Passwords, SessionStore
+from authority.usecases.audit_trail import AuditTrail, actor_facts, event_detail
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
 

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from authority.domain.credentials import APP_LOGIN_REQUIRED, PresentedCredential
 from authority.domain.decision import UnlockDecision, decide_unlock
 from authority.domain.errors import (
     FailedPrecondition,
@@ -30,7 +31,6 @@ from authority.domain.ports.clock import Clock
 from authority.domain.ports.directory import DirectoryView
 from authority.domain.ports.ratelimit import CallLimiter
 from authority.domain.ports.unlock import HolderSnapshotReader, TokenSigner
-from authority.usecases.credentials import APP_LOGIN_REQUIRED, PresentedCredential
 from authority.usecases.ratelimit import NO_LIMITS
 from doorkey_wire.claims import UnlockClaims
 

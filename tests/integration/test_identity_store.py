@@ -10,15 +10,15 @@ import pytest
 
 from authority.adapters.redis.identity_store import RedisIdentityStore
 from authority.adapters.redis.redis_store import RedisStore
-from authority.domain.login import LoginPolicy, LoginState
-from authority.domain.model import HolderStatus, KeyHolder, new_id
-from authority.usecases.credentials import (
+from authority.domain.credentials import (
     Principal,
     Role,
     digest,
     new_session_secrets,
     session_entry,
 )
+from authority.domain.login import LoginPolicy, LoginState
+from authority.domain.model import HolderStatus, KeyHolder, new_id
 
 NOW = 1_800_000_000
 

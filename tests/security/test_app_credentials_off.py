@@ -11,9 +11,9 @@ import grpc
 import pytest
 import redis
 
+from authority.domain.credentials import digest
 from authority.domain.errors import InvalidArgument
 from authority.process.config import Settings
-from authority.usecases.credentials import digest
 from authority.v1 import authority_pb2 as pb
 from tests.conftest import ServerHandle
 from tests.security.conftest import serve_module

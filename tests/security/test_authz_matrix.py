@@ -31,8 +31,8 @@ from nacl.signing import SigningKey
 
 from authority.api.authz import AUTHORIZATION, missing_methods
 from authority.api.server import SERVICE_NAMES
-from authority.usecases.authz import Reach, Rule
-from authority.usecases.credentials import Role
+from authority.domain.credentials import Role
+from authority.domain.permissions import Reach, Rule
 from authority.v1 import accesslog_pb2 as lpb
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import identity_pb2 as ipb

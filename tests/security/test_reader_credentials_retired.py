@@ -16,8 +16,8 @@ import pytest
 
 from authority.adapters.redis.redis_store import RedisStore
 from authority.client.accesslog import AccessLogClient, EventQuery
+from authority.domain.credentials import READER_LOGIN_REQUIRED, Principal, Role, new_credential
 from authority.domain.model import new_id
-from authority.usecases.credentials import READER_LOGIN_REQUIRED, Principal, Role, new_credential
 from authority.v1 import identity_pb2 as ipb
 from tests.conftest import ServerHandle
 from tests.security.conftest import serve_module

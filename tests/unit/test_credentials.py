@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authority.domain.errors import Unauthenticated
-from authority.usecases.credentials import (
+from authority.domain.credentials import (
     Principal,
     Role,
     digest,
@@ -20,6 +19,7 @@ from authority.usecases.credentials import (
     new_organisation_key,
     parse_bearer,
 )
+from authority.domain.errors import Unauthenticated
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"  # 36 characters
 

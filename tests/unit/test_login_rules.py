@@ -7,6 +7,15 @@ import pytest
 
 from authority.api.authz import AUTHORIZATION, RPC_ACTIONS, authorize, missing_methods
 from authority.cli.main import main
+from authority.domain.credentials import (
+    Principal,
+    Role,
+    digest,
+    new_session_secrets,
+    parse_bearer,
+    parse_refresh,
+    session_entry,
+)
 from authority.domain.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from authority.domain.login import (
     LoginPolicy,
@@ -16,16 +25,7 @@ from authority.domain.login import (
     validate_login_name,
     validate_password,
 )
-from authority.usecases.authz import PERMISSIONS, Action, ApiScope, Reach
-from authority.usecases.credentials import (
-    Principal,
-    Role,
-    digest,
-    new_session_secrets,
-    parse_bearer,
-    parse_refresh,
-    session_entry,
-)
+from authority.domain.permissions import PERMISSIONS, Action, ApiScope, Reach
 
 
 def test_three_failures_lock_for_the_policys_time_then_counting_starts_again() -> None:

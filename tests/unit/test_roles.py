@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from authority.domain.errors import PermissionDenied, Unauthenticated
-from authority.domain.model import new_id
-from authority.usecases.auth import acting_organisation, may_see_organisation_data, require_admin
-from authority.usecases.credentials import (
+from authority.domain.credentials import (
     READER_LOGIN_REQUIRED,
     Principal,
     Role,
     new_credential,
     parse_bearer,
 )
+from authority.domain.errors import PermissionDenied, Unauthenticated
+from authority.domain.model import new_id
+from authority.usecases.auth import acting_organisation, may_see_organisation_data, require_admin
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 

@@ -11,6 +11,7 @@ import pytest
 
 from authority.adapters.crypto.keyring import Keyring, SigningKey
 from authority.api.authz import UNLOCK_METHOD
+from authority.domain.credentials import new_credential, parse_bearer
 from authority.domain.decision import DecisionReason
 from authority.domain.errors import (
     FailedPrecondition,
@@ -31,7 +32,6 @@ from authority.domain.model import (
 )
 from authority.domain.schedule import parse_window
 from authority.testing import FixedClock, InMemoryStore, MemoryEventRecorder
-from authority.usecases.credentials import new_credential, parse_bearer
 from authority.usecases.unlock import UnlockService
 from authority.wrappers.coalescing import CoalescingSnapshotReader
 from authority.wrappers.directory import DirectoryReplica

@@ -25,8 +25,8 @@ import json
 from typing import Any
 
 from authority.adapters.redis.redis_store import RedisStore, credential_key, holder_key
+from authority.domain.credentials import HOLDER_PREFIX, access_field, refresh_field
 from authority.domain.login import AccountRecord, LoginPolicy, LoginState
-from authority.usecases.credentials import HOLDER_PREFIX, access_field, refresh_field
 
 # Delete the sessions (a:/r: fields) of one subject's hash whose refresh entry expired before
 # ARGV[1] (POSIX seconds; a huge value ends every session). Returns how many sessions ended.

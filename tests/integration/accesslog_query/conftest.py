@@ -18,6 +18,13 @@ import pytest
 from authority.adapters.clickhouse.connect import open_clickhouse
 from authority.adapters.clickhouse.schema import EVENTS_TABLE, apply_schema
 from authority.adapters.redis.redis_store import RedisStore
+from authority.domain.credentials import (
+    Principal,
+    Role,
+    new_admin_key,
+    new_credential,
+    new_organisation_key,
+)
 from authority.domain.events import EVENT_FIELDS, AccessEvent, EventKind, new_event_id
 from authority.domain.model import (
     Door,
@@ -32,13 +39,6 @@ from authority.domain.model import (
     new_id,
 )
 from authority.process.log_socket import LogReadListener, SocketLogClient
-from authority.usecases.credentials import (
-    Principal,
-    Role,
-    new_admin_key,
-    new_credential,
-    new_organisation_key,
-)
 
 BASE = datetime(2027, 3, 1, tzinfo=UTC)
 """Monday 1 March 2027: the scenario's events happen in the week after it."""

@@ -17,6 +17,7 @@ from authority.adapters.clickhouse.event_reader import ClickHouseEventLog
 from authority.adapters.redis.owner_request_store import RedisOwnerRequestStore
 from authority.adapters.redis.redis_store import RedisStore
 from authority.adapters.redis.site_grants import RedisSiteGrants
+from authority.domain.credentials import Principal
 from authority.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -27,7 +28,6 @@ from authority.domain.events import EventKind
 from authority.domain.model import Door, Site, new_id
 from authority.domain.owner_requests import OwnerLogRequestStatus
 from authority.testing import FixedClock
-from authority.usecases.credentials import Principal
 from authority.usecases.owner_requests import OwnerLogRequests, StairwellEntry
 from authority.wrappers.owner_directory import OwnerIndexedDirectory
 from tests.integration.accesslog_query.conftest import (

@@ -28,12 +28,12 @@ from authority.domain.accesslog import (
     OrganisationDayCount,
     ReasonCount,
 )
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from authority.domain.events import AccessEvent, EventKind
 from authority.domain.model import Site, new_id
 from authority.testing import FixedClock
 from authority.usecases.accesslog_queries import AccessLogQueries
-from authority.usecases.credentials import Principal, Role
 from authority.wrappers.owner_directory import OwnerIndexedDirectory
 from tests.integration.accesslog_query.conftest import (
     BASE,

@@ -18,10 +18,10 @@ from authority.adapters.clickhouse.schema import migrate
 from authority.adapters.files.erasure_ledger import FileErasureLedger
 from authority.adapters.redis.person_store import PersonKeys, RedisHolderRecords, RedisPersonStore
 from authority.adapters.redis.redis_store import RedisStore
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import FailedPrecondition
 from authority.domain.model import HolderStatus, KeyHolder, new_id
 from authority.domain.privacy import PersonProfile
-from authority.usecases.credentials import Principal, Role
 from authority.usecases.epochs import EpochBumps
 from authority.usecases.privacy import PrivacyCommands
 from tests.integration.accesslog_query.conftest import ListRecorder, ev, insert_events

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from authority.domain.credentials import Principal, Role
 from authority.domain.errors import PermissionDenied
-from authority.usecases.credentials import Principal, Role
 
 
 class Reach(StrEnum):

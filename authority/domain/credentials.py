@@ -61,8 +61,9 @@ class Principal:
     session_id: str | None = None
     """The login session the call runs in (staff and app logins); None for credentials."""
     scopes: frozenset[str] | None = None
-    """For an organisation's API credential: what it may do (``authority.usecases.authz.ApiScope``);
-    None: every scope (a credential from before scopes, or an organisation admin's login)."""
+    """For an organisation's API credential: what it may do
+    (``authority.domain.permissions.ApiScope``); None: every scope (a credential from before
+    scopes, or an organisation admin's login)."""
 
     def to_json(self) -> str:
         d: dict[str, str | list[str] | None] = {
