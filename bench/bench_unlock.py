@@ -93,9 +93,12 @@ class Children:
         self.procs: list[tuple[str, subprocess.Popen[Any]]] = []
         self.extra_pids: list[tuple[str, int, str]] = []  # (name, pid, cmdline marker)
 
-    def start(self, name: str, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
+    def start(
+        self, name: str, argv: Sequence[str], *, cwd: Path = ROOT, **kw: Any
+    ) -> subprocess.Popen[Any]:
+        """``cwd``: also where ``python -m`` finds the code (it puts the cwd first on the path)."""
         wrapped = [sys.executable, str(BENCH / "pdeathsig_exec.py"), str(os.getpid()), *argv]
-        proc = subprocess.Popen(wrapped, start_new_session=True, cwd=ROOT, **kw)
+        proc = subprocess.Popen(wrapped, start_new_session=True, cwd=cwd, **kw)
         self.procs.append((name, proc))
         return proc
 
@@ -340,7 +343,16 @@ class Bench:
                 "Cerbos scenarios skipped"
             )
 
-    def start_authority(self, name: str, workers: int) -> None:
+    def start_authority(
+        self,
+        name: str,
+        workers: int,
+        *,
+        extra_env: dict[str, str] | None = None,
+        tree: Path = ROOT,
+    ) -> None:
+        """``extra_env``: settings of this server only; ``tree``: the checkout whose code it runs
+        (``bench/ab_unlock.py`` compares settings and versions this way)."""
         ns = self.ns
         assert self.data_dir is not None
         d = self.data_dir / name
@@ -358,11 +370,19 @@ class Bench:
         env = clean_environment() | {
             "AUTHORITY_RATE_LIMIT_CALLER": str(BENCH_CALLER_LIMIT),
             "AUTHORITY_GRACE_SECONDS": "1",  # shutdown only: the benchmark ends sooner
+            "PYTHONPATH": str(tree),
+            **(extra_env or {}),
         }
         log = self.data_dir / f"{name}.log"
         with log.open("wb") as out:
             proc = self.children.start(
-                name, argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                name,
+                argv,
+                cwd=tree,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
         def complete(info: dict[str, Any]) -> bool:
