@@ -55,6 +55,21 @@ def status_for(exc: errors.ProductError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+async def _abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], exc: Exception, rpc: str
+) -> None:
+    """End the call for ``exc`` (called from the handler's ``except``): a product error gets its
+    status from the table, an abort already under way goes on, anything else is logged with an
+    error id and answered INTERNAL with only that id."""
+    if isinstance(exc, errors.PRODUCT_ERRORS):
+        await abort_for(context, exc)
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    error_id = secrets.token_hex(6)
+    log.exception("unhandled error", extra={"error_id": error_id, "rpc": rpc})
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
+
+
 R = TypeVar("R")
 Handler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[R]]
 
@@ -66,14 +81,8 @@ def grpc_errors(method: Handler[R]) -> Handler[R]:
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
         try:
             return await method(self, request, context)
-        except errors.PRODUCT_ERRORS as exc:
-            await abort_for(context, exc)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            error_id = secrets.token_hex(6)
-            log.exception("unhandled error", extra={"error_id": error_id, "rpc": method.__name__})
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
+        except Exception as exc:
+            await _abort_with(context, exc, method.__name__)
         raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 
     return wrapper
@@ -92,13 +101,7 @@ def grpc_stream_errors(method: StreamHandler[R]) -> StreamHandler[R]:
         try:
             async for response in method(self, request, context):
                 yield response
-        except errors.PRODUCT_ERRORS as exc:
-            await abort_for(context, exc)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            error_id = secrets.token_hex(6)
-            log.exception("unhandled error", extra={"error_id": error_id, "rpc": method.__name__})
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
+        except Exception as exc:
+            await _abort_with(context, exc, method.__name__)
 
     return wrapper

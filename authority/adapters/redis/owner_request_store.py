@@ -21,10 +21,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.exceptions as redis_errors
-
+from authority.adapters.redis.errors import command_errors_translated
 from authority.adapters.redis.redis_store import RedisClient
-from authority.domain.errors import Conflict, FailedPrecondition, Unavailable
+from authority.domain.errors import Conflict
 from authority.domain.owner_requests import Fee, OwnerLogRequest, OwnerLogRequestStatus
 from authority.domain.ports.owner_requests import StoredRequest
 
@@ -209,11 +208,5 @@ class RedisOwnerRequestStore:
 
 async def _call(awaitable: Any) -> Any:
     """Translate redis-py errors into the product's hierarchy where they enter."""
-    try:
+    with command_errors_translated("the request store"):
         return await awaitable
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise Unavailable("the request store (Redis) is unreachable") from exc
-    except redis_errors.ReadOnlyError as exc:
-        raise Unavailable("the request store is read-only (failover in progress)") from exc
-    except redis_errors.ResponseError as exc:
-        raise FailedPrecondition(f"the request store refused the operation: {exc}") from exc

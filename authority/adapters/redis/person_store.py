@@ -49,6 +49,7 @@ from authority.adapters.crypto.sealing import (
     write_private,
 )
 from authority.adapters.redis import codec
+from authority.adapters.redis.errors import unavailable_on_failure
 from authority.adapters.redis.identity_store import login_state_key
 from authority.adapters.redis.redis_store import RedisClient, RedisStore, holder_key
 from authority.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -189,12 +190,8 @@ class RedisPersonStore:
         self._ensure_key = client.register_script(ENSURE_DATA_KEY)
 
     async def _call(self, awaitable: Any) -> Any:
-        try:
+        with unavailable_on_failure("the person store"):
             return await awaitable
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise Unavailable("the person store is unreachable") from exc
-        except redis_errors.RedisError as exc:
-            raise Unavailable(f"the person store failed: {type(exc).__name__}") from exc
 
     async def _data_key(self, holder_id: str, *, create: bool) -> nacl.secret.Aead | None:
         wrapped = await self._call(self._r.hget(person_key(holder_id), "wk"))

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.exceptions as redis_errors
-
+from authority.adapters.redis.errors import unavailable_on_failure
 from authority.adapters.redis.redis_store import RedisClient
-from authority.domain.errors import Unavailable
 
 # KEYS: this window's counter, the previous window's. ARGV: increment, time to live (ms).
 RATE_EXCHANGE = """
@@ -46,10 +44,6 @@ class RedisRateLimitStore:
                 "EVAL", RATE_EXCHANGE, 2, counter_key(key, window), counter_key(key, window - 1),
                 increments[key], ttl,
             )  # fmt: skip
-        try:
+        with unavailable_on_failure("the rate limiter's counters"):
             replies = await pipe.execute()
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise Unavailable("the rate limiter's counters are unreachable") from exc
-        except redis_errors.RedisError as exc:
-            raise Unavailable(f"the rate limiter's counters failed: {type(exc).__name__}") from exc
         return {k: (int(r[0]), int(r[1])) for k, r in zip(keys, replies, strict=True)}

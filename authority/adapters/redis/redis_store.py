@@ -46,6 +46,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from authority.adapters.redis import codec, scripts
 from authority.adapters.redis.connect import connect
+from authority.adapters.redis.errors import command_errors_translated, unavailable_on_failure
 from authority.adapters.redis.pipelined import PipelinedConnection
 from authority.domain.bulk import (
     IDEMPOTENCY_TTL_SECONDS,
@@ -73,6 +74,9 @@ CAS_ATTEMPTS = 16
 RedisClient = aioredis.Redis | RedisCluster
 SnapshotRequest = tuple[str, str, str | None, str]
 """(holder id, door id, site id or None)."""
+
+STORE = "the grant store"
+"""How errors name this store to callers."""
 
 
 def holder_key(holder_id: str) -> str:
@@ -246,17 +250,13 @@ class RedisStore:
         """``round_trip``, with a command's error reply returned in its place (a
         ``ResponseError``) rather than raised: for batches whose commands serve different
         callers. A connection that fails raises ``Unavailable`` for all of them."""
-        try:
+        with unavailable_on_failure(STORE):
             if self._fast is not None:
                 return await self._fast.execute(commands)
             pipe = self._r.pipeline()
             for command in commands:
                 pipe.execute_command(*command)
             return list(await pipe.execute(raise_on_error=False))
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise Unavailable("the grant store is unreachable") from exc
-        except redis_errors.RedisError as exc:
-            raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
 
     async def read_snapshot(
         self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
@@ -515,17 +515,13 @@ class RedisStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _bulk_send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        try:
+        with unavailable_on_failure(STORE):
             if self._bulk is not None:
                 return await self._bulk.execute(commands)
             pipe = self._r.pipeline(transaction=False)
             for command in commands:
                 pipe.execute_command(*command)
             return list(await pipe.execute(raise_on_error=False))
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise Unavailable("the grant store is unreachable") from exc
-        except redis_errors.RedisError as exc:
-            raise Unavailable(f"the grant store failed: {type(exc).__name__}") from exc
 
     async def bulk_round_trip(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """``round_trip`` on the bulk connection: for bulk issuance's event appends, so that
@@ -738,14 +734,8 @@ class RedisStore:
     @staticmethod
     async def _call(awaitable: Any) -> Any:
         """Translate redis-py errors into the product's hierarchy where they enter."""
-        try:
+        with command_errors_translated(STORE):
             return await awaitable
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise Unavailable("the grant store is unreachable") from exc
-        except redis_errors.ReadOnlyError as exc:
-            raise Unavailable("the grant store is read-only (failover in progress)") from exc
-        except redis_errors.ResponseError as exc:
-            raise FailedPrecondition(f"the grant store refused the operation: {exc}") from exc
 
 
 def _text(value: bytes | str) -> str:
