@@ -7,7 +7,7 @@ from authority.api import convert
 from authority.api.authenticated import AuthenticatedServicer, Context
 from authority.api.errors import grpc_errors
 from authority.domain.model import HolderStatus, OrganisationStatus
-from authority.usecases.commands import DirectoryCommands
+from authority.usecases.directory import DirectoryCommands
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 

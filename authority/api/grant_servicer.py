@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from authority.api import convert
 from authority.api.authenticated import AuthenticatedServicer, Context
 from authority.api.errors import grpc_errors, grpc_stream_errors
-from authority.usecases.commands import GrantCommands
 from authority.usecases.fleet import FleetCommands, GrantItemRequest, IssueChunk
+from authority.usecases.grants import GrantCommands
 from authority.v1 import authority_pb2 as pb
 from authority.v1 import authority_pb2_grpc as pb_grpc
 

@@ -11,7 +11,7 @@ from authority.api.authenticated import AuthenticatedServicer, Context
 from authority.api.authz import authorization_header
 from authority.api.errors import grpc_errors
 from authority.domain.credentials import Role, parse_bearer
-from authority.usecases.commands import DirectoryCommands
+from authority.usecases.directory import DirectoryCommands
 from authority.usecases.peer import calling_peer
 from authority.usecases.unlock import UnlockService
 from authority.v1 import authority_pb2 as pb

@@ -71,9 +71,10 @@ from authority.usecases.accesslog_queries import AccessLogQueries
 from authority.usecases.accounts import Accounts
 from authority.usecases.api_credentials import ApiCredentials
 from authority.usecases.auth import Authenticator
-from authority.usecases.commands import DirectoryCommands, GrantCommands
+from authority.usecases.directory import DirectoryCommands
 from authority.usecases.epochs import EpochBumps
 from authority.usecases.fleet import FleetCommands
+from authority.usecases.grants import GrantCommands
 from authority.usecases.login_policies import LoginPolicies
 from authority.usecases.login_subjects import LoginSubjects
 from authority.usecases.owner_requests import OwnerLogRequests

@@ -7,6 +7,7 @@ import json
 
 from authority.domain.credentials import Principal, Role
 from authority.domain.events import EventKind, event
+from authority.domain.model import Grant
 from authority.domain.ports.accesslog import EventRecorder
 
 
@@ -59,3 +60,21 @@ def actor_facts(principal: Principal) -> dict[str, str]:
 def event_detail(**facts: object) -> str:
     """An event's ``detail``: its facts as compact JSON with sorted keys."""
     return json.dumps(facts, sort_keys=True, separators=(",", ":"))
+
+
+def epochs_detail(bumped: dict[str, int]) -> str:
+    """The revocation epochs a command raised, for its event (empty when none)."""
+    if not bumped:
+        return ""
+    return json.dumps({"epochs": bumped}, sort_keys=True, separators=(",", ":"))
+
+
+def grant_facts(grant: Grant) -> dict[str, str]:
+    """What an event says of the grant it is about."""
+    return {
+        "grant_id": grant.grant_id,
+        "organisation_id": grant.organisation_id,
+        "holder_id": grant.key_holder_id,
+        "door_id": grant.target.door_id or "",
+        "site_id": grant.target.site_id or "",
+    }

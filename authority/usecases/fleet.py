@@ -68,8 +68,8 @@ from authority.domain.ports.directory import DirectoryVersion, DirectoryView, Si
 from authority.domain.ports.grants import BulkGrantStore, HolderReader
 from authority.domain.ports.unlock import Foreground
 from authority.domain.schedule import WeeklyWindow
+from authority.usecases.audit_trail import grant_facts
 from authority.usecases.auth import acting_organisation, may_see_organisation_data
-from authority.usecases.commands import grant_facts
 from authority.usecases.epochs import EpochBumps
 
 BULK_DETAIL = '{"bulk":true}'

@@ -1,4 +1,5 @@
-"""Administrative use cases: organisations, sites, doors, key holders and grants.
+"""Administrative use cases of the directory: organisations, sites, doors and their relays, key
+holders and their device keys.
 
 Each method takes the authenticated ``Principal`` first, checks the tenant boundary, validates
 through the domain constructors and writes through a narrow port. Ids in another tenant answer
@@ -8,9 +9,7 @@ NOT_FOUND, exactly like ids that do not exist.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
 
 from authority.domain.credentials import (
     Principal,
@@ -18,7 +17,6 @@ from authority.domain.credentials import (
     new_credential,
     new_organisation_key,
 )
-from authority.domain.eligibility import ensure_issues_keys, ensure_may_receive_grants
 from authority.domain.errors import (
     Conflict,
     FailedPrecondition,
@@ -28,7 +26,6 @@ from authority.domain.errors import (
 )
 from authority.domain.model import (
     Door,
-    Grant,
     GrantTarget,
     HolderStatus,
     KeyHolder,
@@ -36,7 +33,6 @@ from authority.domain.model import (
     OrganisationStatus,
     Purpose,
     Site,
-    new_grant,
     new_id,
     new_organisation,
     validate_id,
@@ -44,15 +40,13 @@ from authority.domain.model import (
     validate_time_zone,
 )
 from authority.domain.offline import live_targets
-from authority.domain.policy import BUILT_IN_POLICY, AccessPolicy
 from authority.domain.ports.accesslog import EventRecorder
 from authority.domain.ports.clock import Clock
 from authority.domain.ports.credentials import CredentialStore
 from authority.domain.ports.directory import DirectoryWriter
-from authority.domain.ports.grants import DeviceKeyStore, GrantLister, GrantStore, HolderStore
+from authority.domain.ports.grants import DeviceKeyStore, GrantLister, HolderStore
 from authority.domain.relay import key_fingerprint, validate_ed25519_public_key
-from authority.domain.schedule import WeeklyWindow
-from authority.usecases.audit_trail import AuditTrail
+from authority.usecases.audit_trail import AuditTrail, epochs_detail
 from authority.usecases.auth import (
     acting_organisation,
     may_see_organisation_data,
@@ -317,7 +311,7 @@ class DirectoryCommands:
             f"holder.{status.value}",
             organisation_id=holder.organisation_id,
             holder_id=holder_id,
-            detail=_epochs_detail(bumped),
+            detail=epochs_detail(bumped),
         )
         return updated
 
@@ -366,7 +360,7 @@ class DirectoryCommands:
             "site.block_organisation" if blocked else "site.unblock_organisation",
             site_id=site_id,
             organisation_id=organisation_id,
-            detail=_epochs_detail(bumped),
+            detail=epochs_detail(bumped),
         )
         return replace(updated, revocation_epoch=bumped.get(site_id, updated.revocation_epoch))
 
@@ -405,111 +399,6 @@ class DirectoryCommands:
         return await self._bumps.after_revoking(live_targets(grants, self._clock.now()))
 
 
-class GrantCommands:
-    def __init__(
-        self,
-        *,
-        directory: DirectoryWriter,
-        holders: HolderStore,
-        grants: GrantStore,
-        clock: Clock,
-        events: EventRecorder,
-        epoch_bumps: EpochBumps,
-        policy: AccessPolicy = BUILT_IN_POLICY,
-    ) -> None:
-        self._dir = directory
-        self._holders = holders
-        self._grants = grants
-        self._clock = clock
-        self._audit = AuditTrail(events)
-        self._bumps = epoch_bumps
-        self._policy = policy
-
-    async def issue_grant(
-        self,
-        principal: Principal,
-        *,
-        holder_id: str,
-        door_id: str,
-        site_id: str,
-        organisation_id: str,
-        valid_from: datetime | None,
-        valid_until: datetime | None,
-        windows: Iterable[WeeklyWindow],
-    ) -> Grant:
-        org_id = acting_organisation(principal, organisation_id)
-        if bool(door_id) == bool(site_id):
-            raise InvalidArgument("give exactly one of door_id or site_id")
-        org = await self._dir.get_organisation(org_id)
-        if org is None:
-            raise NotFound(f"organisation {org_id} does not exist")
-        ensure_issues_keys(org)
-        holder = await self._holders.get_holder(holder_id)
-        if holder is None or not may_see_organisation_data(principal, holder.organisation_id):
-            raise NotFound(f"key holder {holder_id} does not exist")
-        ensure_may_receive_grants(holder, org_id)
-        if door_id:
-            if await self._dir.get_door(validate_id(door_id, field_name="door_id")) is None:
-                raise NotFound(f"door {door_id} does not exist")
-            target = GrantTarget(door_id=door_id)
-        else:
-            if await self._dir.get_site(validate_id(site_id, field_name="site_id")) is None:
-                raise NotFound(f"site {site_id} does not exist")
-            target = GrantTarget(site_id=site_id)
-        grant = new_grant(
-            holder=holder,
-            target=target,
-            organisation=org,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            windows=windows,
-            now=self._clock.now(),
-        )
-        self._policy.check(grant)
-        await self._grants.add_grant(grant)
-        await self._audit.admin(principal, "grant.issue", **grant_facts(grant))
-        return grant
-
-    async def revoke_grant(self, principal: Principal, grant_id: str) -> Grant:
-        grant = await self._grants.get_grant(grant_id)
-        if grant is None or not may_see_organisation_data(principal, grant.organisation_id):
-            raise NotFound(f"grant {grant_id} does not exist")
-        revoked = await self._grants.revoke_grant(grant_id, at=self._clock.now())
-        # After the revocation is stored (see authority.usecases.epochs); again on a retried revoke.
-        bumped = await self._bumps.after_revoking(live_targets([revoked], self._clock.now()))
-        await self._audit.admin(
-            principal, "grant.revoke", **grant_facts(revoked), detail=_epochs_detail(bumped)
-        )
-        return revoked
-
-    async def list_grants(self, principal: Principal, holder_id: str) -> list[Grant]:
-        holder = await self._holders.get_holder(holder_id)
-        visible = holder is not None and (
-            may_see_organisation_data(principal, holder.organisation_id)
-            or principal.key_holder_id == holder_id
-        )
-        if holder is None or not visible:
-            raise NotFound(f"key holder {holder_id} does not exist")
-        grants = await self._grants.list_grants(holder_id)
-        if principal.role is Role.ORGANISATION:
-            grants = [g for g in grants if g.organisation_id == principal.organisation_id]
-        await self._audit.lookup(
-            principal,
-            "grants.list",
-            organisation_id=holder.organisation_id,
-            holder_id=holder_id,
-            detail=json.dumps({"count": len(grants)}),
-        )
-        return grants
-
-
-def _epochs_detail(bumped: dict[str, int]) -> str:
-    """The revocation epochs a command raised, for its event (empty when none)."""
-    if not bumped:
-        return ""
-    return json.dumps({"epochs": bumped}, sort_keys=True, separators=(",", ":"))
-
-
 def _relay_key_detail(door: Door, previous: Door | None = None) -> str:
     facts: dict[str, str] = {}
     if door.relay_public_key is not None:
@@ -519,13 +408,3 @@ def _relay_key_detail(door: Door, previous: Door | None = None) -> str:
     if previous is not None and previous.relay_id != door.relay_id:
         facts["replaced_relay_id"] = previous.relay_id
     return json.dumps(facts, sort_keys=True, separators=(",", ":")) if facts else ""
-
-
-def grant_facts(grant: Grant) -> dict[str, str]:
-    return {
-        "grant_id": grant.grant_id,
-        "organisation_id": grant.organisation_id,
-        "holder_id": grant.key_holder_id,
-        "door_id": grant.target.door_id or "",
-        "site_id": grant.target.site_id or "",
-    }
