@@ -6,12 +6,13 @@ one run with interleaved rounds (the machine is shared: compare only within a ru
     .venv/bin/python bench/ab_unlock.py --rounds 4 a:AUTHORITY_COALESCE_LINGER_MS=3,X=Y@/tree
 
 A variant is ``NAME[:ENV=VALUE,...][@TREE]``: a one-worker ``authority serve`` with those
-settings, running the code of checkout ``TREE`` (default: this one; the tree needs the
-current command layout, ``python -m authority.cli.main``). Every variant gets the same
-fixture as ``bench_unlock.py`` (holders logged in with sessions, doors, grants); h2load drives
-each in turn, closed loop (``--inflight``) or open loop at ``--open`` calls/s, and the program
-prints per variant the medians of the worker's CPU µs per call, its ratio to the echo's and to
-the first variant's, Redis's µs per call (smaller when batches are larger), p50 and p99.
+settings, running the code of checkout ``TREE`` (default: this one; ``python -m
+authority.cli.main``, or ``authority.cli`` in a checkout from before the CLI package). Every
+variant gets the same fixture as ``bench_unlock.py`` (holders logged in with sessions, doors,
+grants); h2load drives each in turn, closed loop (``--inflight``) or open loop at ``--open``
+calls/s, and the program prints per variant the medians of the worker's CPU µs per call, its ratio
+to the echo's and to the first variant's, Redis's µs per call (smaller when batches are larger),
+p50 and p99.
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ class Variant:
         if not name or name == "echo-aio":
             raise SystemExit(f"variant {text!r}: needs a name of its own")
         root = Path(tree).resolve() if tree else bu.ROOT
-        if not (root / "authority" / "cli" / "main.py").exists():
-            raise SystemExit(f"variant {text!r}: {root} has no authority/cli/main.py")
+        if (
+            not (root / "authority" / "cli" / "main.py").exists()
+            and not (root / "authority" / "cli.py").exists()
+        ):
+            raise SystemExit(f"variant {text!r}: {root} has no authority command")
         return cls(name, env, root)
 
 

@@ -359,7 +359,8 @@ class Bench:
         argv = [
             sys.executable,
             "-m",
-            "authority.cli.main",
+            # a checkout from before the CLI package (issue 13) has the command in authority.cli
+            "authority.cli.main" if (tree / "authority/cli/main.py").exists() else "authority.cli",
             "serve",
             "--data-dir",
             str(d),

@@ -6,6 +6,7 @@ org = client.create_organisation(name="PostNord", cvr="…", purpose=pb.PURPOSE_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,8 +108,6 @@ class ServerInfo:
 
     @classmethod
     def read(cls, data_dir: Path) -> ServerInfo | None:
-        import json  # noqa: PLC0415
-
         try:
             raw = json.loads((data_dir / "server.json").read_text())
         except (OSError, ValueError):
