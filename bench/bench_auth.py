@@ -40,7 +40,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from bench_unlock import Children, _proc_cpu, machine_info, wait_for_info  # noqa: E402
+from bench_unlock import Children, _proc_cpu, machine_info, start_product_server, wait_for_info  # noqa: E402
 from fixture import build_fixture  # noqa: E402
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -137,14 +137,7 @@ def main() -> int:
         }
         for name in ("REDIS_URL", "CLICKHOUSE_URL", "AUTHORITY_SHIP_EVENTS"):
             env.pop(name, None)
-        with (tmp / "product.log").open("wb") as log:
-            product = children.start(
-                "product", [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
-                            str(tmp / "product"), "--listen", "127.0.0.1:0",
-                            "--ship-events", "off"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        pinfo = wait_for_info(tmp / "product" / "server.json", product, tmp / "product.log")
+        product, pinfo = start_product_server(children, tmp, env)
         sock = tmp / "product" / "redis" / "redis.sock"
         shared = {**env, "REDIS_URL": f"unix://{sock}"}
         with (tmp / "baseline.log").open("wb") as log:

@@ -49,7 +49,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from bench_unlock import Children, _proc_cpu, wait_for_info  # noqa: E402
+from bench_unlock import Children, _proc_cpu, start_product_server, wait_for_info  # noqa: E402
 from fixture import build_fixture  # noqa: E402
 
 from authority.adapters.redis.event_buffer import stream_key  # noqa: E402
@@ -135,14 +135,7 @@ def main() -> int:
                "AUTHORITY_RATE_LIMIT_CALLER": "0"}  # fmt: skip
         for name in ("REDIS_URL", "CLICKHOUSE_URL", "AUTHORITY_SHIP_EVENTS"):
             env.pop(name, None)
-        with (tmp / "product.log").open("wb") as log:
-            product = children.start(
-                "product", [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
-                            str(tmp / "product"), "--listen", "127.0.0.1:0",
-                            "--ship-events", "off"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        pinfo = wait_for_info(tmp / "product" / "server.json", product, tmp / "product.log")
+        product, pinfo = start_product_server(children, tmp, env)
         sock = tmp / "product" / "redis" / "redis.sock"
         shared = {**env, "REDIS_URL": f"unix://{sock}"}
         with (tmp / "shipper.log").open("wb") as log:

@@ -154,6 +154,22 @@ def wait_for_info(
     raise RuntimeError(f"no (complete) {path} within {timeout:.0f}s (see {log})")
 
 
+def start_product_server(
+    children: Children, tmp: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[Any], dict[str, Any]]:
+    """``authority serve`` with shipping off in ``tmp/product`` (its log ``tmp/product.log``),
+    for the benchmarks that add processes of their own beside it; the process and its
+    ``server.json``."""
+    with (tmp / "product.log").open("wb") as log:
+        product = children.start(
+            "product",
+            [sys.executable, "-m", "authority.cli.main", "serve", "--data-dir",
+             str(tmp / "product"), "--listen", "127.0.0.1:0", "--ship-events", "off"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return product, wait_for_info(tmp / "product" / "server.json", product, tmp / "product.log")
+
+
 def wait_serving(target: str, proc: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
     """Until the server's health says SERVING (with workers: the one answering this connection)."""
     client = AuthorityClient(target, timeout=2.0)

@@ -64,7 +64,7 @@ async def ship(
             batch_max=10,
             checkpoint_events=checkpoint_events,
             checkpoint_seconds=3600,
-            lease_seconds=0.3,  # a second shipper (next test phase) takes over quickly
+            lease_seconds=2.0,  # the next phase's shipper takes over; a slow insert keeps it
             backoff_max=0.1,
             interval=0.1,
         ),
