@@ -113,7 +113,10 @@ class Run:
                 try:
                     resp = await call(payload, metadata=metadata, timeout=CALL_TIMEOUT)
                 except grpc.aio.AioRpcError as exc:
-                    self._record_error(exc, perf())
+                    t1 = perf()
+                    self._record_error(exc, t1)
+                    if t1 >= w1:  # a server that refuses every call ends the run too
+                        self.stop = True
                     continue
                 t1 = perf()
                 if w0 <= t1 < w1:

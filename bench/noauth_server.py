@@ -8,7 +8,8 @@ the ordinary server,
 * makes every stored credential match (no expiry check, no constant-time comparison).
 
 The unlock still reads the holder's hash in its one round trip (the same HMGET, the field of
-the long-lived credential instead of the session's), decides, signs and logs as the product does.
+the session's access entry, whose expiry and digest go unchecked), decides, signs and logs as
+the product does.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def _without_interceptors(*args: Any, **kw: Any) -> Any:
 
 
 def _holder_only(header: str | None) -> PresentedCredential:
+    """``kh_…~<session>.<secret>``: the holder and its session, split, nothing checked."""
     token = (header or "")[7:]
-    return PresentedCredential(token.partition(".")[0].partition("~")[0], b"")
+    holder, _, rest = token.partition(".")[0].partition("~")
+    return PresentedCredential(holder, b"", session_id=rest or None)
 
 
 def _always(self: PresentedCredential, stored: bytes, now: int = 0) -> bool:
