@@ -123,7 +123,7 @@ class InMemoryStore:
         return out
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str
     ) -> HolderSnapshot | None:
         return (await self.read_snapshots([(holder_id, door_id, site_id, credential_field)]))[0]
 

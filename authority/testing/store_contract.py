@@ -154,17 +154,17 @@ async def holders_and_snapshot(store: ContractStore) -> None:
     for g in (g_door, g_site, g_other):
         await store.add_grant(g)
     await store.add_grant(g_door)  # idempotent: the same grant id is not added twice
-    snap = await store.read_snapshot(h.key_holder_id, "door-1", s.site_id)
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", s.site_id, "cred")
     assert snap is not None
     assert snap.status is HolderStatus.ACTIVE
     assert snap.credential_digest == b"digest"
     assert sorted(g.grant_id for g in snap.grants) == sorted([g_door.grant_id, g_site.grant_id])
     assert snap.directory_version == await store.directory_version()
     assert {g.grant_id: g for g in snap.grants}[g_door.grant_id] == g_door
-    assert await store.read_snapshot("kh_nobody", "door-1", None) is None
+    assert await store.read_snapshot("kh_nobody", "door-1", None, "cred") is None
     suspended = await store.set_holder_status(h.key_holder_id, HolderStatus.SUSPENDED)
     assert suspended.status is HolderStatus.SUSPENDED
-    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None, "cred")
     assert snap is not None
     assert snap.status is HolderStatus.SUSPENDED
     with pytest.raises(NotFound):
@@ -181,7 +181,7 @@ async def revoke_is_seen_by_the_next_read(store: ContractStore) -> None:
     await store.add_grant(g)
     revoked = await store.revoke_grant(g.grant_id, at=NOW + timedelta(minutes=1))
     assert revoked.revoked_at == NOW + timedelta(minutes=1)
-    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None, "cred")
     assert snap is not None
     assert snap.grants[0].revoked_at == NOW + timedelta(minutes=1)
     again = await store.revoke_grant(g.grant_id, at=NOW + timedelta(hours=1))
@@ -197,7 +197,7 @@ async def concurrent_grants_for_one_holder_are_all_kept(store: ContractStore) ->
     await store.create_holder(h, b"d")
     grants = [grant(h, GrantTarget(door_id="door-1"), o.organisation_id) for _ in range(20)]
     await asyncio.gather(*(store.add_grant(g) for g in grants))
-    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None, "cred")
     assert snap is not None
     assert sorted(g.grant_id for g in snap.grants) == sorted(g.grant_id for g in grants)
 
@@ -225,7 +225,7 @@ async def coalescing_batches_concurrent_reads(store: ContractStore) -> None:
         await store.add_grant(grant(h, GrantTarget(door_id="door-1"), o.organisation_id))
     reader = CoalescingSnapshotReader(store, max_batch=64)
     results = await asyncio.gather(
-        *(reader.read_snapshot(h.key_holder_id, "door-1", None) for h in holders * 4)
+        *(reader.read_snapshot(h.key_holder_id, "door-1", None, "cred") for h in holders * 4)
     )
     assert [r.credential_digest if r else None for r in results] == [
         h.key_holder_id.encode() for h in holders * 4
@@ -297,18 +297,18 @@ async def device_key_is_read_with_the_snapshot(store: ContractStore) -> None:
     o = org()
     h = holder(o.organisation_id)
     await store.create_holder(h, b"digest")
-    snap = await store.read_snapshot(h.key_holder_id, "door-1", "site_1")
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", "site_1", "cred")
     assert snap is not None
     assert snap.device_key is None
     assert await store.set_device_key(h.key_holder_id, b"\x07" * 32) is None
     assert await store.set_device_key(h.key_holder_id, b"\x08" * 32) == b"\x07" * 32
-    snap = await store.read_snapshot(h.key_holder_id, "door-1", None)
+    snap = await store.read_snapshot(h.key_holder_id, "door-1", None, "cred")
     assert snap is not None
     assert snap.device_key == b"\x08" * 32
     assert snap.credential_digest == b"digest"
     with pytest.raises(NotFound):
         await store.set_device_key("kh_nobody", b"\x07" * 32)
-    assert await store.read_snapshot("kh_nobody", "door-1", None) is None
+    assert await store.read_snapshot("kh_nobody", "door-1", None, "cred") is None
 
 
 async def an_event_id_is_recorded_once(
@@ -411,7 +411,7 @@ async def bulk_revoke_by_organisation_and_fields(store: ContractStore) -> None:
         site_grant.grant_id: at, door_grant.grant_id: at, foreign.grant_id: at,
         ended.grant_id: None,
     }  # fmt: skip
-    snapshot = await store.read_snapshot(h2.key_holder_id, door, s.site_id)
+    snapshot = await store.read_snapshot(h2.key_holder_id, door, s.site_id, "cred")
     assert snapshot is not None
     assert [g.revoked_at for g in snapshot.grants] == [at]
 

@@ -436,7 +436,7 @@ class CoalescingSnapshotReader:
         return self._coalescer.requests
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str
     ) -> HolderSnapshot | None:
         return await self._coalescer.submit((holder_id, door_id, site_id, credential_field))
 
@@ -456,7 +456,7 @@ class SharedSnapshotReader:
         return self._shared.batches
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str
     ) -> HolderSnapshot | None:
         self.requests += 1
         return await self._shared.submit(

@@ -47,7 +47,7 @@ async def test_reads_and_appends_share_round_trips(url: str) -> None:
         buffer = RedisEventBuffer(store, shard=SHARD, shared=shared)
 
         async def call(holder_id: str) -> bytes:
-            snapshot = await reader.read_snapshot(holder_id, "door-1", None)
+            snapshot = await reader.read_snapshot(holder_id, "door-1", None, "cred")
             assert snapshot is not None
             await buffer.record([event(EventKind.UNLOCK, "unlock", "allow", holder_id=holder_id)])
             return snapshot.credential_digest
@@ -77,7 +77,7 @@ async def test_a_refused_append_fails_only_its_callers(url: str) -> None:
         working = RedisEventBuffer(store, shard=SHARD + 1, shared=shared)
         one = [event(EventKind.UNLOCK, "unlock", "allow")]
         results = await asyncio.gather(
-            *(reader.read_snapshot(h, "door-1", None) for h in ids),
+            *(reader.read_snapshot(h, "door-1", None, "cred") for h in ids),
             broken.record(one),
             working.record(one),
             return_exceptions=True,
@@ -102,7 +102,7 @@ async def test_a_full_buffer_fails_its_appends_not_the_reads(redis_url: str) -> 
         full = RedisEventBuffer(store, shard=SHARD, shared=shared, max_backlog=1)
         full.backlog = 1
         results = await asyncio.gather(
-            *(reader.read_snapshot(h, "door-1", None) for h in ids),
+            *(reader.read_snapshot(h, "door-1", None, "cred") for h in ids),
             full.record([event(EventKind.UNLOCK, "unlock", "deny")]),
             return_exceptions=True,
         )
@@ -124,13 +124,13 @@ async def test_a_stalled_redis_fails_the_batch_and_the_next_one_is_served(redis_
         ids = await _world(store, 2)
         shared = SharedRoundTrip(store, linger=0)
         reader = SharedSnapshotReader(store, shared)
-        assert await reader.read_snapshot(ids[0], "door-1", None) is not None  # connected
+        assert await reader.read_snapshot(ids[0], "door-1", None, "cred") is not None  # connected
         admin.client_pause(600)
         with pytest.raises(Unavailable):
-            await reader.read_snapshot(ids[1], "door-1", None)
+            await reader.read_snapshot(ids[1], "door-1", None, "cred")
         assert not shared.busy
         await asyncio.sleep(0.7)
-        assert await reader.read_snapshot(ids[1], "door-1", None) is not None
+        assert await reader.read_snapshot(ids[1], "door-1", None, "cred") is not None
     finally:
         await store.close()
         admin.close()
@@ -155,8 +155,8 @@ async def test_batches_linger_only_while_the_loop_is_saturated(
         shared = SharedRoundTrip(store, linger=3600, linger_from=2, load=load)
         reader = SharedSnapshotReader(store, shared)
         # a batch of several: the next one may linger (if the loop is saturated)
-        await asyncio.gather(*(reader.read_snapshot(h, "door-1", None) for h in ids))
-        nxt = asyncio.create_task(reader.read_snapshot(ids[0], "door-1", None))
+        await asyncio.gather(*(reader.read_snapshot(h, "door-1", None, "cred") for h in ids))
+        nxt = asyncio.create_task(reader.read_snapshot(ids[0], "door-1", None, "cred"))
         await asyncio.sleep(0.2)
         assert nxt.done() is not saturated
         nxt.cancel()

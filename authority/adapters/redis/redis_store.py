@@ -259,7 +259,7 @@ class RedisStore:
             return list(await pipe.execute(raise_on_error=False))
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str
     ) -> HolderSnapshot | None:
         return (await self.read_snapshots([(holder_id, door_id, site_id, credential_field)]))[0]
 

@@ -30,7 +30,7 @@ class HolderSnapshotReader(Protocol):
     """The unlock path's only read of mutable state: one holder, the fields for one door."""
 
     async def read_snapshot(
-        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str = "cred"
+        self, holder_id: str, door_id: str, site_id: str | None, credential_field: str
     ) -> HolderSnapshot | None:
         """The holder's status, what it keeps in ``credential_field`` (the app credential's
         digest, or a login session's access entry) and its grants for the door and its site;
