@@ -192,7 +192,7 @@ class CallsInProgress:
     count stays low and batches leave at once. The count understates the queue (under h2load's
     128 calls in flight most of them wait inside grpc, and a worker held 4-50 at a time), hence
     the low default (12). Measured in one run each (bench/README.md): at saturation a 2 ms
-    linger from 12 calls cut the worker's CPU per call by ~10 % and Redis's by ~20 %; open loop
+    linger from 12 calls cut the worker's CPU per call by 7-12 % and Redis's by 8-15 %; open loop
     at 1,000/s the p50 and p99 stayed as without it (3.8 against 4.0 ms, 11.6 against 11.3 ms),
     at 1,500/s the p99 fell (17.9 against 27.3 ms); from 6 calls it already added 1.1 ms to the
     p50 at 1,000/s. Unlike the loop thread's share of a core (which stayed under 0.85 even at

@@ -16,7 +16,7 @@ from authority.domain.errors import Unavailable
 from authority.domain.events import EventKind, event
 from authority.domain.model import GrantTarget
 from authority.testing.store_contract import grant, holder, org
-from authority.wrappers.coalescing import CallsInProgress, SharedRoundTrip, SharedSnapshotReader
+from authority.wrappers.coalescing import SharedRoundTrip, SharedSnapshotReader
 
 SHARD = 7
 
@@ -162,18 +162,6 @@ async def test_batches_linger_only_while_the_loop_is_saturated(
         nxt.cancel()
     finally:
         await store.close()
-
-
-def test_calls_in_progress_say_when_calls_queue() -> None:
-    calls = CallsInProgress(queued_from=3)
-    calls.enter()
-    calls.enter()
-    assert not calls.saturated()
-    calls.enter()
-    assert calls.saturated()
-    calls.leave()
-    assert not calls.saturated()
-    assert calls.count == 2
 
 
 async def test_a_cancelled_callers_event_is_still_appended(redis_url: str) -> None:
