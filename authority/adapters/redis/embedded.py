@@ -34,7 +34,9 @@ class EmbeddedRedis:
     def __init__(
         self, data_dir: Path, *, binary: str = "redis-server", appendfsync: str = "always"
     ) -> None:
-        self.directory = data_dir / "redis"
+        # Absolute: redis-server changes into --dir before it opens --logfile and --pidfile, so a
+        # relative data directory (the default, ``.authority``) would point them elsewhere.
+        self.directory = (data_dir / "redis").absolute()
         self.socket_path = self.directory / "redis.sock"
         self._binary = binary
         self._appendfsync = appendfsync
