@@ -67,11 +67,7 @@ class AB(bu.Bench):
         self.data_dir = Path(tempfile.mkdtemp(prefix="authab-", dir="/tmp"))
         for v in self.variants:
             self.start_authority(v.name, 1, extra_env=v.env, tree=v.tree)
-        # the echo answers with a real ALLOW's size: start_echo reads it from this target
-        first = self.variants[0].name
-        self.targets["unlock-workers1"] = self.targets[first]
-        self.start_echo()
-        del self.targets["unlock-workers1"]
+        self.start_echo(like=self.variants[0].name)
 
     def execute(self) -> None:
         names = ["echo-aio", *(v.name for v in self.variants)]

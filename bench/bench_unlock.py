@@ -487,10 +487,11 @@ class Bench:
             client.close()
         return "ALLOW" if resp.decision == pb.DECISION_ALLOW else pb.Decision.Name(resp.decision)
 
-    def start_echo(self) -> None:
+    def start_echo(self, like: str = "unlock-workers1") -> None:
+        """The bare echo, answering with a real ALLOW of the unlock server ``like``."""
         assert self.data_dir is not None
         d = self.data_dir
-        unlock = self.targets["unlock-workers1"]
+        unlock = self.targets[like]
         assert unlock.pair is not None
         # the echo answers with a response of exactly a real ALLOW's size
         client = AuthorityClient(unlock.target, credential=unlock.pair.credential)
